@@ -1,0 +1,176 @@
+"""Benchmark: 1M JSON-lines rows in 200 files → SQL projection/filter → Delta, catch-up run.
+
+Runs odibi-stream (Pandas engine) and, when pyspark is installed, Spark Structured Streaming
+(availableNow, the same files, the same SQL, local[2]) in the same run, and prints both rates and
+the ratio. Also reports our checkpoint overhead per batch (write-ahead + commit) over many small
+batches, and peak RSS on a larger backlog bounded by batch limits (``--rss``).
+
+    .venv/bin/python benchmarks/files_to_delta.py [--rows-per-file 5000] [--files 200] [--rss]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.common import (  # noqa: E402
+    SPARK_SCHEMA,
+    SQL,
+    WORK,
+    make_jsonl,
+    peak_rss_mb,
+    percentile,
+    spark_available,
+    spark_session,
+    timed,
+)
+
+
+def write_project(root: Path, landing: Path, *, max_files: int | None, name: str = "bench") -> Path:
+    """A one-pipeline project reading ``landing`` into a Delta table."""
+    if root.exists():
+        shutil.rmtree(root)
+    (root / "pipelines").mkdir(parents=True)
+    (root / "odibi.yaml").write_text(
+        textwrap.dedent(
+            f"""\
+            project: bench
+            checkpoint: {{root: ./checkpoints}}
+            connections:
+              landing: {{type: local, base_path: {landing}}}
+              lake: {{type: local, base_path: ./lake}}
+            """
+        )
+    )
+    limit = f", max_files_per_batch: {max_files}" if max_files else ""
+    (root / "pipelines" / f"{name}.yaml").write_text(
+        textwrap.dedent(
+            f"""\
+            pipeline: {name}
+            nodes:
+              - name: raw
+                read:
+                  connection: landing
+                  format: jsonl
+                  path: "*.jsonl"
+                  incremental: {{mode: files, settle_seconds: 0{limit}}}
+              - name: shaped
+                depends_on: [raw]
+                transform: {{sql: "{SQL}"}}
+              - name: out
+                depends_on: [shaped]
+                write: {{connection: lake, format: delta, path: events, mode: append}}
+            """
+        )
+    )
+    return root
+
+
+def run_ours(project: Path, name: str = "bench") -> tuple[float, list[float], int]:
+    """Catch up on everything; return (seconds, per-batch checkpoint ms, rows in)."""
+    from odibi_stream.checkpoints.manager import CheckpointManager
+    from odibi_stream.config.loader import load_project
+    from odibi_stream.engines import get_engine
+    from odibi_stream.runtime.runner import PipelineRunner
+
+    proj = load_project(project)
+    engine = get_engine("pandas")
+    with timed() as elapsed:
+        runner = PipelineRunner(proj, name, engine=engine, checkpoints=CheckpointManager(proj.checkpoint_root()))
+        results = runner.run_available()
+    return elapsed(), [r.commit_ms for r in results], sum(r.rows_in for r in results)
+
+
+def run_spark(landing: Path, out: Path, warm_landing: Path) -> float:
+    """Spark Structured Streaming, availableNow, same files and SQL; returns seconds (warm)."""
+    spark = spark_session("files_to_delta")
+
+    def query(src: Path, dst: Path) -> float:
+        if dst.exists():
+            shutil.rmtree(dst)
+        df = spark.readStream.schema(SPARK_SCHEMA).json(str(src))
+        df.createOrReplaceTempView("raw")
+        shaped = spark.sql(SQL)
+        with timed() as elapsed:
+            q = (
+                shaped.writeStream.format("parquet")
+                .option("checkpointLocation", str(dst / "_checkpoint"))
+                .trigger(availableNow=True)
+                .start(str(dst / "data"))
+            )
+            q.awaitTermination()
+        return elapsed()
+
+    query(warm_landing, out.with_name(out.name + "-warm"))  # JVM/JIT warm-up on a small set
+    seconds = query(landing, out)
+    spark.stop()
+    return seconds
+
+
+def checkpoint_overhead(files: int = 200) -> list[float]:
+    """Many tiny batches (one file each) so the per-batch checkpoint cost dominates."""
+    landing = WORK / "tiny"
+    make_jsonl(landing, files, 10)
+    project = write_project(WORK / "tiny-project", landing, max_files=1)
+    _, commit_ms, _ = run_ours(project)
+    return commit_ms
+
+
+def rss_run(files: int, rows_per_file: int, max_files: int) -> None:
+    """Child-process mode: catch up a large backlog with a batch limit; print peak RSS."""
+    landing = WORK / f"rss-{files}x{rows_per_file}"
+    make_jsonl(landing, files, rows_per_file)
+    project = write_project(WORK / "rss-project", landing, max_files=max_files)
+    seconds, _, rows = run_ours(project)
+    print(f"rss: {rows:,} rows in {seconds:.1f}s, batches of {max_files * rows_per_file:,} rows, "
+          f"peak RSS {peak_rss_mb():.0f} MiB")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--files", type=int, default=200)
+    ap.add_argument("--rows-per-file", type=int, default=5000)
+    ap.add_argument("--max-files-per-batch", type=int, default=None)
+    ap.add_argument("--rss", action="store_true", help="also run a 5M-row backlog in a child process")
+    ap.add_argument("--rss-child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--no-spark", action="store_true")
+    args = ap.parse_args()
+    if args.rss_child:
+        rss_run(1000, 5000, 100)
+        return
+    landing = WORK / f"landing-{args.files}x{args.rows_per_file}"
+    total = make_jsonl(landing, args.files, args.rows_per_file)
+    print(f"input: {total:,} rows in {args.files} JSON-lines files")
+
+    project = write_project(WORK / "ours", landing, max_files=args.max_files_per_batch)
+    ours_s, _, rows = run_ours(project)
+    assert rows == total, f"read {rows} of {total} rows"
+    ours_rate = total / ours_s
+    print(f"odibi-stream (pandas):       {ours_s:6.2f} s  {ours_rate:12,.0f} rows/s")
+
+    ck = checkpoint_overhead()
+    print(f"checkpoint per batch (write-ahead + commit, {len(ck)} batches): "
+          f"p50 {percentile(ck, 0.5):.2f} ms, p95 {percentile(ck, 0.95):.2f} ms")
+
+    if not args.no_spark and spark_available():
+        warm = WORK / "warm"
+        make_jsonl(warm, 4, 1000)
+        spark_s = run_spark(landing, WORK / "spark-out", warm)
+        spark_rate = total / spark_s
+        print(f"Spark Structured Streaming:  {spark_s:6.2f} s  {spark_rate:12,.0f} rows/s (availableNow, local[2], warm)")
+        print(f"ratio odibi/spark: {ours_rate / spark_rate:.2f}x")
+    else:
+        print("Spark Structured Streaming: skipped (pip install pyspark to compare)")
+
+    if args.rss:
+        subprocess.run([sys.executable, __file__, "--rss-child"], check=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The ``odibi-stream`` command-line interface (one module per command family)."""

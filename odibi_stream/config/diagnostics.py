@@ -1,0 +1,130 @@
+"""Turning pydantic validation errors into ``file:line`` errors with hints.
+
+Lifecycle: the project loader calls :func:`validation_errors` when validating a file's data
+against a model fails. Guarantees: one :class:`ConfigError` per distinct problem, positioned at
+the offending key (or the enclosing mapping when a key is missing), with a hint where one can
+be derived (did-you-mean for unknown keys and enum values, the field description for missing
+keys). Input values are never echoed (they may be secrets), except a mistyped enum value,
+which is only used to find the closest allowed value.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import types
+from collections.abc import Mapping, Sequence
+from typing import Any, Union, get_args, get_origin
+
+from pydantic import BaseModel, ValidationError
+
+from odibi_stream.config.yamlpos import KeyPath, line_for
+from odibi_stream.exceptions import ConfigError
+
+_TYPE_TAGS = frozenset({"str", "int", "float", "bool", "list", "dict", "none", "literal"})
+
+
+def validation_errors(
+    exc: ValidationError, model: type[BaseModel], file: str, lines: Mapping[KeyPath, int]
+) -> list[ConfigError]:
+    """Convert ``exc`` (raised validating ``model``) into positioned config errors."""
+    found: list[ConfigError] = []
+    seen: set[KeyPath] = set()
+    for err in exc.errors(include_url=False):
+        raw = tuple(err["loc"])
+        path = clean_loc(raw)
+        if path != raw and path in seen:
+            continue  # the same union-typed value failing each alternative
+        seen.add(path)
+        found.append(_convert(err, path, model, file, dict(lines)))
+    return found
+
+
+def clean_loc(loc: Sequence[str | int]) -> KeyPath:
+    """Drop pydantic's union/validator tags (``"str"``, ``"list[str]"``) from an error loc."""
+    return tuple(p for p in loc if not (isinstance(p, str) and _is_tag(p)))
+
+
+def _is_tag(part: str) -> bool:
+    return part.lower() in _TYPE_TAGS or bool(re.search(r"[\[\]()]", part))
+
+
+def dotted(path: Sequence[str | int]) -> str:
+    """``("nodes", 2, "read")`` → ``"nodes[2].read"``."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def model_at(model: type[BaseModel], path: Sequence[str | int]) -> type[BaseModel] | None:
+    """The model class that validates the mapping at ``path`` below ``model`` (None if not a model)."""
+    current: Any = model
+    for part in path:
+        current = _unwrap_model(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(str(part))
+            if field is None:
+                return None
+            current = field.annotation
+            continue
+        args = [a for a in get_args(current) if a is not type(None)]
+        origin = get_origin(current)
+        if origin in (list, tuple) and args:
+            current = args[0]
+        elif origin is dict and len(args) == 2:
+            current = args[1]
+        else:
+            return None
+    current = _unwrap_model(current)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _unwrap_model(tp: Any) -> Any:
+    """``X | None`` → ``X``; other unions → the first model alternative, if any."""
+    if get_origin(tp) in (Union, types.UnionType):
+        options = [a for a in get_args(tp) if a is not type(None)]
+        models = [a for a in options if isinstance(a, type) and issubclass(a, BaseModel)]
+        if len(options) == 1:
+            return options[0]
+        return models[0] if models else tp
+    return tp
+
+
+def did_you_mean(word: str, choices: Sequence[str]) -> str | None:
+    """``"did you mean 'x'?"`` for the closest choice, or None."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else None
+
+
+def _where(path: KeyPath) -> str:
+    return f" in {dotted(path)}" if path else ""
+
+
+def _convert(
+    err: Any, path: KeyPath, model: type[BaseModel], file: str, lines: dict[KeyPath, int]
+) -> ConfigError:
+    kind = err["type"]
+    line = line_for(lines, path)
+    msg = str(err["msg"])
+    if kind == "extra_forbidden" and path:
+        key, parent = str(path[-1]), path[:-1]
+        owner = model_at(model, parent)
+        fields = sorted(owner.model_fields) if owner else []
+        hint = did_you_mean(key, fields) or (f"allowed keys: {', '.join(fields)}" if fields else None)
+        return ConfigError(f"unknown key '{key}'{_where(parent)}", file=file, line=line, hint=hint)
+    if kind == "missing" and path:
+        key, parent = str(path[-1]), path[:-1]
+        owner = model_at(model, parent)
+        field = owner.model_fields.get(key) if owner else None
+        hint = f"'{key}': {field.description}" if field is not None and field.description else None
+        return ConfigError(f"missing required key '{key}'{_where(parent)}", file=file, line=line, hint=hint)
+    if kind == "literal_error":
+        expected = re.findall(r"'([^']*)'", str((err.get("ctx") or {}).get("expected", "")))
+        given = err.get("input")
+        hint = did_you_mean(given, expected) if isinstance(given, str) else None
+        return ConfigError(f"{dotted(path)}: {msg}", file=file, line=line, hint=hint)
+    if kind == "value_error":
+        msg = msg.removeprefix("Value error, ")
+    label = dotted(path) or "document"
+    return ConfigError(f"{label}: {msg}", file=file, line=line)

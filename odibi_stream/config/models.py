@@ -1,0 +1,302 @@
+"""Pydantic models for projects and pipelines.
+
+All models are frozen and reject unknown keys, so a typo is an error with a hint rather than a
+silently ignored setting. Every field carries a description (it becomes the JSON Schema that
+``odibi-stream schema`` prints for editors).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def parse_duration(value: str | int | float) -> timedelta:
+    """Parse ``"10m"``, ``"250ms"``, ``"1.5h"`` or a number of seconds into a timedelta."""
+    if isinstance(value, (int, float)):
+        return timedelta(seconds=float(value))
+    m = _DURATION.match(str(value))
+    if not m:
+        raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 10m, 2h, 250ms)")
+    return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+
+
+class Model(BaseModel):
+    """Base: frozen, unknown keys rejected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+# --------------------------------------------------------------------------- project
+
+
+class ConnectionConfig(Model):
+    """A named place data lives: a local folder or an Azure storage account/container."""
+
+    type: Literal["local", "azure_blob", "adls", "kafka", "eventhub"] = Field(
+        description="Kind of connection."
+    )
+    base_path: str | None = Field(
+        default=None,
+        description="Root folder (local) or path inside the container (azure); node paths are relative to it.",
+    )
+    account_name: str | None = Field(default=None, description="Azure storage account name.")
+    container: str | None = Field(default=None, description="Azure blob container / ADLS filesystem.")
+    options: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra options passed to the storage or client library (keys, endpoints, SASL settings). Values may use ${secret:NAME}.",
+    )
+
+
+class CheckpointConfig(Model):
+    """Where and how checkpoints are kept."""
+
+    root: str = Field(default="./checkpoints", description="Checkpoint root folder (relative to the project folder).")
+    retain_batches: int = Field(
+        default=100, ge=2, description="How many offsets/commits entries to keep before compacting older ones into snapshot.json."
+    )
+
+
+class ServerConfig(Model):
+    """HTTP control plane settings (used by ``serve``)."""
+
+    host: str = Field(default="127.0.0.1", description="Bind address. A non-loopback address requires ODIBI_API_TOKEN.")
+    port: int = Field(default=8765, ge=0, le=65535, description="Bind port (0 picks a free port).")
+
+
+class RuntimeConfig(Model):
+    """Runtime limits shared by all pipelines of a project."""
+
+    max_parallel_nodes: int = Field(default=4, ge=1, description="Max nodes of one batch executing at once.")
+    max_concurrent_batches: int = Field(default=4, ge=1, description="Max batches running at once across pipelines (daemon).")
+    shutdown_grace_seconds: float = Field(default=30.0, ge=0, description="How long a drain waits for in-flight batches.")
+
+
+class ProjectConfig(Model):
+    """The contents of ``odibi.yaml``."""
+
+    project: str = Field(pattern=_NAME, description="Project name.")
+    engine: Literal["pandas", "spark"] = Field(default="pandas", description="Default engine for pipelines.")
+    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig, description="Checkpoint storage.")
+    connections: dict[str, ConnectionConfig] = Field(default_factory=dict, description="Named connections.")
+    server: ServerConfig = Field(default_factory=ServerConfig, description="HTTP control plane.")
+    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig, description="Runtime limits.")
+    spark: dict[str, Any] = Field(default_factory=dict, description="Spark session settings: {master, conf}.")
+    environments: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Named overlays deep-merged over this file when selected with --env.",
+    )
+
+
+# --------------------------------------------------------------------------- pipeline pieces
+
+
+class IncrementalConfig(Model):
+    """How a read node advances from batch to batch."""
+
+    mode: Literal["files", "column"] = Field(
+        description="files: new files by identity; column: rows whose column exceeds the last high-water mark."
+    )
+    column: str | None = Field(default=None, description="High-water-mark column (mode: column).")
+    lookback: str | None = Field(
+        default=None, description="Re-read this much before the high-water mark (mode: column), e.g. 1h or 100 for numbers."
+    )
+    max_files_per_batch: int | None = Field(default=None, ge=1, description="Cap on files per batch (mode: files).")
+    max_bytes_per_batch: int | None = Field(default=None, ge=1, description="Cap on input bytes per batch (mode: files).")
+    max_records_per_batch: int | None = Field(default=None, ge=1, description="Cap on records per batch.")
+    settle_seconds: float = Field(
+        default=1.0, ge=0, description="A file is read only after its size and mtime were stable this long (mode: files)."
+    )
+    marker_suffix: str | None = Field(
+        default=None, description="If set, a file is settled when '<file><suffix>' exists (e.g. .done), regardless of age."
+    )
+    after_read: Literal["keep", "archive", "delete"] = Field(
+        default="keep", description="What to do with a file after its batch commits."
+    )
+    archive_path: str | None = Field(default=None, description="Folder for after_read: archive (relative to the connection).")
+
+    @model_validator(mode="after")
+    def _check(self) -> IncrementalConfig:
+        if self.mode == "column" and not self.column:
+            raise ValueError("incremental mode 'column' needs 'column'")
+        if self.after_read == "archive" and not self.archive_path:
+            raise ValueError("after_read: archive needs 'archive_path'")
+        return self
+
+
+class WatermarkConfig(Model):
+    """Event-time watermark on a read node."""
+
+    column: str = Field(description="Event-time column.")
+    delay: str = Field(default="0s", description="Allowed lateness, e.g. 10m. watermark = max event time seen - delay.")
+    late: Literal["drop", "dead_letter"] = Field(default="drop", description="What to do with rows older than the watermark.")
+
+    @field_validator("delay")
+    @classmethod
+    def _delay(cls, v: str) -> str:
+        parse_duration(v)
+        return v
+
+
+class ReadConfig(Model):
+    """A source: where to read from and how."""
+
+    connection: str = Field(description="Name of a connection in odibi.yaml.")
+    format: Literal["csv", "json", "jsonl", "parquet", "delta", "kafka", "eventhub"] = Field(description="Data format.")
+    path: str | None = Field(default=None, description="Path or glob relative to the connection (files, delta, parquet).")
+    topic: str | None = Field(default=None, description="Kafka topic or Event Hub name.")
+    options: dict[str, Any] = Field(default_factory=dict, description="Format options (csv delimiter, header, schema...).")
+    incremental: IncrementalConfig | None = Field(default=None, description="Incremental mode; absent means a static read every batch.")
+    watermark: WatermarkConfig | None = Field(default=None, description="Event-time watermark.")
+
+
+class TransformConfig(Model):
+    """A transform: exactly one of sql or function."""
+
+    sql: str | None = Field(default=None, description="DuckDB/Spark SQL; upstream nodes are tables named after them.")
+    function: str | None = Field(
+        default=None, description="A registered transform name or a dotted path 'pkg.module.func'."
+    )
+    params: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments passed to the function.")
+
+    @model_validator(mode="after")
+    def _one(self) -> TransformConfig:
+        if bool(self.sql) == bool(self.function):
+            raise ValueError("a transform needs exactly one of 'sql' or 'function'")
+        return self
+
+
+class WriteConfig(Model):
+    """A sink: where and how to write."""
+
+    connection: str = Field(description="Name of a connection in odibi.yaml.")
+    format: Literal["delta", "parquet", "csv", "jsonl", "kafka"] = Field(description="Output format.")
+    path: str | None = Field(default=None, description="Folder/table path relative to the connection.")
+    topic: str | None = Field(default=None, description="Kafka topic (format: kafka).")
+    mode: Literal["append", "overwrite", "merge"] = Field(default="append", description="Write mode.")
+    merge_keys: list[str] = Field(default_factory=list, description="Key columns for mode: merge (upsert).")
+    partition_by: list[str] = Field(default_factory=list, description="Partition columns.")
+    options: dict[str, Any] = Field(default_factory=dict, description="Sink options.")
+
+    @model_validator(mode="after")
+    def _merge(self) -> WriteConfig:
+        if self.mode == "merge" and not self.merge_keys:
+            raise ValueError("mode: merge needs 'merge_keys'")
+        if self.mode == "merge" and self.format != "delta":
+            raise ValueError("mode: merge is supported for format: delta only")
+        return self
+
+
+class CheckConfig(Model):
+    """A declared row check: rows where ``expr`` is not true are bad records."""
+
+    name: str = Field(description="Check name, reported in _odibi_error.")
+    expr: str = Field(description="SQL boolean expression over the node's columns, e.g. 'amount >= 0'.")
+
+
+OnError = Literal["fail", "skip", "dead_letter"]
+
+
+class NodeConfig(Model):
+    """One step of a pipeline: read, transform and/or write, in that order."""
+
+    name: str = Field(pattern=_NAME, description="Node name; SQL transforms see upstream nodes as tables of this name.")
+    depends_on: list[str] = Field(default_factory=list, description="Upstream node names.")
+    read: ReadConfig | None = Field(default=None, description="Source of this node.")
+    transform: TransformConfig | None = Field(default=None, description="Transform applied to the input.")
+    checks: list[CheckConfig] = Field(default_factory=list, description="Row checks; failing rows follow on_error.")
+    write: WriteConfig | None = Field(default=None, description="Sink of this node.")
+    on_error: OnError | None = Field(default=None, description="Bad records policy for this node (defaults to the pipeline's).")
+
+    @model_validator(mode="after")
+    def _something(self) -> NodeConfig:
+        if not (self.read or self.transform or self.write or self.checks):
+            raise ValueError("a node needs at least one of read, transform, checks, write")
+        if self.read is None and not self.depends_on:
+            raise ValueError("a node without 'read' needs 'depends_on'")
+        return self
+
+
+class ScheduleTrigger(Model):
+    """cron / interval trigger settings."""
+
+    expression: str | None = Field(default=None, description="Cron expression (5 or 6 fields; 6 = with seconds).")
+    every: str | None = Field(default=None, description="Interval, e.g. 30s.")
+    timezone: str = Field(default="UTC", description="IANA timezone for cron.")
+    catch_up: Literal["all", "latest", "skip"] = Field(default="latest", description="Ticks missed while down.")
+
+
+class FileWatchTrigger(Model):
+    """file_watch trigger settings."""
+
+    debounce_ms: int = Field(default=5, ge=0, description="Coalesce events within this window.")
+    reconcile_seconds: float = Field(default=30.0, gt=0, description="Periodic listing so a missed event is never a missed file.")
+
+
+class TriggerConfig(Model):
+    """What wakes the pipeline. Exactly one key."""
+
+    file_watch: FileWatchTrigger | None = Field(default=None, description="Wake on files arriving under the incremental read paths.")
+    cron: ScheduleTrigger | None = Field(default=None, description="Wake on a cron schedule.")
+    interval: ScheduleTrigger | None = Field(default=None, description="Wake every fixed interval.")
+    continuous: dict[str, Any] | None = Field(default=None, description="Run the next batch as soon as data exists.")
+    manual: dict[str, Any] | None = Field(default=None, description="Run only when triggered via API/CLI.")
+    kafka: dict[str, Any] | None = Field(default=None, description="Wake when Kafka end offsets move.")
+    eventhub: dict[str, Any] | None = Field(default=None, description="Wake when Event Hub sequence numbers move.")
+    after: str | list[str] | None = Field(default=None, description="Wake when the named pipeline(s) commit a batch.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> TriggerConfig:
+        if len(self.kinds()) != 1:
+            raise ValueError("a trigger needs exactly one kind (file_watch, cron, interval, continuous, manual, kafka, eventhub, after)")
+        return self
+
+    def kinds(self) -> list[str]:
+        """Names of the trigger kinds set."""
+        return [k for k in type(self).model_fields if getattr(self, k) is not None]
+
+    @property
+    def kind(self) -> str:
+        """The single trigger kind set."""
+        return self.kinds()[0]
+
+
+class DeadLetterConfig(Model):
+    """Where bad records go."""
+
+    connection: str = Field(description="Connection name.")
+    path: str = Field(description="Table/folder path relative to the connection.")
+    format: Literal["delta", "jsonl"] = Field(default="delta", description="Dead-letter format.")
+
+
+class PipelineConfig(Model):
+    """The contents of one ``pipelines/*.yaml`` file."""
+
+    pipeline: str = Field(pattern=_NAME, description="Pipeline name (unique in the project).")
+    description: str | None = Field(default=None, description="Free text.")
+    engine: Literal["pandas", "spark"] | None = Field(default=None, description="Engine override.")
+    trigger: TriggerConfig = Field(
+        default_factory=lambda: TriggerConfig(manual={}), description="What wakes the pipeline."
+    )
+    on_error: OnError = Field(default="fail", description="Default bad-records policy for nodes.")
+    dead_letter: DeadLetterConfig | None = Field(default=None, description="Dead-letter target (needed by on_error/late: dead_letter).")
+    max_attempts: int = Field(default=5, ge=1, description="Batch attempts before the pipeline is marked failed.")
+    nodes: list[NodeConfig] = Field(min_length=1, description="The DAG's nodes.")
+
+    def node(self, name: str) -> NodeConfig:
+        """Return the node called ``name``."""
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise KeyError(name)
+
+    def node_on_error(self, node: NodeConfig) -> OnError:
+        """Effective on_error policy for ``node``."""
+        return node.on_error or self.on_error

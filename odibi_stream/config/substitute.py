@@ -1,0 +1,139 @@
+"""``${env:VAR}``, ``${env:VAR:-default}`` and ``${secret:NAME}`` in config values.
+
+References may be a whole string value or embedded in one (``"abfss://${env:ACCOUNT}.dfs..."``);
+``$${`` writes a literal ``${``. Secrets come from the environment variable ``NAME`` or, failing
+that, from the file ``$ODIBI_SECRETS_DIR/NAME`` (Kubernetes-mounted secrets, trailing newline
+stripped). Every resolved secret is registered with the redactor before it is returned, so it
+can never reach a log line unmasked.
+
+Lifecycle: the project loader calls :func:`substitute` once per file, after the environment
+overlay and before validation. Guarantees: the input is not modified; every unresolvable
+reference raises :class:`ConfigError` with the value's ``file:line``; error messages name the
+variable, never a value.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from odibi_stream.config.yamlpos import KeyPath, line_for
+from odibi_stream.exceptions import ConfigError
+from odibi_stream.observability.redact import register_secret
+
+SECRETS_DIR_VAR = "ODIBI_SECRETS_DIR"
+
+_REF_RE = re.compile(
+    r"\$\$\{|\$\{(?P<kind>[A-Za-z_]+):(?P<name>[A-Za-z0-9_.\-]+)(?::-(?P<default>[^}]*))?\}"
+)
+
+
+def substitute(
+    data: Any,
+    *,
+    file: str,
+    lines: Mapping[KeyPath, int],
+    environ: Mapping[str, str] | None = None,
+    skip: Callable[[KeyPath], bool] | None = None,
+) -> Any:
+    """Return a copy of ``data`` with every reference resolved.
+
+    Args:
+        data: Plain YAML data (dicts, lists, scalars).
+        file: File name for error messages.
+        lines: Key path → line (value lines preferred) for error positions.
+        environ: Environment to resolve from (defaults to ``os.environ``).
+        skip: Paths for which the subtree is returned unresolved (e.g. unselected env overlays).
+
+    Raises:
+        ConfigError: A variable or secret is missing, or the reference kind is unknown.
+    """
+    env = os.environ if environ is None else environ
+    return _walk(data, (), _Context(file, dict(lines), env, skip))
+
+
+class _Context:
+    def __init__(
+        self,
+        file: str,
+        lines: dict[KeyPath, int],
+        env: Mapping[str, str],
+        skip: Callable[[KeyPath], bool] | None,
+    ) -> None:
+        self.file = file
+        self.lines = lines
+        self.env = env
+        self.skip = skip
+
+
+def _walk(value: Any, path: KeyPath, ctx: _Context) -> Any:
+    if ctx.skip is not None and ctx.skip(path):
+        return value
+    if isinstance(value, dict):
+        return {k: _walk(v, (*path, k), ctx) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_walk(v, (*path, i), ctx) for i, v in enumerate(value)]
+    if isinstance(value, str) and "${" in value:
+        return _SubstituteString(ctx, path).apply(value)
+    return value
+
+
+class _SubstituteString:
+    def __init__(self, ctx: _Context, path: KeyPath) -> None:
+        self.ctx = ctx
+        self.path = path
+
+    def apply(self, text: str) -> str:
+        return _REF_RE.sub(self._replace, text)
+
+    def _replace(self, match: re.Match[str]) -> str:
+        if match.group(0) == "$${":
+            return "${"
+        kind, name, default = match.group("kind"), match.group("name"), match.group("default")
+        if kind == "env":
+            return self._env(name, default)
+        if kind == "secret":
+            return self._secret(name)
+        raise self._error(
+            f"unknown reference kind '{kind}' in '${{{kind}:{name}}}'",
+            "use ${env:VAR}, ${env:VAR:-default} or ${secret:NAME} (write $${ for a literal ${)",
+        )
+
+    def _env(self, name: str, default: str | None) -> str:
+        value = self.ctx.env.get(name)
+        if value is not None:
+            return value
+        if default is not None:
+            return default
+        raise self._error(
+            f"environment variable '{name}' is not set",
+            f"export {name}=... or use ${{env:{name}:-default}}",
+        )
+
+    def _secret(self, name: str) -> str:
+        value = self.ctx.env.get(name)
+        if value is None:
+            value = _read_secret_file(name, self.ctx.env.get(SECRETS_DIR_VAR))
+        if value is None:
+            where = self.ctx.env.get(SECRETS_DIR_VAR)
+            also = f" or create the file {where}/{name}" if where else f" or set {SECRETS_DIR_VAR} to a folder holding a file '{name}'"
+            raise self._error(f"secret '{name}' was not found", f"export {name}=...{also}")
+        register_secret(value)
+        return value
+
+    def _error(self, message: str, hint: str) -> ConfigError:
+        line = self.ctx.lines.get(self.path) or line_for(self.ctx.lines, self.path)
+        return ConfigError(message, file=self.ctx.file, line=line, hint=hint)
+
+
+def _read_secret_file(name: str, folder: str | None) -> str | None:
+    if not folder or "/" in name or name in (".", ".."):
+        return None
+    path = Path(folder) / name
+    try:
+        return path.read_text(encoding="utf-8").rstrip("\r\n")
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return None

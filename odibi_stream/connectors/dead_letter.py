@@ -1,0 +1,156 @@
+"""Dead letters: records that could not be used, kept with why, where from and when.
+
+Every dead letter has the same columns, whatever produced it:
+
+=================  ==========================  =========================================
+column             type                        meaning
+=================  ==========================  =========================================
+``_odibi_record``  string                      the raw record (line text, JSON of a row)
+``_odibi_error``   string                      why it was rejected
+``_odibi_source``  string                      where it came from (``file:line``, node)
+``_odibi_node``    string                      the node that rejected it
+``_odibi_batch``   int64                       the batch number
+``_odibi_time``    timestamp[us, tz=UTC]       when it was rejected
+=================  ==========================  =========================================
+
+Lifecycle: within batch N the runtime collects parse rejects (:func:`to_frame`) and rejected
+rows (:func:`frame_rejects`: failed checks, late rows) per node, unions them, and calls
+``DeadLetterSink.write(engine, frame, key)`` before committing N. Writes are idempotent per
+(pipeline, node, batch): Delta with transaction ``app_id = "<pipeline>/_dead_letter/<node>"``,
+jsonl with the deterministic file ``part-<N:020d>-<node>-0.jsonl``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pyarrow as pa
+
+from odibi_stream.config.models import DeadLetterConfig
+from odibi_stream.config.project import Location
+from odibi_stream.connectors.base import BatchKey, SinkResult
+from odibi_stream.connectors.sinks import (
+    delta_txn_version,
+    part_batches,
+    part_name,
+    write_delta_idempotent,
+    write_part,
+)
+from odibi_stream.engines.base import Engine, Frame, Reject
+from odibi_stream.exceptions import ConfigError
+
+DEAD_LETTER_SCHEMA = pa.schema(
+    [
+        ("_odibi_record", pa.string()),
+        ("_odibi_error", pa.string()),
+        ("_odibi_source", pa.string()),
+        ("_odibi_node", pa.string()),
+        ("_odibi_batch", pa.int64()),
+        ("_odibi_time", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _table(
+    records: Sequence[str],
+    errors: Sequence[str],
+    sources: Sequence[str],
+    node: str,
+    batch: int,
+    now: datetime,
+) -> pa.Table:
+    n = len(records)
+    return pa.table(
+        [
+            pa.array(records, pa.string()),
+            pa.array(errors, pa.string()),
+            pa.array(sources, pa.string()),
+            pa.array([node] * n, pa.string()),
+            pa.array([batch] * n, pa.int64()),
+            pa.array([now] * n, pa.timestamp("us", tz="UTC")),
+        ],
+        schema=DEAD_LETTER_SCHEMA,
+    )
+
+
+def to_frame(
+    engine: Engine,
+    rejects: Sequence[Reject],
+    node: str,
+    batch: int,
+    clock: Callable[[], datetime] = _utc_now,
+) -> Frame:
+    """Turn parse rejects into a dead-letter frame of ``engine``."""
+    table = _table(
+        [r.record for r in rejects],
+        [r.error for r in rejects],
+        [r.source for r in rejects],
+        node,
+        batch,
+        clock(),
+    )
+    return engine.from_arrow(table)
+
+
+def frame_rejects(
+    engine: Engine,
+    frame: Frame,
+    error: str,
+    node: str,
+    batch: int,
+    clock: Callable[[], datetime] = _utc_now,
+) -> Frame:
+    """Turn rejected rows of a frame (failed checks, late rows) into a dead-letter frame.
+
+    Each row's record is its JSON text; ``_odibi_source`` is ``node:<node>``.
+    """
+    records = engine.to_json_records(frame)
+    n = len(records)
+    return engine.from_arrow(
+        _table(records, [error] * n, [f"node:{node}"] * n, node, batch, clock())
+    )
+
+
+class DeadLetterSink:
+    """Idempotent writer of dead-letter frames (one write per node and batch)."""
+
+    node = "_dead_letter"
+
+    def __init__(self, location: Location, cfg: DeadLetterConfig, pipeline: str) -> None:
+        if cfg.format == "jsonl" and not location.is_local:
+            raise ConfigError(
+                "jsonl dead letters are written to local folders only", hint="use format: delta"
+            )
+        self._uri = location.uri
+        self._options = dict(location.storage_options)
+        self._format = cfg.format
+        self._pipeline = pipeline
+
+    def app_id(self, node: str) -> str:
+        """Delta transaction id of ``node``'s dead letters."""
+        return f"{self._pipeline}/_dead_letter/{node}"
+
+    def already_written(self, key: BatchKey) -> bool:
+        """True if ``key.node``'s dead letters of ``key.batch`` (or later) are stored."""
+        if self._format == "jsonl":
+            return any(b >= key.batch for b in part_batches(Path(self._uri), key.node, "jsonl"))
+        done = delta_txn_version(self._uri, self._options, self.app_id(key.node))
+        return done is not None and done >= key.batch
+
+    def write(self, engine: Engine, frame: Frame, key: BatchKey) -> SinkResult:
+        """Append ``frame`` (dead-letter schema) as ``key.node``'s dead letters of ``key.batch``."""
+        if self._format == "delta":
+            return write_delta_idempotent(
+                engine, frame, self._uri, None, self._options, self.app_id(key.node), key.batch
+            )
+        name = part_name(key.batch, key.node, "jsonl")
+        if self.already_written(key):
+            return SinkResult(rows=0, skipped=True, detail={"file": str(Path(self._uri) / name)})
+        final = write_part(engine, frame, Path(self._uri), name, "jsonl", {})
+        return SinkResult(rows=engine.count(frame), skipped=False, detail={"file": str(final)})

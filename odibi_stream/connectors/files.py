@@ -1,0 +1,201 @@
+"""Incremental source over files arriving in a local folder (``incremental.mode: files``).
+
+Positions:
+    * range: ``{"files": [{"path": rel, "size": n, "mtime_ns": t}, ...]}`` ordered by
+      (mtime, path); ``rel`` is relative to the connection root, with ``/`` separators.
+    * state: ``{"seen": {rel: [size, mtime_ns]}}``. A file's identity is (path, size, mtime):
+      a file re-written later with a different size or mtime is *new again* and will be read
+      again. ``seen`` keeps every committed identity (also of archived/deleted files).
+
+``location`` is the resolved read path (``project.location(connection, read.path)``, so its
+uri is the glob); the connection root is recovered from it, and ``archive_path`` is relative to
+that root. Planning lists the glob (``**`` is recursive), skips
+names starting with ``.`` or ``_`` (writers' temp files) and marker files, and keeps only
+*settled* files: ``<file><marker_suffix>`` exists, or the file's mtime is at least
+``settle_seconds`` old by ``clock`` (a file still being written keeps getting a fresh mtime,
+so an old mtime means size and mtime have been stable that long). Batches are bounded by
+``max_files_per_batch`` and ``max_bytes_per_batch`` (always at least one file);
+``max_records_per_batch`` does not apply to files: row counts are unknown before reading.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from odibi_stream.config.models import IncrementalConfig, ReadConfig
+from odibi_stream.config.project import Location
+from odibi_stream.connectors.base import Position
+from odibi_stream.connectors.paths import connection_root, path_parts
+from odibi_stream.engines.base import Engine, ReadResult
+from odibi_stream.exceptions import ConfigError, SourceError
+
+log = logging.getLogger(__name__)
+FILE_FORMATS = ("csv", "json", "jsonl", "parquet")
+_GLOB_CHARS = set("*?[")
+
+
+class FileSource:
+    """Source protocol implementation for files in a local folder (see module docstring)."""
+
+    def __init__(
+        self,
+        node: str,
+        location: Location,
+        read: ReadConfig,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not location.is_local:
+            raise ConfigError(
+                f"node {node}: incremental files sources support local folders only",
+                hint="use a local connection, or land the data in Delta and use mode: column",
+            )
+        if read.format not in FILE_FORMATS or not read.path or read.incremental is None:
+            raise ConfigError(
+                f"node {node}: a files source needs format in {FILE_FORMATS}, a path and incremental"
+            )
+        self.node = node
+        self._root = connection_root(location, read.path)
+        self._pattern = "/".join(path_parts(read.path))
+        self._location = location
+        self._read = read
+        self._inc: IncrementalConfig = read.incremental
+        self._clock = clock
+        archive = self._inc.archive_path
+        self._archive = self._root.joinpath(*path_parts(archive)) if archive else None
+
+    # -- listing ---------------------------------------------------------------------------
+    def _is_data(self, path: Path) -> bool:
+        if path.name.startswith((".", "_")):
+            return False
+        suffix = self._inc.marker_suffix
+        if suffix and path.name.endswith(suffix):
+            return False
+        if self._archive is not None and self._archive in path.parents:
+            return False
+        return path.is_file()
+
+    def _listing(self) -> list[dict[str, Any]]:
+        """Every data file matching the glob, with its identity, ordered by (mtime, path)."""
+        found = []
+        for path in self._root.glob(self._pattern):
+            if not self._is_data(path):
+                continue
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                continue  # removed between listing and stat
+            rel = path.relative_to(self._root).as_posix()
+            found.append({"path": rel, "size": st.st_size, "mtime_ns": st.st_mtime_ns})
+        return sorted(found, key=lambda f: (f["mtime_ns"], f["path"]))
+
+    def _settled(self, entry: dict[str, Any]) -> bool:
+        suffix = self._inc.marker_suffix
+        if suffix and (self._root / (entry["path"] + suffix)).exists():
+            return True
+        return bool(self._clock() - entry["mtime_ns"] / 1e9 >= self._inc.settle_seconds)
+
+    @staticmethod
+    def _unseen(listing: list[dict[str, Any]], state: Position) -> list[dict[str, Any]]:
+        seen = state.get("seen", {})
+        return [f for f in listing if seen.get(f["path"]) != [f["size"], f["mtime_ns"]]]
+
+    # -- Source protocol -------------------------------------------------------------------
+    def initial_state(self) -> Position:
+        """No file seen."""
+        return {"seen": {}}
+
+    def fold(self, state: Position, rng: Position) -> Position:
+        """Mark the range's files as seen (pure: returns a new state)."""
+        seen = dict(state.get("seen", {}))
+        for f in rng["files"]:
+            seen[f["path"]] = [f["size"], f["mtime_ns"]]
+        return {"seen": seen}
+
+    def plan(self, state: Position) -> Position | None:
+        """The oldest settled unseen files, bounded by files/bytes; None if there are none."""
+        settled = [f for f in self._unseen(self._listing(), state) if self._settled(f)]
+        chosen: list[dict[str, Any]] = []
+        total = 0
+        max_files = self._inc.max_files_per_batch
+        max_bytes = self._inc.max_bytes_per_batch
+        for f in settled:
+            if chosen and max_files is not None and len(chosen) >= max_files:
+                break
+            if chosen and max_bytes is not None and total + f["size"] > max_bytes:
+                break
+            chosen.append(f)
+            total += f["size"]
+        return {"files": chosen} if chosen else None
+
+    def read(self, engine: Engine, rng: Position) -> ReadResult:
+        """Read exactly the range's files, in range order.
+
+        Raises:
+            SourceError: a listed file no longer exists (not retryable).
+        """
+        paths = [str(self._root / f["path"]) for f in rng["files"]]
+        missing = [p for p in paths if not os.path.isfile(p)]
+        if missing:
+            raise SourceError(
+                f"node {self.node}: {len(missing)} file(s) of the planned batch vanished, e.g. {missing[0]}",
+                retryable=False,
+                hint="restore the files, or rewind/skip the batch with `odibi-stream checkpoint`; "
+                "with after_read archive/delete, files must not be moved by anything else",
+            )
+        return engine.read_files(
+            paths, self._read.format, self._read.options, self._location.storage_options
+        )
+
+    def range_size(self, rng: Position) -> dict[str, int]:
+        """Number of files and bytes in the range."""
+        return {"files": len(rng["files"]), "bytes": sum(int(f["size"]) for f in rng["files"])}
+
+    def lag(self, state: Position) -> dict[str, int] | None:
+        """Files matching the glob not yet committed (settled or not)."""
+        return {"files": len(self._unseen(self._listing(), state))}
+
+    def on_commit(self, rng: Position) -> None:
+        """Archive or delete the range's files (and markers); tolerate repeats."""
+        if self._inc.after_read == "keep":
+            return
+        for f in rng["files"]:
+            names = [f["path"]] + (
+                [f["path"] + self._inc.marker_suffix] if self._inc.marker_suffix else []
+            )
+            for rel in names:
+                try:
+                    self._after_read(rel)
+                except OSError as exc:
+                    log.warning(
+                        "node %s: after_read %s of %s failed: %s",
+                        self.node,
+                        self._inc.after_read,
+                        rel,
+                        exc,
+                    )
+
+    def _after_read(self, rel: str) -> None:
+        src = self._root / rel
+        if self._inc.after_read == "delete":
+            src.unlink(missing_ok=True)
+            return
+        assert self._archive is not None  # config validation requires archive_path
+        if not src.exists():
+            return  # already archived by an earlier (crashed) attempt
+        dst = self._archive / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(src, dst)
+
+    def watch_paths(self) -> list[Path]:
+        """Folders a file watcher should observe: the glob's non-wildcard prefix."""
+        prefix: list[str] = []
+        for part in self._pattern.split("/")[:-1]:
+            if _GLOB_CHARS & set(part):
+                break
+            prefix.append(part)
+        return [self._root.joinpath(*prefix)]

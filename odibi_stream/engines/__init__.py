@@ -1,0 +1,41 @@
+"""Engines: what executes nodes (see :mod:`odibi_stream.engines.base`).
+
+Engine modules are imported lazily by :func:`get_engine`, so ``import odibi_stream`` stays
+light and the Spark engine's dependencies are needed only when it is selected.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from odibi_stream.engines.base import Engine
+from odibi_stream.exceptions import ConfigError
+
+ENGINES = ("pandas", "spark")
+
+
+def get_engine(name: str, spark_conf: dict[str, Any] | None = None) -> Engine:
+    """Create the engine called ``name``.
+
+    Called once per process by the runtime, which also calls ``close()`` at shutdown.
+
+    Args:
+        name: ``"pandas"`` (``"spark"`` is not available yet).
+        spark_conf: Spark session settings (used by the Spark engine only).
+
+    Raises:
+        ConfigError: unknown or unavailable engine.
+    """
+    if name == "pandas":
+        from odibi_stream.engines.pandas import PandasEngine
+
+        return PandasEngine()
+    if name == "spark":
+        raise ConfigError(
+            "the spark engine is not available yet",
+            hint="use engine: pandas for now; the same pipeline will run on spark unchanged",
+        )
+    close = difflib.get_close_matches(name, ENGINES, n=1)
+    hint = f"did you mean '{close[0]}'?" if close else f"choose one of: {', '.join(ENGINES)}"
+    raise ConfigError(f"unknown engine {name!r}", hint=hint)

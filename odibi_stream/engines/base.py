@@ -1,0 +1,175 @@
+"""The Engine protocol: what executes nodes.
+
+Lifecycle contract:
+    * The runtime creates one engine per process (``get_engine(name)``) and calls
+      :meth:`Engine.close` on shutdown.
+    * Within a batch, the runtime's executor calls read/sql/apply/split/write methods from
+      possibly several threads at once (independent nodes run in parallel). Implementations must
+      therefore keep no per-call mutable state on ``self``; e.g. the pandas engine opens a DuckDB
+      connection per SQL call and never shares it across threads.
+    * Frames are opaque to the runtime: only the engine that produced a frame may consume it.
+      ``to_arrow``/``from_arrow`` cross the boundary when a connector needs raw data.
+
+Engines know nothing of checkpoints, triggers or the runtime (dependency direction).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import pyarrow as pa
+
+Frame = Any
+"""An engine's dataframe (``pyarrow.Table`` for pandas, ``pyspark.sql.DataFrame`` for Spark)."""
+
+
+@dataclass(frozen=True)
+class Reject:
+    """A record that could not be used, with why and where from.
+
+    Attributes:
+        record: The raw record (a text line, a JSON object as text, a CSV row as text).
+        error: Why it was rejected (parse error, failed check, late).
+        source: Where it came from (file path, ``topic/partition/offset``).
+    """
+
+    record: str
+    error: str
+    source: str
+
+
+@dataclass
+class ReadResult:
+    """What a read returns: the good rows and the records that failed to parse."""
+
+    frame: Frame
+    rejects: list[Reject] = field(default_factory=list)
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """Executes reads, SQL, Python transforms and writes on one dataframe technology."""
+
+    name: str
+
+    # -- reading ---------------------------------------------------------------------------
+    def read_files(
+        self,
+        paths: Sequence[str],
+        fmt: str,
+        options: Mapping[str, Any],
+        storage_options: Mapping[str, str] | None = None,
+    ) -> ReadResult:
+        """Read files of one format into one frame; unparsable records become rejects.
+
+        A file that cannot be parsed at all (not merely a bad record) raises ``RecordError``.
+        An empty ``paths`` returns an empty frame.
+        """
+        ...
+
+    def read_delta(
+        self,
+        uri: str,
+        storage_options: Mapping[str, str] | None = None,
+        where: str | None = None,
+    ) -> Frame:
+        """Read the current version of a Delta table, optionally filtered by a SQL predicate."""
+        ...
+
+    def read_table(
+        self,
+        uri: str,
+        fmt: str,
+        storage_options: Mapping[str, str] | None = None,
+        where: str | None = None,
+    ) -> Frame:
+        """Read a whole Parquet/CSV/JSON folder or Delta table (static reads), optionally filtered."""
+        ...
+
+    def from_arrow(self, table: pa.Table) -> Frame:
+        """Wrap an Arrow table as a frame of this engine."""
+        ...
+
+    def to_arrow(self, frame: Frame) -> pa.Table:
+        """Materialise a frame as an Arrow table (for connectors that need raw rows)."""
+        ...
+
+    # -- transforming ----------------------------------------------------------------------
+    def sql(self, query: str, tables: Mapping[str, Frame]) -> Frame:
+        """Run ``query`` with each frame in ``tables`` visible as a table of that name."""
+        ...
+
+    def apply(
+        self, fn: Callable[..., Any], inputs: Mapping[str, Frame], params: Mapping[str, Any]
+    ) -> Frame:
+        """Call a user function. Single input: ``fn(df, **params)``; several: ``fn(inputs_dict, **params)``."""
+        ...
+
+    def split(self, frame: Frame, predicate: str) -> tuple[Frame, Frame]:
+        """Return (rows where the SQL ``predicate`` is TRUE, all other rows incl. NULL results)."""
+        ...
+
+    def union(self, frames: Sequence[Frame]) -> Frame:
+        """Concatenate frames with compatible schemas (missing columns become null)."""
+        ...
+
+    def with_columns(self, frame: Frame, values: Mapping[str, Any]) -> Frame:
+        """Return ``frame`` with constant columns added (used for metadata columns)."""
+        ...
+
+    # -- inspecting ------------------------------------------------------------------------
+    def count(self, frame: Frame) -> int:
+        """Number of rows."""
+        ...
+
+    def max_value(self, frame: Frame, column: str) -> Any:
+        """Max of ``column`` as a Python value (timezone-aware datetime for timestamps), None if empty."""
+        ...
+
+    def schema(self, frame: Frame) -> dict[str, str]:
+        """Column name → type name."""
+        ...
+
+    def columns(self, frame: Frame) -> list[str]:
+        """Column names in order."""
+        ...
+
+    def to_json_records(self, frame: Frame) -> list[str]:
+        """Each row as a compact JSON object text (dead letters keep the original record)."""
+        ...
+
+    # -- writing ---------------------------------------------------------------------------
+    def write_delta(
+        self,
+        frame: Frame,
+        uri: str,
+        *,
+        mode: str,
+        merge_keys: Sequence[str] = (),
+        partition_by: Sequence[str] = (),
+        storage_options: Mapping[str, str] | None = None,
+        txn: tuple[str, int] | None = None,
+    ) -> int:
+        """Write to a Delta table (append, overwrite or merge-upsert); return the new table version.
+
+        ``txn`` = (app_id, version) is recorded in the same commit, so the write and its
+        idempotency marker land atomically. The caller checks for an existing marker first.
+        """
+        ...
+
+    def write_file(
+        self,
+        frame: Frame,
+        path: str,
+        fmt: str,
+        options: Mapping[str, Any] | None = None,
+        storage_options: Mapping[str, str] | None = None,
+    ) -> None:
+        """Write one file of ``fmt`` at ``path`` (the caller handles temp name + rename)."""
+        ...
+
+    def close(self) -> None:
+        """Release resources (sessions, connections). Called once at shutdown."""
+        ...

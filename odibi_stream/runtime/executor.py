@@ -1,0 +1,252 @@
+"""Step 4–5 of the protocol: run one batch's DAG on an engine and write its sinks.
+
+Nodes of one topological layer run in parallel (bounded by ``max_parallel_nodes``); a layer
+starts only when the previous one finished. Every node follows the same order: read → watermark
+→ transform → checks → write. Bad records follow the node's ``on_error``; late rows follow the
+watermark's ``late`` policy. Sinks are asked ``already_written`` first, so a replayed batch skips
+nodes whose output already landed (node-level resume) and re-runs the rest.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from odibi_stream.config.models import NodeConfig
+from odibi_stream.connectors import dead_letter
+from odibi_stream.connectors.base import BatchKey
+from odibi_stream.engines.base import Engine, Frame, Reject
+from odibi_stream.exceptions import RecordError, TransformError
+from odibi_stream.runtime.faults import fault_point
+from odibi_stream.runtime.plan import PipelinePlan
+from odibi_stream.values import decode_value, encode_value, sql_literal
+
+
+@dataclass
+class NodeOutcome:
+    """What one node did in one batch (reported in the commit entry)."""
+
+    rows_in: int = 0
+    rows_out: int = 0
+    rejected: int = 0
+    late: int = 0
+    skipped: bool = False
+    sink: dict[str, Any] = field(default_factory=dict)
+    max_event_time: Any = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form for ``commits/N``."""
+        return {
+            "rows_in": self.rows_in,
+            "rows_out": self.rows_out,
+            "rejected": self.rejected,
+            "late": self.late,
+            "skipped": self.skipped,
+            "sink": self.sink,
+        }
+
+
+@dataclass
+class Execution:
+    """The outcome of executing a batch: per-node results, dead letters and new watermarks."""
+
+    nodes: dict[str, NodeOutcome]
+    watermarks: dict[str, Any]
+    dead_letters: dict[str, list[Frame]]
+
+
+class BatchExecutor:
+    """Runs the DAG of one planned batch.
+
+    Lifecycle: the runner creates one per batch attempt and calls :meth:`run` once.
+    """
+
+    def __init__(self, plan: PipelinePlan, engine: Engine, batch: int, ranges: Mapping[str, Any],
+                 watermarks: Mapping[str, Any]) -> None:
+        self.plan = plan
+        self.engine = engine
+        self.batch = batch
+        self.ranges = ranges
+        self.watermarks_in = watermarks
+        self.frames: dict[str, Frame | None] = {}
+        self.outcomes: dict[str, NodeOutcome] = {}
+        self.dead: dict[str, list[Frame]] = {}
+        self._lock = threading.Lock()
+
+    def run(self) -> Execution:
+        """Execute every layer; raise on the first node failure."""
+        workers = max(1, self.plan.max_parallel_nodes)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"odibi-{self.plan.name}") as pool:
+            for layer in self.plan.dag.layers():
+                if len(layer) == 1:
+                    self._run_node(self.plan.node(layer[0]))
+                    continue
+                futures = [pool.submit(self._run_node, self.plan.node(n)) for n in layer]
+                for fut in futures:
+                    fut.result()
+        return Execution(self.outcomes, self._new_watermarks(), self.dead)
+
+    # ------------------------------------------------------------------ one node
+    def _run_node(self, node: NodeConfig) -> None:
+        out = NodeOutcome()
+        frame = self._input(node, out)
+        if frame is not None and node.transform is not None:
+            frame = self._transform(node, frame)
+        if frame is not None and node.checks:
+            frame = self._checks(node, frame, out)
+        if frame is None:
+            out.skipped = True
+        else:
+            out.rows_out = self.engine.count(frame)
+            if node.write is not None:
+                self._write(node, frame, out)
+        with self._lock:
+            self.frames[node.name] = frame
+            self.outcomes[node.name] = out
+
+    def _input(self, node: NodeConfig, out: NodeOutcome) -> Frame | None:
+        if node.read is None:
+            inputs = [self.frames.get(d) for d in node.depends_on]
+            present = [f for f in inputs if f is not None]
+            if not present:
+                return None
+            out.rows_in = sum(self.engine.count(f) for f in present)
+            if len(present) == 1 or node.transform is not None:
+                # Transforms see every upstream by name; this frame only marks "has input".
+                return present[0]
+            return self.engine.union(present)
+        frame = self._read(node, out)
+        if frame is not None:
+            fault_point("after_read")
+            frame = self._apply_watermark(node, frame, out)
+        return frame
+
+    def _read(self, node: NodeConfig, out: NodeOutcome) -> Frame | None:
+        assert node.read is not None
+        source = self.plan.sources.get(node.name)
+        if source is None:
+            loc = self.plan.static_reads[node.name]
+            frame = self.engine.read_table(loc.uri, node.read.format, loc.storage_options)
+            out.rows_in = self.engine.count(frame)
+            return frame
+        rng = self.ranges.get(node.name)
+        if rng is None:
+            return None
+        result = source.read(self.engine, rng)
+        out.rows_in = self.engine.count(result.frame) + len(result.rejects)
+        if result.rejects:
+            self._route_rejects(node, result.rejects, out)
+        return result.frame
+
+    def _apply_watermark(self, node: NodeConfig, frame: Frame, out: NodeOutcome) -> Frame:
+        wm_cfg = node.read.watermark if node.read else None
+        if wm_cfg is None:
+            return frame
+        out.max_event_time = self.engine.max_value(frame, wm_cfg.column)
+        current = self.watermarks_in.get(node.name)
+        if current is None:
+            return frame
+        # A row exactly at the watermark is on time: only strictly older rows are late.
+        on_time, late = self.engine.split(frame, f"{wm_cfg.column} >= {sql_literal(decode_value(current))}")
+        out.late = self.engine.count(late)
+        if out.late and wm_cfg.late == "dead_letter":
+            self._dead_letter_frame(node, late, f"late: {wm_cfg.column} older than watermark")
+        return on_time
+
+    def _transform(self, node: NodeConfig, frame: Frame) -> Frame:
+        assert node.transform is not None
+        tables: dict[str, Frame] = {d: f for d in node.depends_on if (f := self.frames.get(d)) is not None}
+        if node.read is not None:
+            tables[node.name] = frame
+        if node.transform.sql:
+            try:
+                return self.engine.sql(node.transform.sql, tables)
+            except TransformError:
+                raise
+            except Exception as exc:  # engine-specific SQL errors become our type
+                raise TransformError(f"node '{node.name}': SQL failed: {exc}") from exc
+        fn = self.plan.functions[node.name]
+        return self.engine.apply(fn, tables, node.transform.params)
+
+    def _checks(self, node: NodeConfig, frame: Frame, out: NodeOutcome) -> Frame:
+        for check in node.checks:
+            good, bad = self.engine.split(frame, check.expr)
+            n_bad = self.engine.count(bad)
+            if n_bad:
+                self._route_bad_frame(node, bad, f"check '{check.name}' failed: {check.expr}", n_bad, out)
+            frame = good
+        return frame
+
+    def _write(self, node: NodeConfig, frame: Frame, out: NodeOutcome) -> None:
+        sink = self.plan.sinks[node.name]
+        key = BatchKey(self.plan.name, node.name, self.batch)
+        if sink.already_written(key):
+            out.sink = {"skipped": True, "reason": "already written"}
+            return
+        assert node.write is not None
+        if out.rows_out == 0 and node.write.mode != "overwrite":
+            out.sink = {"skipped": True, "reason": "no rows"}
+            return
+        result = sink.write(self.engine, frame, key)
+        out.sink = {"skipped": result.skipped, **result.detail}
+        fault_point("after_sink")
+
+    # ------------------------------------------------------------------ bad records
+    def _policy(self, node: NodeConfig) -> str:
+        return self.plan.config.node_on_error(node)
+
+    def _route_rejects(self, node: NodeConfig, rejects: list[Reject], out: NodeOutcome) -> None:
+        out.rejected += len(rejects)
+        policy = self._policy(node)
+        if policy == "fail":
+            first = rejects[0]
+            raise RecordError(
+                f"node '{node.name}': {len(rejects)} bad record(s) in batch {self.batch}; first at "
+                f"{first.source}: {first.error}",
+                hint="set on_error: dead_letter (with a dead_letter target) or skip on the node/pipeline",
+            )
+        if policy == "dead_letter":
+            dl = dead_letter.to_frame(self.engine, rejects, node.name, self.batch)
+            self._add_dead(node.name, dl)
+
+    def _route_bad_frame(self, node: NodeConfig, bad: Frame, error: str, n_bad: int, out: NodeOutcome) -> None:
+        out.rejected += n_bad
+        policy = self._policy(node)
+        if policy == "fail":
+            raise RecordError(
+                f"node '{node.name}': {n_bad} row(s) failed in batch {self.batch}: {error}",
+                hint="set on_error: dead_letter or skip to keep the good rows flowing",
+            )
+        if policy == "dead_letter":
+            self._dead_letter_frame(node, bad, error)
+
+    def _dead_letter_frame(self, node: NodeConfig, bad: Frame, error: str) -> None:
+        dl = dead_letter.frame_rejects(self.engine, bad, error, node.name, self.batch)
+        self._add_dead(node.name, dl)
+
+    def _add_dead(self, node: str, frame: Frame) -> None:
+        with self._lock:
+            self.dead.setdefault(node, []).append(frame)
+
+    # ------------------------------------------------------------------ watermarks
+    def _new_watermarks(self) -> dict[str, Any]:
+        marks = dict(self.watermarks_in)
+        for name, delay in self.plan.watermark_delays.items():
+            seen = self.outcomes.get(name, NodeOutcome()).max_event_time
+            if seen is None:
+                continue
+            candidate = _minus(seen, delay)
+            current = marks.get(name)
+            if current is None or candidate > decode_value(current):
+                marks[name] = encode_value(candidate)
+        return marks
+
+
+def _minus(value: Any, seconds: float) -> Any:
+    if isinstance(value, (int, float)):
+        return value - seconds
+    return value - timedelta(seconds=seconds)

@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# A real single-node Apache Kafka (KRaft broker+controller) for tests and local use.
+#
+#   scripts/kafka-local.sh fetch    download the Kafka jars from Maven Central (idempotent)
+#   scripts/kafka-local.sh start    start the broker (idempotent); LAST line = bootstrap address
+#   scripts/kafka-local.sh stop     stop it (data is kept: a later start resumes on the same port)
+#   scripts/kafka-local.sh status   "running <bootstrap>" (exit 0) or "stopped" (exit 1)
+#   scripts/kafka-local.sh reset    stop and delete the broker's data
+#
+# Environment:
+#   ODIBI_CACHE      cache root (default: <repo>/.cache); jars go to $ODIBI_CACHE/kafka/libs
+#   KAFKA_RUN_DIR    state folder of this broker instance (default: $ODIBI_CACHE/kafka/run);
+#                    a different folder gives an independent second broker
+#   KAFKA_PORT       broker port (default: the port used last time, else a free one)
+#   KAFKA_HEAP       JVM heap (default: 512m)
+#   KAFKA_START_TIMEOUT  seconds to wait for the broker to answer (default: 90)
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/.." && pwd)"
+cache="${ODIBI_CACHE:-$repo/.cache}/kafka"
+libs="$cache/libs"
+run="${KAFKA_RUN_DIR:-$cache/run}"
+pom="$here/kafka/pom.xml"
+heap="${KAFKA_HEAP:-512m}"
+timeout="${KAFKA_START_TIMEOUT:-90}"
+
+log() { echo "kafka-local: $*" >&2; }
+
+fetch() {
+  # The stamp holds the pom's checksum: editing the pom (a new Kafka version) re-fetches.
+  local sum
+  sum="$(sha256sum "$pom" | cut -d' ' -f1)"
+  if [ -f "$libs/.complete" ] && [ "$(cat "$libs/.complete")" = "$sum" ]; then
+    return 0
+  fi
+  command -v mvn >/dev/null || { log "mvn not found (apt-get install maven)"; exit 2; }
+  log "fetching Apache Kafka jars into $libs"
+  rm -rf "$libs.tmp"
+  mvn -q -B -f "$pom" dependency:copy-dependencies -DincludeScope=runtime \
+    -DoutputDirectory="$libs.tmp" >&2
+  rm -rf "$libs"
+  mv "$libs.tmp" "$libs"
+  echo "$sum" > "$libs/.complete"
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+free_port() {
+  # Let the kernel choose: bind port 0 and report what it picked.
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+pid_alive() { [ -f "$run/kafka.pid" ] && kill -0 "$(cat "$run/kafka.pid")" 2>/dev/null; }
+
+is_running() { pid_alive && [ -f "$run/port" ] && port_open "$(cat "$run/port")"; }
+
+choose_port() {
+  # $1 = state file, $2 = explicit port (may be empty). Reuse the last port so clients and
+  # tests that stop/start the broker reconnect to the same address.
+  local file="$1" explicit="$2"
+  if [ -n "$explicit" ]; then echo "$explicit"; return; fi
+  if [ -f "$file" ] && ! port_open "$(cat "$file")"; then cat "$file"; return; fi
+  free_port
+}
+
+write_config() {
+  local port="$1" cport="$2"
+  cat > "$run/server.properties" <<EOF
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$cport
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$run/data
+num.partitions=1
+default.replication.factor=1
+min.insync.replicas=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=3
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=3
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=false
+log.retention.check.interval.ms=5000
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+EOF
+  cat > "$run/log4j2.properties" <<EOF
+status=warn
+appender.file.type=File
+appender.file.name=file
+appender.file.fileName=$run/server.log
+appender.file.layout.type=PatternLayout
+appender.file.layout.pattern=[%d] %p %m (%c)%n
+rootLogger.level=INFO
+rootLogger.appenderRef.file.ref=file
+logger.kafka.name=kafka
+logger.kafka.level=INFO
+logger.state.name=state.change.logger
+logger.state.level=WARN
+EOF
+}
+
+java_cmd() {
+  java "-Xmx$heap" "-Xms128m" -XX:+UseG1GC -Djava.awt.headless=true \
+    "-Dlog4j2.configurationFile=$run/log4j2.properties" -cp "$libs/*" "$@"
+}
+
+format_storage() {
+  [ -f "$run/data/meta.properties" ] && return 0
+  local uuid
+  uuid="$(java_cmd kafka.tools.StorageTool random-uuid | tail -1)"
+  java_cmd kafka.tools.StorageTool format -t "$uuid" -c "$run/server.properties" >"$run/format.log" 2>&1 \
+    || { log "storage format failed:"; cat "$run/format.log" >&2; exit 1; }
+}
+
+start() {
+  if is_running; then
+    echo "127.0.0.1:$(cat "$run/port")"
+    return 0
+  fi
+  if pid_alive; then
+    # A process from an earlier start that never answered: replace it.
+    stop
+  fi
+  fetch
+  command -v java >/dev/null || { log "java not found (apt-get install default-jre-headless)"; exit 2; }
+  mkdir -p "$run/data"
+  local port cport
+  port="$(choose_port "$run/port" "${KAFKA_PORT:-}")"
+  cport="$(choose_port "$run/controller_port" "")"
+  echo "$port" > "$run/port"
+  echo "$cport" > "$run/controller_port"
+  write_config "$port" "$cport"
+  format_storage
+  : > "$run/server.log"
+  # setsid: the broker outlives this script and the terminal/pytest that started it.
+  setsid bash -c 'exec "$@"' _ java "-Xmx$heap" "-Xms128m" -XX:+UseG1GC -Djava.awt.headless=true \
+    "-Dlog4j2.configurationFile=$run/log4j2.properties" -cp "$libs/*" kafka.Kafka "$run/server.properties" \
+    >"$run/stdout.log" 2>&1 < /dev/null &
+  echo $! > "$run/kafka.pid"
+  local deadline=$((SECONDS + timeout))
+  until port_open "$port" && grep -q "Kafka Server started" "$run/server.log" 2>/dev/null; do
+    if ! pid_alive; then
+      log "broker exited during start; last log lines:"
+      tail -30 "$run/server.log" "$run/stdout.log" >&2 || true
+      exit 1
+    fi
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      log "broker did not answer within ${timeout}s (see $run/server.log)"
+      exit 1
+    fi
+    sleep 0.2
+  done
+  log "started (pid $(cat "$run/kafka.pid"), data in $run/data)"
+  echo "127.0.0.1:$port"
+}
+
+stop() {
+  if ! pid_alive; then
+    rm -f "$run/kafka.pid"
+    log "not running"
+    return 0
+  fi
+  local pid deadline
+  pid="$(cat "$run/kafka.pid")"
+  kill -TERM "$pid" 2>/dev/null || true
+  deadline=$((SECONDS + 30))
+  while kill -0 "$pid" 2>/dev/null; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      log "broker did not stop within 30s; killing"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+    sleep 0.2
+  done
+  rm -f "$run/kafka.pid"
+  log "stopped"
+}
+
+status() {
+  if is_running; then
+    echo "running 127.0.0.1:$(cat "$run/port")"
+  else
+    echo "stopped"
+    return 1
+  fi
+}
+
+reset() {
+  stop
+  rm -rf "$run"
+}
+
+case "${1:-}" in
+  fetch) fetch ;;
+  start) start ;;
+  stop) stop ;;
+  status) status ;;
+  reset) reset ;;
+  *) echo "usage: $0 fetch|start|stop|status|reset" >&2; exit 2 ;;
+esac
