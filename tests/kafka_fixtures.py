@@ -11,6 +11,8 @@ fixtures.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import subprocess
 import time
@@ -67,13 +69,19 @@ def shared_broker() -> LocalBroker:
     return LocalBroker()
 
 
-@pytest.fixture(scope="session")
-def kafka_bootstrap() -> str:
-    """Bootstrap address of a real broker (``$KAFKA_BOOTSTRAP`` or the project's local one)."""
+@functools.cache
+def local_bootstrap() -> str:
+    """``$KAFKA_BOOTSTRAP``, else the project's local broker (started if needed, once per process)."""
     external = os.environ.get("KAFKA_BOOTSTRAP")
     if external:
         return external
     return shared_broker().start_broker()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> str:
+    """Bootstrap address of a real broker (``$KAFKA_BOOTSTRAP`` or the project's local one)."""
+    return local_bootstrap()
 
 
 @pytest.fixture
@@ -91,10 +99,8 @@ def kafka_topic(kafka_bootstrap: str) -> Iterator[Any]:
     if created:
         admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
         for fut in admin.delete_topics(created, operation_timeout=30).values():
-            try:
+            with contextlib.suppress(Exception):  # cleanup only; a stopped broker is fine
                 fut.result()
-            except Exception:  # cleanup only; a stopped broker is fine
-                pass
 
 
 def create_topic(
@@ -120,9 +126,9 @@ def wait_partitions(bootstrap: str, name: str, count: int, timeout: float = 30.0
     deadline = time.monotonic() + timeout
     while True:
         meta = admin.list_topics(name, timeout=10).topics.get(name)
-        if meta and meta.error is None and len(meta.partitions) == count:
-            if all(p.leader >= 0 for p in meta.partitions.values()):
-                return
+        ready = meta is not None and meta.error is None and len(meta.partitions) == count
+        if ready and all(p.leader >= 0 for p in meta.partitions.values()):
+            return
         if time.monotonic() > deadline:
             raise TimeoutError(f"topic {name} did not get {count} partitions with leaders")
         time.sleep(0.05)
@@ -200,3 +206,52 @@ def consume_committed(bootstrap: str, topic: str, *, timeout: float = 30.0) -> l
         return out
     finally:
         consumer.close()
+
+
+def write_kafka_project(
+    root: Path,
+    bootstrap: str,
+    in_topic: str,
+    *,
+    out_topic: str | None = None,
+    max_records_per_batch: int = 1000,
+    pipeline: str = "k2x",
+) -> Path:
+    """A project reading JSON from ``in_topic`` into Delta (``data/lake/out``) or ``out_topic``.
+
+    For the end-to-end/chaos tests (``odibi-stream run`` / ``serve``): a kafka connection, a
+    pipeline with a ``kafka`` trigger, poison messages to a Delta dead letter
+    (``data/lake/dead_letter``). Returns the project folder.
+    """
+    from tests.conftest import write_project
+
+    if out_topic is None:
+        write = "{connection: local, format: delta, path: lake/out, mode: append}"
+    else:
+        write = f"{{connection: bus, format: kafka, topic: {out_topic}, options: {{key_column: id}}}}"
+    odibi_yaml = f"""\
+project: kafka_test
+checkpoint: {{root: ./checkpoints}}
+connections:
+  local: {{type: local, base_path: ./data}}
+  bus: {{type: kafka, options: {{bootstrap.servers: "{bootstrap}"}}}}
+"""
+    pipeline_yaml = f"""\
+pipeline: {pipeline}
+trigger: {{kafka: {{interval_seconds: 0.2}}}}
+on_error: dead_letter
+dead_letter: {{connection: local, path: lake/dead_letter, format: delta}}
+nodes:
+  - name: events
+    read:
+      connection: bus
+      format: kafka
+      topic: {in_topic}
+      options: {{value_format: json, starting: earliest}}
+      incremental: {{mode: files, max_records_per_batch: {max_records_per_batch}}}
+  - name: sink
+    depends_on: [events]
+    transform: {{sql: "SELECT id, name, _partition, _offset FROM events"}}
+    write: {write}
+"""
+    return write_project(root, {pipeline: pipeline_yaml}, odibi_yaml=odibi_yaml)

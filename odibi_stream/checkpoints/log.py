@@ -20,6 +20,7 @@ Lifecycle contract:
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -89,7 +90,7 @@ class PipelineLog:
 
     # ------------------------------------------------------------------ keys
 
-    def _key(self, *parts: str) -> str:
+    def _key(self, *parts: str) -> str:  # "<pipeline>/<parts...>"
         return "/".join((self.pipeline, *parts))
 
     def offsets_key(self, n: int) -> str:
@@ -126,6 +127,10 @@ class PipelineLog:
         """Return the snapshot (None if none was written yet)."""
         data = self.store.read(self._key("snapshot.json"))
         return None if data is None else decode(data, Snapshot, self._key("snapshot.json"))
+
+    def _floor(self) -> int:
+        snapshot = self.read_snapshot()
+        return snapshot.batch if snapshot else -1
 
     def _read(self, key: str, cls: type[Ent], n: int) -> Ent | None:
         data = self.store.read(key)
@@ -205,8 +210,12 @@ class PipelineLog:
         problems: list[str] = []
         snapshot = self.read_snapshot()
         floor = snapshot.batch if snapshot else -1
-        commits = self._load_log("commits", CommitEntry, floor, problems, quarantine)
+        # Plans before commits: offsets/N+1 is only written after commits/N, so a reader racing
+        # a live writer sees a consistent (if slightly older) pair, never a plan beyond a commit.
         offsets = self._load_log("offsets", OffsetsEntry, floor, problems, quarantine)
+        commits = self._load_log("commits", CommitEntry, floor, problems, quarantine)
+        if self._floor() != floor:
+            raise _Vanished(f"the snapshot of {self.pipeline!r} changed while it was read")
         last = commits[-1].batch if commits else floor
         self._check_contiguous([c.batch for c in commits], floor, "commits")
         pending = None
@@ -282,8 +291,7 @@ class PipelineLog:
         """
         if retain < 1:
             raise ValueError(f"retain must be >= 1, got {retain}")
-        snapshot = self.read_snapshot()
-        floor = snapshot.batch if snapshot else -1
+        floor = self._floor()
         committed = [n for n in self._numbers("commits") if n > floor]
         if len(committed) > retain:
             cut = committed[-retain - 1]
@@ -315,8 +323,7 @@ class PipelineLog:
 
         Unreadable entries show as None (``recover`` reports them); nothing is modified.
         """
-        snapshot = self.read_snapshot()
-        floor = snapshot.batch if snapshot else -1
+        floor = self._floor()
         numbers = sorted(
             {n for f in ("offsets", "commits") for n in self._numbers(f) if n > floor}, reverse=True
         )
@@ -329,10 +336,9 @@ class PipelineLog:
 
     @staticmethod
     def _lenient(reader: Callable[[int], Ent | None], n: int) -> Ent | None:
-        try:
+        with contextlib.suppress(CheckpointCorrupt):
             return reader(n)
-        except CheckpointCorrupt:
-            return None
+        return None
 
     def rewind(self, to: int) -> None:
         """Drop commits and plans after batch ``to`` so that batch ``to + 1`` is planned afresh.
@@ -340,8 +346,7 @@ class PipelineLog:
         Raises:
             CheckpointError: ``to`` is older than the snapshot (those entries are gone).
         """
-        snapshot = self.read_snapshot()
-        floor = snapshot.batch if snapshot else -1
+        floor = self._floor()
         if to < floor:
             raise CheckpointError(
                 f"cannot rewind {self.pipeline!r} to batch {to}: batches up to {floor} were compacted into the snapshot",
@@ -361,8 +366,7 @@ class PipelineLog:
     def _delete_tree(self, prefix: str) -> None:
         for sub in self.store.folders(prefix):
             self._delete_tree(f"{prefix}/{sub}")
-        # Entries before metadata: a crash mid-reset never leaves a log without its metadata
-        # that looks like a fresh one with stale entries.
+        # metadata.json goes last, so a half-done reset still shows as an existing checkpoint.
         for key in sorted(self.store.list(prefix), key=lambda k: k.endswith("metadata.json")):
             self.store.delete(key)
 

@@ -61,7 +61,13 @@ def serve(project: str, env: str | None, host: str | None, port: int | None) -> 
         sys.stdout.flush()
 
     code = daemon.serve(on_started=started)
-    click.echo("drained, bye")
+    click.echo("drained" if daemon.clean else "grace period over: abandoned batches replay on next start")
+    if not daemon.clean:
+        # Abandoned batch threads (and their node pools, joined at interpreter exit) must not
+        # hold the exit past the grace period; the checkpoint makes the replay safe.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     raise click.exceptions.Exit(code)
 
 

@@ -16,7 +16,9 @@ from odibi_stream.config.loader import load_project
 from odibi_stream.config.schema import pipeline_schema, project_schema
 from odibi_stream.dag.graph import build_dag, to_mermaid, to_text
 
-_ENV_OPTION = click.option("--env", "env", default=None, help="Environment overlay from odibi.yaml.")
+_ENV_OPTION = click.option(
+    "--env", "env", default=None, help="Environment overlay from odibi.yaml."
+)
 
 
 @click.command()
@@ -57,7 +59,12 @@ def validate(project: Path, env: str | None) -> None:
 @click.argument("project", type=click.Path(path_type=Path))
 @click.option("--pipeline", "pipeline", default=None, help="Only this pipeline (default: all).")
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "mermaid"]), default="text", show_default=True, help="Output format."
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "mermaid"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
 )
 @_ENV_OPTION
 def graph(project: Path, pipeline: str | None, fmt: str, env: str | None) -> None:
@@ -69,13 +76,19 @@ def graph(project: Path, pipeline: str | None, fmt: str, env: str | None) -> Non
     for name in names:
         dag = build_dag(loaded.pipeline(name), loaded.files[name])
         text = render(dag)
-        blocks.append(f"%% pipeline {name}\n{text}" if fmt == "mermaid" and len(names) > 1 else text)
+        blocks.append(
+            f"%% pipeline {name}\n{text}" if fmt == "mermaid" and len(names) > 1 else text
+        )
     click.echo("\n\n".join(blocks))
 
 
 @click.command()
 @click.option(
-    "--kind", type=click.Choice(["project", "pipeline"]), default="pipeline", show_default=True, help="Which file's schema."
+    "--kind",
+    type=click.Choice(["project", "pipeline"]),
+    default="pipeline",
+    show_default=True,
+    help="Which file's schema.",
 )
 def schema(kind: str) -> None:
     """Print the JSON Schema of odibi.yaml (project) or a pipeline file."""

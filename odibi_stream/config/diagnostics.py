@@ -111,14 +111,18 @@ def _convert(
         key, parent = str(path[-1]), path[:-1]
         owner = model_at(model, parent)
         fields = sorted(owner.model_fields) if owner else []
-        hint = did_you_mean(key, fields) or (f"allowed keys: {', '.join(fields)}" if fields else None)
+        hint = did_you_mean(key, fields) or (
+            f"allowed keys: {', '.join(fields)}" if fields else None
+        )
         return ConfigError(f"unknown key '{key}'{_where(parent)}", file=file, line=line, hint=hint)
     if kind == "missing" and path:
         key, parent = str(path[-1]), path[:-1]
         owner = model_at(model, parent)
         field = owner.model_fields.get(key) if owner else None
         hint = f"'{key}': {field.description}" if field is not None and field.description else None
-        return ConfigError(f"missing required key '{key}'{_where(parent)}", file=file, line=line, hint=hint)
+        return ConfigError(
+            f"missing required key '{key}'{_where(parent)}", file=file, line=line, hint=hint
+        )
     if kind == "literal_error":
         expected = re.findall(r"'([^']*)'", str((err.get("ctx") or {}).get("expected", "")))
         given = err.get("input")

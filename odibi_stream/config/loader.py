@@ -63,10 +63,14 @@ def load_project(path: str | Path, env: str | None = None) -> Project:
     folder = given.parent if given.is_file() else given
     project_file = given if given.is_file() else folder / PROJECT_FILE
     if not project_file.is_file():
-        raise ConfigError(f"no {PROJECT_FILE} found in '{folder}'", file=str(project_file), hint=_INIT_HINT)
+        raise ConfigError(
+            f"no {PROJECT_FILE} found in '{folder}'", file=str(project_file), hint=_INIT_HINT
+        )
     pipelines_dir = folder / PIPELINES_DIR
     if not pipelines_dir.is_dir():
-        raise ConfigError(f"no '{PIPELINES_DIR}' folder in '{folder}'", file=str(pipelines_dir), hint=_INIT_HINT)
+        raise ConfigError(
+            f"no '{PIPELINES_DIR}' folder in '{folder}'", file=str(pipelines_dir), hint=_INIT_HINT
+        )
 
     errors: list[ConfigError] = []
     config = _load_project_config(project_file, env, errors)
@@ -95,12 +99,16 @@ def load_project(path: str | Path, env: str | None = None) -> Project:
     )
 
 
-def _load_project_config(file: Path, env: str | None, errors: list[ConfigError]) -> ProjectConfig | None:
+def _load_project_config(
+    file: Path, env: str | None, errors: list[ConfigError]
+) -> ProjectConfig | None:
     display = str(file)
     try:
         doc = load_yaml(file, display)
         data, lines = _select_env(doc, env)
-        data = substitute(data, file=display, lines=lines, skip=lambda p: p[:1] == (ENVIRONMENTS_KEY,))
+        data = substitute(
+            data, file=display, lines=lines, skip=lambda p: p[:1] == (ENVIRONMENTS_KEY,)
+        )
     except ConfigError as exc:
         errors.append(exc)
         return None
@@ -115,13 +123,24 @@ def _select_env(doc: PositionedYaml, env: str | None) -> tuple[Any, dict[KeyPath
     envs = data.get(ENVIRONMENTS_KEY)
     if not isinstance(envs, dict) or env not in envs:
         known = sorted(envs) if isinstance(envs, dict) else []
-        hint = (did_you_mean(env, known) or f"known environments: {', '.join(known)}") if known else (
-            f"this project defines no environments; add '{ENVIRONMENTS_KEY}: {{{env}: {{...}}}}' to {PROJECT_FILE}"
+        hint = (
+            (did_you_mean(env, known) or f"known environments: {', '.join(known)}")
+            if known
+            else (
+                f"this project defines no environments; add '{ENVIRONMENTS_KEY}: {{{env}: {{...}}}}' to {PROJECT_FILE}"
+            )
         )
-        raise ConfigError(f"unknown environment '{env}'", file=doc.file, line=doc.line_for((ENVIRONMENTS_KEY,)), hint=hint)
+        raise ConfigError(
+            f"unknown environment '{env}'",
+            file=doc.file,
+            line=doc.line_for((ENVIRONMENTS_KEY,)),
+            hint=hint,
+        )
     if envs[env] is not None and not isinstance(envs[env], dict):
         raise ConfigError(
-            f"environment '{env}' must be a mapping", file=doc.file, line=doc.line_for((ENVIRONMENTS_KEY, env))
+            f"environment '{env}' must be a mapping",
+            file=doc.file,
+            line=doc.line_for((ENVIRONMENTS_KEY, env)),
         )
     return apply_overlay(data, doc.lines, env)
 
@@ -142,10 +161,18 @@ def _load_pipelines(folder: Path, errors: list[ConfigError]) -> Iterator[_Loaded
 
 
 def _validate(
-    model: type[BaseModel], data: Any, file: str, lines: Mapping[KeyPath, int], errors: list[ConfigError]
+    model: type[BaseModel],
+    data: Any,
+    file: str,
+    lines: Mapping[KeyPath, int],
+    errors: list[ConfigError],
 ) -> BaseModel | None:
     if not isinstance(data, dict):
-        errors.append(ConfigError("expected a mapping at the top of the file", file=file, line=lines.get((), 1)))
+        errors.append(
+            ConfigError(
+                "expected a mapping at the top of the file", file=file, line=lines.get((), 1)
+            )
+        )
         return None
     try:
         return model.model_validate(data)
@@ -167,7 +194,11 @@ def _connection_errors(item: _Loaded, project: ProjectConfig) -> list[ConfigErro
     out = []
     for name, path in refs:
         if name not in project.connections:
-            listing = f"known connections: {', '.join(known)}" if known else f"define connections in {PROJECT_FILE}"
+            listing = (
+                f"known connections: {', '.join(known)}"
+                if known
+                else f"define connections in {PROJECT_FILE}"
+            )
             hint = did_you_mean(name, known) or listing
             out.append(item.error(f"unknown connection '{name}'", path, hint))
     return out
@@ -182,12 +213,21 @@ def _dead_letter_errors(item: _Loaded) -> list[ConfigError]:
         wanted.append(("on_error: dead_letter", ("on_error",)))
     for i, node in enumerate(pipeline.nodes):
         if node.on_error == "dead_letter":
-            wanted.append((f"node '{node.name}' has on_error: dead_letter", ("nodes", i, "on_error")))
-        if node.read is not None and node.read.watermark is not None and node.read.watermark.late == "dead_letter":
+            wanted.append(
+                (f"node '{node.name}' has on_error: dead_letter", ("nodes", i, "on_error"))
+            )
+        if (
+            node.read is not None
+            and node.read.watermark is not None
+            and node.read.watermark.late == "dead_letter"
+        ):
             path: KeyPath = ("nodes", i, "read", "watermark", "late")
             wanted.append((f"node '{node.name}' has watermark late: dead_letter", path))
     hint = "add a pipeline-level 'dead_letter: {connection: ..., path: ...}' section"
-    return [item.error(f"{what} but the pipeline has no dead_letter target", path, hint) for what, path in wanted]
+    return [
+        item.error(f"{what} but the pipeline has no dead_letter target", path, hint)
+        for what, path in wanted
+    ]
 
 
 def _unique_pipelines(loaded: list[_Loaded], errors: list[ConfigError]) -> dict[str, _Loaded]:
@@ -213,12 +253,16 @@ def _after_errors(pipelines: dict[str, _Loaded]) -> list[ConfigError]:
         targets = [after] if isinstance(after, str) else list(after)
         edges[name] = targets
         for k, target in enumerate(targets):
-            path: KeyPath = ("trigger", "after") if isinstance(after, str) else ("trigger", "after", k)
+            path: KeyPath = (
+                ("trigger", "after") if isinstance(after, str) else ("trigger", "after", k)
+            )
             if target == name:
                 out.append(item.error(f"pipeline '{name}' cannot be triggered after itself", path))
             elif target not in pipelines:
                 hint = did_you_mean(target, known) or f"known pipelines: {', '.join(known)}"
-                out.append(item.error(f"'after' trigger names unknown pipeline '{target}'", path, hint))
+                out.append(
+                    item.error(f"'after' trigger names unknown pipeline '{target}'", path, hint)
+                )
     cycle = find_cycle({n: [t for t in ts if t != n] for n, ts in edges.items()})
     if cycle:
         item = pipelines[cycle[0]]

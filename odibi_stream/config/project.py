@@ -23,7 +23,9 @@ PROJECT_FILE_KEY = "__project__"
 
 # Azurite's documented development account (public, identical for every installation).
 AZURITE_ACCOUNT = "devstoreaccount1"
-AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+AZURITE_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
 
 _TRUE = ("1", "true", "yes", "on")
 
@@ -82,8 +84,16 @@ class Project:
         if conn is None:
             known = sorted(self.config.connections)
             close = difflib.get_close_matches(name, known, n=1)
-            hint = f"did you mean '{close[0]}'?" if close else f"known connections: {', '.join(known) or '(none)'}"
-            raise ConfigError(f"unknown connection '{name}'", file=str(self.files.get(PROJECT_FILE_KEY)), hint=hint)
+            hint = (
+                f"did you mean '{close[0]}'?"
+                if close
+                else f"known connections: {', '.join(known) or '(none)'}"
+            )
+            raise ConfigError(
+                f"unknown connection '{name}'",
+                file=str(self.files.get(PROJECT_FILE_KEY)),
+                hint=hint,
+            )
         return conn
 
     def location(self, connection: str, path: str | None) -> Location:
@@ -121,7 +131,11 @@ class Project:
         if found is None:
             known = list(self.pipelines)
             close = difflib.get_close_matches(name, known, n=1)
-            hint = f"did you mean '{close[0]}'?" if close else f"known pipelines: {', '.join(known) or '(none)'}"
+            hint = (
+                f"did you mean '{close[0]}'?"
+                if close
+                else f"known pipelines: {', '.join(known) or '(none)'}"
+            )
             raise ConfigError(f"unknown pipeline '{name}'", hint=hint)
         return found
 

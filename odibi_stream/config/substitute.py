@@ -119,7 +119,11 @@ class _SubstituteString:
             value = _read_secret_file(name, self.ctx.env.get(SECRETS_DIR_VAR))
         if value is None:
             where = self.ctx.env.get(SECRETS_DIR_VAR)
-            also = f" or create the file {where}/{name}" if where else f" or set {SECRETS_DIR_VAR} to a folder holding a file '{name}'"
+            also = (
+                f" or create the file {where}/{name}"
+                if where
+                else f" or set {SECRETS_DIR_VAR} to a folder holding a file '{name}'"
+            )
             raise self._error(f"secret '{name}' was not found", f"export {name}=...{also}")
         register_secret(value)
         return value

@@ -5,10 +5,10 @@ alongside, a map from each key path (``("nodes", 2, "depends_on")``) to its 1-ba
 loader uses the map to turn a pydantic error ``loc`` into ``file:line``.
 
 Lifecycle: the project loader calls :func:`load_yaml` once per file, before any validation.
-Guarantees: the returned data contains only dicts, lists and YAML scalars; every mapping key
-and sequence item has an entry in ``lines`` (the key's line for mappings, the item's first
-line for sequences), and ``value_lines`` holds the line where each value starts (which differs
-from the key's line for block values). Duplicate keys and syntax errors raise
+Guarantees: the returned data contains only dicts (with string keys, exactly as written),
+lists and YAML scalars; every mapping key and sequence item has an entry in ``lines`` (the
+key's line for mappings, the item's first line for sequences), and ``value_lines`` holds the
+line where each value starts (which differs from the key's line for block values). Duplicate keys and syntax errors raise
 :class:`~odibi_stream.exceptions.ConfigError` with the offending line.
 """
 
@@ -82,7 +82,9 @@ def parse_yaml(text: str, file: str) -> PositionedYaml:
     try:
         root = loader.get_single_node()
         if root is None:
-            raise ConfigError("file is empty", file=file, line=1, hint="a YAML mapping is expected here")
+            raise ConfigError(
+                "file is empty", file=file, line=1, hint="a YAML mapping is expected here"
+            )
         result = PositionedYaml(data=None, file=file)
         result.lines[()] = root.start_mark.line + 1
         result.value_lines[()] = root.start_mark.line + 1
@@ -118,21 +120,23 @@ class _Builder:
             return items
         return self._loader.construct_object(node, deep=True)
 
-    def _mapping(self, node: yaml.MappingNode, path: KeyPath) -> dict[Any, Any]:
+    def _mapping(self, node: yaml.MappingNode, path: KeyPath) -> dict[str, Any]:
         explicit = sum(1 for k, _ in node.value if k.tag != _MERGE_TAG)
         # Resolves "<<" merge keys into plain entries placed first, as the normal constructor
         # does; explicit keys may then override merged ones without being duplicates.
         self._loader.flatten_mapping(node)
         merged = len(node.value) - explicit
-        result: dict[Any, Any] = {}
-        seen: dict[Any, int] = {}
+        result: dict[str, Any] = {}
+        seen: dict[str, int] = {}
         for position, (key_node, value_node) in enumerate(node.value):
-            key = self._loader.construct_object(key_node, deep=True)
             line = key_node.start_mark.line + 1
-            if not isinstance(key, (str, int, float, bool)) and key is not None:
+            if not isinstance(key_node, yaml.ScalarNode):
                 raise ConfigError(
                     "mapping keys must be plain scalars", file=self._out.file, line=line
                 )
+            # Keys stay the text the user wrote: YAML 1.1 would turn `on:` into True and `1:` into
+            # an int, which no config field (all keyed by name) could ever match.
+            key: str = key_node.value
             if key in seen:
                 raise ConfigError(
                     f"duplicate key '{key}'",

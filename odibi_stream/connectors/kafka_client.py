@@ -22,6 +22,7 @@ contain ``:``).
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -30,6 +31,8 @@ from confluent_kafka import Consumer, KafkaError, KafkaException
 
 from odibi_stream.exceptions import ConfigError, ConnectorError
 from odibi_stream.observability.redact import redact, redact_mapping
+
+_CLIENT_LOG = logging.getLogger("odibi_stream.kafka.client")
 
 METADATA_TIMEOUT = 10.0
 """Seconds a metadata or watermark query may take before the broker counts as unreachable."""
@@ -43,6 +46,9 @@ def client_config(connection_options: Mapping[str, Any], extra: Mapping[str, Any
     """
     conf: dict[str, Any] = {str(k): v for k, v in connection_options.items()}
     conf.update({str(k): v for k, v in (extra or {}).items()})
+    # librdkafka's own log lines (connection refused...) go through Python logging, where the
+    # project's filters redact them, instead of straight to stderr.
+    conf.setdefault("logger", _CLIENT_LOG)
     if not conf.get("bootstrap.servers"):
         raise ConfigError(
             "kafka connection has no 'bootstrap.servers'",

@@ -245,10 +245,14 @@ class KafkaSource:
         try:
             consumer.assign([TopicPartition(*split_key(k), s) for k, (s, _) in wanted.items()])
             pending = set(wanted)
+            nxt = {k: s for k, (s, _) in wanted.items()}
             deadline = time.monotonic() + self.read_timeout
             while pending:
-                msgs = consumer.consume(num_messages=_FETCH_BATCH, timeout=0.5)
-                progressed = self._take(msgs, wanted, out, pending)
+                # Never ask for more messages than offsets remain: consume() returns as soon as
+                # it has that many, instead of waiting out its timeout for a full batch.
+                remaining = sum(wanted[k][1] - nxt[k] for k in pending)
+                msgs = consumer.consume(num_messages=max(1, min(_FETCH_BATCH, remaining)), timeout=0.5)
+                progressed = self._take(msgs, wanted, out, pending, nxt)
                 pending -= self._reached_end(consumer, wanted, pending)
                 if progressed:
                     deadline = time.monotonic() + self.read_timeout
@@ -264,7 +268,12 @@ class KafkaSource:
             consumer.close()
 
     def _take(
-        self, msgs: list[Any], wanted: dict[str, tuple[int, int]], out: dict[str, Decoded], pending: set[str]
+        self,
+        msgs: list[Any],
+        wanted: dict[str, tuple[int, int]],
+        out: dict[str, Decoded],
+        pending: set[str],
+        nxt: dict[str, int],
     ) -> bool:
         progressed = False
         for msg in msgs:
@@ -281,6 +290,7 @@ class KafkaSource:
             if key not in pending:
                 continue
             end = wanted[key][1]
+            nxt[key] = msg.offset() + 1
             if msg.offset() < end:
                 out[key].add(msg)
             if msg.offset() >= end - 1:

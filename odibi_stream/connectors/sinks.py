@@ -25,16 +25,25 @@ from odibi_stream.config.models import WriteConfig
 from odibi_stream.config.project import Location
 from odibi_stream.connectors.base import BatchKey, SinkResult
 from odibi_stream.engines.base import Engine, Frame
-from odibi_stream.exceptions import ConfigError
+from odibi_stream.exceptions import ConfigError, SinkError
 
 FILE_SINK_FORMATS = ("parquet", "csv", "jsonl")
+
+
+def _has_commits(uri: str) -> bool:
+    log = Path(uri) / "_delta_log"
+    return "://" not in uri and log.is_dir() and any(log.glob("*.json"))
 
 
 def delta_txn_version(uri: str, storage_options: dict[str, str], app_id: str) -> int | None:
     """The last batch recorded for ``app_id`` in the Delta table at ``uri`` (None if none/no table)."""
     try:
         version = DeltaTable(uri, storage_options=storage_options).transaction_version(app_id)
-    except TableNotFoundError:
+    except TableNotFoundError as exc:
+        if _has_commits(uri):
+            # Seen under heavy load: the table exists but could not be loaded. Answering
+            # "not written" could write the batch twice, so let the runtime retry instead.
+            raise SinkError(f"Delta table {uri} exists but could not be loaded: {exc}") from exc
         return None
     return None if version is None else int(version)
 

@@ -21,8 +21,9 @@ def get_engine(name: str, spark_conf: dict[str, Any] | None = None) -> Engine:
     Called once per process by the runtime, which also calls ``close()`` at shutdown.
 
     Args:
-        name: ``"pandas"`` (``"spark"`` is not available yet).
-        spark_conf: Spark session settings (used by the Spark engine only).
+        name: ``"pandas"`` or ``"spark"``.
+        spark_conf: Spark session settings ``{master, app_name, conf}`` (Spark engine only;
+            the session starts lazily on first use).
 
     Raises:
         ConfigError: unknown or unavailable engine.
@@ -32,10 +33,9 @@ def get_engine(name: str, spark_conf: dict[str, Any] | None = None) -> Engine:
 
         return PandasEngine()
     if name == "spark":
-        raise ConfigError(
-            "the spark engine is not available yet",
-            hint="use engine: pandas for now; the same pipeline will run on spark unchanged",
-        )
+        from odibi_stream.engines.spark import SparkEngine
+
+        return SparkEngine(spark_conf)
     close = difflib.get_close_matches(name, ENGINES, n=1)
     hint = f"did you mean '{close[0]}'?" if close else f"choose one of: {', '.join(ENGINES)}"
     raise ConfigError(f"unknown engine {name!r}", hint=hint)

@@ -81,9 +81,13 @@ def _make_handler(fmt: str, out: TextIO, rich: bool | None) -> logging.Handler:
         from rich.console import Console
         from rich.logging import RichHandler
 
-        return RichHandler(console=Console(file=out), show_path=False, rich_tracebacks=False, markup=False)
+        return RichHandler(
+            console=Console(file=out), show_path=False, rich_tracebacks=False, markup=False
+        )
     handler = logging.StreamHandler(out)
-    formatter = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S%z")
+    formatter = logging.Formatter(
+        "%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S%z"
+    )
     formatter.converter = _utc_struct_time
     handler.setFormatter(formatter)
     return handler
@@ -114,7 +118,11 @@ class RedactingFilter(logging.Filter):
 
 def extra_fields(record: logging.LogRecord) -> dict[str, Any]:
     """The ``extra=`` fields of a record."""
-    return {k: v for k, v in record.__dict__.items() if k not in _STANDARD_ATTRS and not k.startswith("_")}
+    return {
+        k: v
+        for k, v in record.__dict__.items()
+        if k not in _STANDARD_ATTRS and not k.startswith("_")
+    }
 
 
 class JsonFormatter(logging.Formatter):
@@ -122,7 +130,9 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         payload: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, tz=timezone.utc).isoformat(timespec="milliseconds"),
+            "ts": datetime.fromtimestamp(record.created, tz=timezone.utc).isoformat(
+                timespec="milliseconds"
+            ),
             "level": record.levelname,
             "logger": record.name,
             "msg": record.getMessage(),

@@ -33,9 +33,19 @@ _KEYWORDS = (
 _PATTERN_RE = re.compile(
     rf"(?i)(?P<key>\b(?:{_KEYWORDS})[\"']?\s*[=:]\s*[\"']?)(?P<value>[^;\s,'\"&}}]+)"
 )
-_URL_USERINFO_RE = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+:)(?P<value>[^@\s/]+)(?=@)")
+_URL_USERINFO_RE = re.compile(
+    r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+:)(?P<value>[^@\s/]+)(?=@)"
+)
 
-_SECRET_KEY_WORDS = ("password", "passwd", "secret", "token", "connection_string", "connectionstring", "credential")
+_SECRET_KEY_WORDS = (
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "connection_string",
+    "connectionstring",
+    "credential",
+)
 
 
 def register_secret(value: str | None) -> None:
@@ -82,7 +92,10 @@ def is_secret_key(key: str) -> bool:
 
 def redact_mapping(data: Mapping[str, Any]) -> dict[str, Any]:
     """Copy ``data`` with values under secret-ish keys masked, recursively; strings are redacted."""
-    return {key: (MASK if is_secret_key(str(key)) else _redact_value(value)) for key, value in data.items()}
+    return {
+        key: (MASK if is_secret_key(str(key)) else _redact_value(value))
+        for key, value in data.items()
+    }
 
 
 def _redact_value(value: Any) -> Any:

@@ -54,13 +54,14 @@ class Runtime:
         project: A loaded project (see :meth:`from_project`).
         host: HTTP bind address override for serve/background.
         port: HTTP port override (0 picks a free port).
-        lease_ttl: Lease validity in seconds.
+        lease_ttl: Lease validity in seconds (default ``runtime.lease_ttl_seconds``).
     """
 
     def __init__(self, project: Project, *, host: str | None = None, port: int | None = None,
-                 lease_ttl: float = 15.0) -> None:
+                 lease_ttl: float | None = None) -> None:
         self.project = project
-        self.host, self.port, self.lease_ttl = host, port, lease_ttl
+        self.host, self.port = host, port
+        self.lease_ttl = lease_ttl or project.config.runtime.lease_ttl_seconds
         self.daemon: Daemon | None = None
 
     @classmethod

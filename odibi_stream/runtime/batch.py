@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Protocol
 
 from odibi_stream.checkpoints.entries import CommitEntry, OffsetsEntry, Snapshot
 from odibi_stream.checkpoints.log import PipelineLog
@@ -55,13 +55,22 @@ class PipelineState:
     problems: list[str]
 
 
-class Fence:
-    """Ownership proof checked before durable writes; the default owns forever (epoch 0)."""
+class Fence(Protocol):
+    """Ownership proof checked right before each durable write (implemented by the lease)."""
+
+    epoch: int
+
+    def check(self) -> None:
+        """Raise LeaseLost if this process no longer owns the pipeline."""
+
+
+class NoFence:
+    """The fence of a process that owns its checkpoints alone (``odibi-stream run``): epoch 0."""
 
     epoch = 0
 
     def check(self) -> None:
-        """Raise LeaseLost if this process no longer owns the pipeline."""
+        """Never fenced out."""
 
 
 # ---------------------------------------------------------------------- 1. recover

@@ -23,6 +23,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,7 @@ log = logging.getLogger(__name__)
 
 TOKEN_ENV = "ODIBI_API_TOKEN"
 DATA_TRIGGERS = frozenset({"file_watch", "continuous", "kafka", "eventhub"})
+SIGNAL_POLL_SECONDS = 0.2
 
 
 def validate_project(project: Project) -> None:
@@ -74,7 +76,7 @@ class Daemon:
         host: HTTP bind address (default: ``server.host`` of odibi.yaml).
         port: HTTP port (default: ``server.port``; 0 picks a free one).
         project: An already loaded project (embedding); disables reload from disk.
-        lease_ttl: Lease validity in seconds; renewed every third of it.
+        lease_ttl: Lease validity in seconds (default ``runtime.lease_ttl_seconds``).
         serve_http: Start the HTTP control plane.
         watch_project: Reload when project YAML files change.
     """
@@ -87,7 +89,7 @@ class Daemon:
         port: int | None = None,
         *,
         project: Project | None = None,
-        lease_ttl: float = 15.0,
+        lease_ttl: float | None = None,
         serve_http: bool = True,
         watch_project: bool = True,
     ) -> None:
@@ -108,14 +110,14 @@ class Daemon:
                 hint=f"export {TOKEN_ENV}=<secret> or bind to 127.0.0.1",
             )
         self.serve_http, self.watch_project = serve_http, watch_project and self._from_disk
-        self.lease_ttl = lease_ttl
+        self.lease_ttl = lease_ttl or self.project.config.runtime.lease_ttl_seconds
         self.owner = default_owner()
         self.checkpoints = CheckpointManager(self.project.checkpoint_root())
         runtime = self.project.config.runtime
         self.grace = runtime.shutdown_grace_seconds
         self.streams = StreamManager(runtime.max_concurrent_batches, on_lease_lost=self._lease_lost)
         self.schedules = ScheduleManager(self.checkpoints.store, self.streams)
-        self.keeper = LeaseKeeper(lease_ttl / 3, self._activate, self._lost)
+        self.keeper = LeaseKeeper(self.lease_ttl / 3, self._activate, self._lost)
         self._configs: dict[str, PipelineConfig] = {}
         self._fingerprints: dict[str, str] = {}
         self._leases: dict[str, Lease] = {}
@@ -131,6 +133,8 @@ class Daemon:
         self._server: Any = None
         self.url: str | None = None
         self.started = False
+        self.clean = True
+        self._signalled = {"stop": False, "reload": False}
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -155,17 +159,25 @@ class Daemon:
     def serve(self, on_started: Callable[[Daemon], None] | None = None) -> int:
         """Start, block until SIGTERM/SIGINT (or :meth:`request_stop`), drain; returns 0."""
         if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, lambda *_: self.request_stop())
-            signal.signal(signal.SIGINT, lambda *_: self.request_stop())
-            if hasattr(signal, "SIGHUP"):
-                signal.signal(signal.SIGHUP, lambda *_: self.request_reload())
+            for sig in (signal.SIGTERM, signal.SIGINT, getattr(signal, "SIGHUP", None)):
+                if sig is not None:
+                    signal.signal(sig, self._on_signal)
         self.start()
         if on_started is not None:
             on_started(self)
-        while not self._stop_requested.wait(3600):
-            pass
-        self.stop()
+        # Handlers only set flags (taking a lock inside a handler can deadlock the main thread);
+        # this loop turns them into requests. Five wake-ups a second cost no measurable CPU.
+        while not self._stop_requested.is_set() and not self._signalled["stop"]:
+            if self._signalled["reload"]:
+                self._signalled["reload"] = False
+                self.request_reload()
+            time.sleep(SIGNAL_POLL_SECONDS)
+        self.clean = self.stop()
         return 0
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        key = "reload" if signum == getattr(signal, "SIGHUP", None) else "stop"
+        self._signalled[key] = True
 
     def request_stop(self) -> None:
         """Ask :meth:`serve` to drain and return (signal-safe)."""
@@ -283,12 +295,12 @@ class Daemon:
             self.keeper.want(lease)
 
     def _retire(self, name: str) -> None:
-        self.keeper.drop(name)
-        self._deactivate(name)
-        self.keeper.drop(name)  # released after the worker stopped, in case it re-acquired
-        with self._lock:
+        with self._lock:  # forgotten first, so a concurrent acquisition does not restart it
             for table in (self._configs, self._fingerprints, self._leases):
                 table.pop(name, None)
+        # Stop first, release after: the in-flight batch still holds a valid fence to commit.
+        self._deactivate(name)
+        self.keeper.drop(name)
 
     def reload(self) -> bool:
         """Re-validate and apply the project on disk; False (old config kept) on error."""

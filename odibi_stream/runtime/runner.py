@@ -11,26 +11,18 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from odibi_stream.checkpoints.manager import CheckpointManager
 from odibi_stream.config.models import PipelineConfig
 from odibi_stream.config.project import Project
 from odibi_stream.engines.base import Engine
 from odibi_stream.runtime import batch as protocol
+from odibi_stream.runtime.batch import Fence
 from odibi_stream.runtime.plan import PipelinePlan, build_plan
 from odibi_stream.values import decode_value
 
 log = logging.getLogger("odibi_stream.runner")
-
-
-class Fence(Protocol):
-    """Ownership proof for a pipeline (implemented by the lease)."""
-
-    epoch: int
-
-    def check(self) -> None:
-        """Raise LeaseLost if this process no longer owns the pipeline."""
 
 
 @dataclass(frozen=True)
@@ -90,7 +82,7 @@ class PipelineRunner:
         self.name = self.plan.name
         self.config: PipelineConfig = self.plan.config
         self.engine = engine
-        self.fence: Fence = fence or protocol.Fence()
+        self.fence: Fence = fence or protocol.NoFence()
         self.stop = stop or threading.Event()
         self.log = checkpoints.log(self.name)
         self.log.ensure_metadata(self.plan.fingerprint)

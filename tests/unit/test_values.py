@@ -43,7 +43,10 @@ def test_roundtrip_exact_with_type(value: object) -> None:
 
 def test_timestamps_become_utc() -> None:
     est = timezone(timedelta(hours=-5))
-    assert encode_value(datetime(2026, 1, 1, tzinfo=est)) == {"type": "timestamp", "value": "2026-01-01T05:00:00+00:00"}
+    assert encode_value(datetime(2026, 1, 1, tzinfo=est)) == {
+        "type": "timestamp",
+        "value": "2026-01-01T05:00:00+00:00",
+    }
     assert roundtrip(datetime(2026, 1, 1)) == datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 
@@ -52,7 +55,15 @@ def test_nanosecond_pandas_timestamp_roundtrip() -> None:
     assert roundtrip(ts) == ts
 
 
-@given(st.one_of(st.integers(), st.floats(allow_nan=False), st.text(), st.dates(), st.decimals(allow_nan=False, allow_infinity=False)))
+@given(
+    st.one_of(
+        st.integers(),
+        st.floats(allow_nan=False),
+        st.text(),
+        st.dates(),
+        st.decimals(allow_nan=False, allow_infinity=False),
+    )
+)
 def test_roundtrip_property(value: object) -> None:
     assert roundtrip(value) == value
 
@@ -66,7 +77,15 @@ def test_unsupported_types() -> None:
 
 @pytest.mark.parametrize(
     "value",
-    [1, -2.5, Decimal("3.10"), "o'brien \\ x", date(2026, 1, 2), datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=timezone.utc), True],
+    [
+        1,
+        -2.5,
+        Decimal("3.10"),
+        "o'brien \\ x",
+        date(2026, 1, 2),
+        datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=timezone.utc),
+        True,
+    ],
 )
 def test_sql_literal_is_understood_by_duckdb(value: object) -> None:
     con = duckdb.connect()

@@ -55,7 +55,7 @@ def _apply(log: PipelineLog, root: Path, model: Model, op: str, arg: int) -> Pip
         folder, n = target
         path = root / "p" / folder / f"{n}.json"
         data = path.read_bytes()
-        path.write_bytes(data[: arg % len(data)])
+        path.write_bytes(data[: arg % (len(data) - 1)])  # the last byte is a newline
         log.recover()  # quarantines the torn entry
         if folder == "offsets":
             model.pending = False

@@ -17,7 +17,13 @@ COMMAND = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "odibi_
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, NO_COLOR="1", COLUMNS="200")
     return subprocess.run(
-        [*COMMAND, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=120, check=False
+        [*COMMAND, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
     )
 
 
@@ -74,14 +80,20 @@ def test_validate_reports_file_line_and_hint(scaffold: Path) -> None:
 
 def test_validate_several_errors_and_unknown_env(scaffold: Path) -> None:
     text = (scaffold / "pipelines" / "example.yaml").read_text()
-    broken = text.replace("depends_on: [landing]", "depends_on: [landng]").replace("format: delta", "format: delt")
+    broken = text.replace("depends_on: [landing]", "depends_on: [landng]").replace(
+        "format: delta", "format: delt"
+    )
     (scaffold / "pipelines" / "example.yaml").write_text(broken)
     proc = run("validate", str(scaffold), cwd=scaffold.parent)
     assert proc.returncode == 2
     assert proc.stderr.count("error: ") == 1  # the model error stops this file before the DAG check
     assert "did you mean 'delta'?" in proc.stderr
-    (scaffold / "pipelines" / "example.yaml").write_text(text.replace("format: delta", "format: delt"))
-    (scaffold / "pipelines" / "y.yaml").write_text(broken.replace("format: delt", "format: delta").replace("pipeline: example", "pipeline: y"))
+    (scaffold / "pipelines" / "example.yaml").write_text(
+        text.replace("format: delta", "format: delt")
+    )
+    (scaffold / "pipelines" / "y.yaml").write_text(
+        broken.replace("format: delt", "format: delta").replace("pipeline: example", "pipeline: y")
+    )
     proc = run("validate", str(scaffold), cwd=scaffold.parent)
     assert proc.returncode == 2
     assert proc.stderr.count("error: ") == 2
@@ -103,7 +115,9 @@ def test_graph_text_and_mermaid(scaffold: Path) -> None:
     proc = run("graph", "demo-proj", cwd=scaffold.parent)
     assert proc.returncode == 0, proc.stderr
     assert "layer 1: orders (transform+write) <- landing" in proc.stdout
-    proc = run("graph", "demo-proj", "--pipeline", "example", "--format", "mermaid", cwd=scaffold.parent)
+    proc = run(
+        "graph", "demo-proj", "--pipeline", "example", "--format", "mermaid", cwd=scaffold.parent
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("flowchart LR\n")
     assert "landing --> orders" in proc.stdout

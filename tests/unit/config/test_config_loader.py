@@ -5,14 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from config_samples import GOOD_PIPELINE
+from conftest import ProjectWriter
 
 from odibi_stream.config.loader import load_project
 from odibi_stream.config.project import AZURITE_ACCOUNT, Location
 from odibi_stream.exceptions import ConfigError, ConfigErrors, DagError
 from odibi_stream.observability.redact import redact
-
-from config_samples import GOOD_PIPELINE
-from conftest import ProjectWriter
 
 
 def _error(root: Path, env: str | None = None) -> ConfigError:
@@ -100,7 +99,10 @@ def test_unknown_env_lists_environments(write_project: ProjectWriter) -> None:
     assert err.message == "unknown environment 'staging'"
     assert err.line == 15
     assert err.hint == "known environments: prod"
-    assert _error(write_project({"o.yaml": GOOD_PIPELINE}, name="p2"), env="prd").hint == "did you mean 'prod'?"
+    assert (
+        _error(write_project({"o.yaml": GOOD_PIPELINE}, name="p2"), env="prd").hint
+        == "did you mean 'prod'?"
+    )
 
 
 def test_unknown_env_without_environments(write_project: ProjectWriter) -> None:
@@ -154,7 +156,9 @@ def test_missing_required_field(write_project: ProjectWriter) -> None:
 
 
 def test_model_rule_violation_points_at_mapping(write_project: ProjectWriter) -> None:
-    bad = GOOD_PIPELINE.replace("      sql: SELECT * FROM raw", "      sql: SELECT 1\n      function: m.f")
+    bad = GOOD_PIPELINE.replace(
+        "      sql: SELECT * FROM raw", "      sql: SELECT 1\n      function: m.f"
+    )
     err = _error(write_project({"x.yaml": bad}))
     assert err.line == 14
     assert "exactly one of 'sql' or 'function'" in err.message
@@ -164,15 +168,23 @@ def test_bad_env_var_in_pipeline(write_project: ProjectWriter) -> None:
     bad = GOOD_PIPELINE.replace("path: tables/orders", "path: ${env:ODIBI_TEST_UNSET_TABLE}/orders")
     err = _error(write_project({"x.yaml": bad}))
     assert err.line == 19
-    assert err.hint == "export ODIBI_TEST_UNSET_TABLE=... or use ${env:ODIBI_TEST_UNSET_TABLE:-default}"
+    assert (
+        err.hint
+        == "export ODIBI_TEST_UNSET_TABLE=... or use ${env:ODIBI_TEST_UNSET_TABLE:-default}"
+    )
 
 
 def test_unknown_connection(write_project: ProjectWriter) -> None:
-    bad = GOOD_PIPELINE.replace("      connection: local\n      format: delta", "      connection: locl\n      format: delta")
+    bad = GOOD_PIPELINE.replace(
+        "      connection: local\n      format: delta",
+        "      connection: locl\n      format: delta",
+    )
     err = _error(write_project({"x.yaml": bad}))
     assert (err.line, err.message) == (17, "unknown connection 'locl'")
     assert err.hint == "did you mean 'local'?"
-    bad = GOOD_PIPELINE.replace("      connection: local\n      format: csv", "      connection: s3\n      format: csv")
+    bad = GOOD_PIPELINE.replace(
+        "      connection: local\n      format: csv", "      connection: s3\n      format: csv"
+    )
     err = _error(write_project({"x.yaml": bad}, name="p2"))
     assert err.line == 7
     assert err.hint == "known connections: lake, local"
@@ -184,7 +196,8 @@ def test_dead_letter_policy_needs_target(write_project: ProjectWriter) -> None:
     assert err.line == 13
     assert "no dead_letter target" in err.message
     wm = GOOD_PIPELINE.replace(
-        "        mode: files\n", "        mode: files\n      watermark:\n        column: ts\n        late: dead_letter\n"
+        "        mode: files\n",
+        "        mode: files\n      watermark:\n        column: ts\n        late: dead_letter\n",
     )
     err = _error(write_project({"x.yaml": wm}, name="p2"))
     assert err.line == 14
@@ -228,15 +241,21 @@ def test_after_trigger_must_name_known_pipeline(write_project: ProjectWriter) ->
 
 
 def test_after_trigger_cycle(write_project: ProjectWriter) -> None:
-    a = GOOD_PIPELINE.replace("pipeline: orders", "pipeline: pa").replace("  file_watch: {}", "  after: pb")
-    b = GOOD_PIPELINE.replace("pipeline: orders", "pipeline: pb").replace("  file_watch: {}", "  after: pa")
+    a = GOOD_PIPELINE.replace("pipeline: orders", "pipeline: pa").replace(
+        "  file_watch: {}", "  after: pb"
+    )
+    b = GOOD_PIPELINE.replace("pipeline: orders", "pipeline: pb").replace(
+        "  file_watch: {}", "  after: pa"
+    )
     err = _error(write_project({"a.yaml": a, "b.yaml": b}))
     assert "cycle: pa -> pb -> pa" in err.message
 
 
 def test_several_errors_are_collected(write_project: ProjectWriter) -> None:
     bad1 = GOOD_PIPELINE.replace("depends_on: [raw]", "depends_on: [nope]")
-    bad2 = GOOD_PIPELINE.replace("pipeline: orders", "pipeline: other").replace("format: csv", "format: cvs")
+    bad2 = GOOD_PIPELINE.replace("pipeline: orders", "pipeline: other").replace(
+        "format: csv", "format: cvs"
+    )
     with pytest.raises(ConfigErrors) as info:
         load_project(write_project({"a.yaml": bad1, "b.yaml": bad2, "c.yaml": ""}))
     got = sorted((Path(str(e.file)).name, e.line) for e in info.value.errors)
@@ -276,7 +295,9 @@ def test_locations(write_project: ProjectWriter, tmp_path: Path) -> None:
       emu: {type: azure_blob, container: c2, options: {use_emulator: "true"}}
       bus: {type: kafka, options: {bootstrap.servers: "localhost:9092"}}
     """
-    project = load_project(write_project({"o.yaml": GOOD_PIPELINE.replace("local", "abs")}, odibi=odibi))
+    project = load_project(
+        write_project({"o.yaml": GOOD_PIPELINE.replace("local", "abs")}, odibi=odibi)
+    )
     root = project.root
     assert project.location("local", "t/a") == Location(str(root / "data" / "t" / "a"), {}, True)
     assert project.location("local", None).uri == str(root / "data")
@@ -309,9 +330,14 @@ def test_pipeline_lookup_and_fingerprint(write_project: ProjectWriter) -> None:
     assert len(fp) == 64 and fp == project.fingerprint("orders")
     reordered = GOOD_PIPELINE.replace(
         "      path: tables/orders\n", "      path: tables/orders\n"
-    ).replace("      connection: local\n      format: delta\n", "      format: delta\n      connection: local\n")
+    ).replace(
+        "      connection: local\n      format: delta\n",
+        "      format: delta\n      connection: local\n",
+    )
     assert reordered != GOOD_PIPELINE
     same = load_project(write_project({"o.yaml": reordered}, name="p2"))
     assert same.fingerprint("orders") == fp
-    changed = load_project(write_project({"o.yaml": GOOD_PIPELINE.replace("tables/orders", "t2")}, name="p3"))
+    changed = load_project(
+        write_project({"o.yaml": GOOD_PIPELINE.replace("tables/orders", "t2")}, name="p3")
+    )
     assert changed.fingerprint("orders") != fp

@@ -101,7 +101,11 @@ def test_missing_secret_names_it_but_no_value(tmp_path: Path) -> None:
 def test_skip_leaves_subtree_unresolved() -> None:
     doc = parse_yaml("a: ${env:A1}\nenvironments:\n  prod:\n    a: ${env:UNSET_PROD}\n", "f.yaml")
     out = substitute(
-        doc.data, file="f.yaml", lines=doc.lines, environ={"A1": "v"}, skip=lambda p: p[:1] == ("environments",)
+        doc.data,
+        file="f.yaml",
+        lines=doc.lines,
+        environ={"A1": "v"},
+        skip=lambda p: p[:1] == ("environments",),
     )
     assert out == {"a": "v", "environments": {"prod": {"a": "${env:UNSET_PROD}"}}}
 

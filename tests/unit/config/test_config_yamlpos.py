@@ -15,15 +15,15 @@ from odibi_stream.exceptions import ConfigError
 
 def test_lines_for_nested_keys_and_sequence_items() -> None:
     text = (
-        "pipeline: p\n"          # 1
-        "nodes:\n"               # 2
-        "  - name: a\n"          # 3
-        "    read:\n"            # 4
-        "      format: csv\n"    # 5
-        "  # comment\n"          # 6
-        "  - name: b\n"          # 7
+        "pipeline: p\n"  # 1
+        "nodes:\n"  # 2
+        "  - name: a\n"  # 3
+        "    read:\n"  # 4
+        "      format: csv\n"  # 5
+        "  # comment\n"  # 6
+        "  - name: b\n"  # 7
         "    depends_on: [a,\n"  # 8
-        "      c]\n"             # 9
+        "      c]\n"  # 9
     )
     doc = parse_yaml(text, "f.yaml")
     assert doc.data["nodes"][1]["depends_on"] == ["a", "c"]
@@ -57,6 +57,12 @@ def test_merge_keys_may_be_overridden_without_duplicate_error() -> None:
     doc = parse_yaml("base: &b\n  x: 1\n  y: 2\nother:\n  <<: *b\n  y: 3\n", "m.yaml")
     assert doc.data["other"] == {"x": 1, "y": 3}
     assert doc.lines[("other", "y")] == 6
+
+
+def test_keys_stay_as_written() -> None:
+    doc = parse_yaml("on: 1\n2: x\nnull: y\n", "k.yaml")
+    assert doc.data == {"on": 1, "2": "x", "null": "y"}
+    assert doc.lines[("2",)] == 2
 
 
 def test_syntax_error_has_line() -> None:
@@ -141,7 +147,9 @@ def _is_content(line: str) -> bool:
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.dictionaries(_keys, _values, min_size=1, max_size=5), st.lists(st.booleans(), max_size=40))
+@given(
+    st.dictionaries(_keys, _values, min_size=1, max_size=5), st.lists(st.booleans(), max_size=40)
+)
 def test_every_key_path_maps_to_its_line(data: dict[str, Any], comments: list[bool]) -> None:
     emitter = _Emitter(comments)
     emitter.emit(data, 0, ())

@@ -21,13 +21,29 @@ def node(**kw: object) -> NodeConfig:
 
 def test_sources(tmp_path: Path) -> None:
     loc = Location(uri=str(tmp_path / "in/*.csv"), storage_options={}, is_local=True)
-    files = node(read={"connection": "c", "format": "csv", "path": "in/*.csv", "incremental": {"mode": "files"}})
+    files = node(
+        read={
+            "connection": "c",
+            "format": "csv",
+            "path": "in/*.csv",
+            "incremental": {"mode": "files"},
+        }
+    )
     assert isinstance(build_source("p", files, loc), FileSource)
-    col = node(read={"connection": "c", "format": "delta", "path": "t", "incremental": {"mode": "column", "column": "k"}})
+    col = node(
+        read={
+            "connection": "c",
+            "format": "delta",
+            "path": "t",
+            "incremental": {"mode": "column", "column": "k"},
+        }
+    )
     assert isinstance(build_source("p", col, Location(uri=str(tmp_path / "t"))), ColumnSource)
     static = node(read={"connection": "c", "format": "delta", "path": "t"})
     assert build_source("p", static, loc) is None
-    bad = node(read={"connection": "c", "format": "delta", "path": "t", "incremental": {"mode": "files"}})
+    bad = node(
+        read={"connection": "c", "format": "delta", "path": "t", "incremental": {"mode": "files"}}
+    )
     with pytest.raises(ConfigError):
         build_source("p", bad, loc)
     kafka = node(read={"connection": "c", "format": "kafka", "topic": "t"})
@@ -39,8 +55,14 @@ def test_sources(tmp_path: Path) -> None:
 def test_sinks(tmp_path: Path) -> None:
     loc = Location(uri=str(tmp_path / "o"), storage_options={}, is_local=True)
     base = {"read": {"connection": "c", "format": "csv", "path": "x"}}
-    assert isinstance(build_sink(node(**base, write={"connection": "c", "format": "delta", "path": "o"}), loc), DeltaSink)
-    assert isinstance(build_sink(node(**base, write={"connection": "c", "format": "jsonl", "path": "o"}), loc), FileSink)
+    assert isinstance(
+        build_sink(node(**base, write={"connection": "c", "format": "delta", "path": "o"}), loc),
+        DeltaSink,
+    )
+    assert isinstance(
+        build_sink(node(**base, write={"connection": "c", "format": "jsonl", "path": "o"}), loc),
+        FileSink,
+    )
     with pytest.raises(ConfigError, match="not available yet"):
         build_sink(node(**base, write={"connection": "c", "format": "kafka", "topic": "o"}), loc)
     with pytest.raises(ConfigError):

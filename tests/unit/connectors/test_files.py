@@ -25,7 +25,9 @@ def write(path: Path, text: str, age: float = 60.0) -> Path:
 
 
 def source(root: Path, glob: str = "in/*.csv", **inc: Any) -> FileSource:
-    read = ReadConfig(connection="c", format="csv", path=glob, incremental=IncrementalConfig(mode="files", **inc))
+    read = ReadConfig(
+        connection="c", format="csv", path=glob, incremental=IncrementalConfig(mode="files", **inc)
+    )
     return FileSource("n", Location(uri=str(root / glob), storage_options={}, is_local=True), read)
 
 
@@ -117,7 +119,13 @@ def test_vanished_file_is_a_terminal_source_error(tmp_path: Path) -> None:
 def test_after_read_archive_keeps_relative_path_and_tolerates_repeat(tmp_path: Path) -> None:
     write(tmp_path / "in/sub/a.csv", "id\n1\n")
     write(tmp_path / "in/sub/a.csv.ok", "")
-    src = source(tmp_path, glob="in/**/*.csv", after_read="archive", archive_path="archive", marker_suffix=".ok")
+    src = source(
+        tmp_path,
+        glob="in/**/*.csv",
+        after_read="archive",
+        archive_path="archive",
+        marker_suffix=".ok",
+    )
     rng = src.plan(src.initial_state())
     assert rng is not None
     src.on_commit(rng)
@@ -148,6 +156,8 @@ def test_archive_folder_inside_glob_is_not_re_read(tmp_path: Path) -> None:
 
 
 def test_remote_location_rejected(tmp_path: Path) -> None:
-    read = ReadConfig(connection="c", format="csv", path="x/*.csv", incremental=IncrementalConfig(mode="files"))
+    read = ReadConfig(
+        connection="c", format="csv", path="x/*.csv", incremental=IncrementalConfig(mode="files")
+    )
     with pytest.raises(ConfigError):
         FileSource("n", Location(uri="az://c/x/*.csv", storage_options={}, is_local=False), read)

@@ -57,7 +57,9 @@ def test_delta_merge_sink(tmp_path: Path) -> None:
     sink, engine = delta_sink(tmp_path / "t", mode="merge", merge_keys=["id"]), PandasEngine()
     sink.write(engine, pa.table({"id": [1, 2], "v": ["a", "b"]}), key(0))
     sink.write(engine, pa.table({"id": [2, 3], "v": ["B", "c"]}), key(1))
-    got = sorted(DeltaTable(str(tmp_path / "t")).to_pyarrow_table().to_pylist(), key=lambda r: r["id"])
+    got = sorted(
+        DeltaTable(str(tmp_path / "t")).to_pyarrow_table().to_pylist(), key=lambda r: r["id"]
+    )
     assert got == [{"id": 1, "v": "a"}, {"id": 2, "v": "B"}, {"id": 3, "v": "c"}]
 
 

@@ -22,7 +22,10 @@ UTC = timezone.utc
 
 def source(uri: str, fmt: str = "delta", column: str = "k", **inc: Any) -> ColumnSource:
     read = ReadConfig(
-        connection="c", format=fmt, path="t", incremental=IncrementalConfig(mode="column", column=column, **inc)
+        connection="c",
+        format=fmt,
+        path="t",
+        incremental=IncrementalConfig(mode="column", column=column, **inc),
     )
     return ColumnSource("n", Location(uri=uri, storage_options={}, is_local=True), read)
 
@@ -41,7 +44,7 @@ def drain(src: ColumnSource, state: dict[str, Any]) -> tuple[list[list[Any]], di
 def test_int_hwm_with_max_records_and_ties(tmp_path: Path) -> None:
     uri = str(tmp_path / "t")
     write_deltalake(uri, pa.table({"id": [1, 2, 3, 4, 5], "k": [10, 20, 20, 30, None]}))
-    batches, state, text = drain(source(uri, max_records_per_batch=2), {"hwm": None})
+    batches, state, _ = drain(source(uri, max_records_per_batch=2), {"hwm": None})
     assert batches == [[1, 2, 3], [4]]
     assert state["hwm"] == {"type": "int", "value": "30"}
     write_deltalake(uri, pa.table({"id": [6], "k": [31]}), mode="append")
@@ -53,10 +56,15 @@ def test_timestamp_hwm_keeps_timezone_and_works_for_naive_columns(tmp_path: Path
     for tz in ("UTC", None):
         uri = str(tmp_path / f"t{tz}")
         ts = [datetime(2026, 1, 1, h) for h in (1, 2, 3)]
-        write_deltalake(uri, pa.table({"id": [1, 2, 3], "k": pa.array(ts, pa.timestamp("us", tz=tz))}))
+        write_deltalake(
+            uri, pa.table({"id": [1, 2, 3], "k": pa.array(ts, pa.timestamp("us", tz=tz))})
+        )
         src = source(uri, max_records_per_batch=2)
         rng = src.plan(src.initial_state())
-        assert rng is not None and rng["hi"] == {"type": "timestamp", "value": "2026-01-01T02:00:00+00:00"}
+        assert rng is not None and rng["hi"] == {
+            "type": "timestamp",
+            "value": "2026-01-01T02:00:00+00:00",
+        }
         batches, state, _ = drain(src, src.initial_state())
         assert batches == [[1, 2], [3]]
         assert state["hwm"]["value"] == "2026-01-01T03:00:00+00:00"

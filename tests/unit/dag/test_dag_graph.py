@@ -27,7 +27,11 @@ def _pipeline(*nodes: tuple[str, list[str]]) -> PipelineConfig:
 
 
 def test_layers_are_topological_and_stable() -> None:
-    dag = build_dag(_pipeline(("d", ["b", "c"]), ("a", []), ("b", ["a"]), ("c", ["a"]), ("e", []), ("f", ["d", "e"])))
+    dag = build_dag(
+        _pipeline(
+            ("d", ["b", "c"]), ("a", []), ("b", ["a"]), ("c", ["a"]), ("e", []), ("f", ["d", "e"])
+        )
+    )
     assert dag.layers() == [["a", "e"], ["b", "c"], ["d"], ["f"]]
     assert dag.order() == ["a", "e", "b", "c", "d", "f"]
     assert dag.upstream("d") == ["b", "c"]
@@ -44,7 +48,9 @@ def test_duplicate_dependencies_are_collapsed() -> None:
 
 def test_cycle_names_the_path() -> None:
     with pytest.raises(DagError) as info:
-        build_dag(_pipeline(("src", []), ("a", ["src", "c"]), ("b", ["a"]), ("c", ["b"])), file="p.yaml")
+        build_dag(
+            _pipeline(("src", []), ("a", ["src", "c"]), ("b", ["a"]), ("c", ["b"])), file="p.yaml"
+        )
     assert info.value.message == "cycle in pipeline 'p': a -> c -> b -> a"
     assert info.value.file == "p.yaml"
 
@@ -63,18 +69,18 @@ def test_unknown_dependency_with_suggestion() -> None:
 
 def test_errors_carry_lines_from_the_loader_map() -> None:
     text = (
-        "pipeline: p\n"                       # 1
-        "nodes:\n"                            # 2
-        "  - name: a\n"                       # 3
+        "pipeline: p\n"  # 1
+        "nodes:\n"  # 2
+        "  - name: a\n"  # 3
         "    read: {connection: l, format: csv}\n"  # 4
-        "  - name: b\n"                       # 5
-        "    depends_on:\n"                   # 6
-        "      - a\n"                         # 7
-        "      - zz\n"                        # 8
-        "    transform: {sql: SELECT 1}\n"    # 9
-        "  - name: a\n"                       # 10
-        "    depends_on: [b]\n"               # 11
-        "    transform: {sql: SELECT 1}\n"    # 12
+        "  - name: b\n"  # 5
+        "    depends_on:\n"  # 6
+        "      - a\n"  # 7
+        "      - zz\n"  # 8
+        "    transform: {sql: SELECT 1}\n"  # 9
+        "  - name: a\n"  # 10
+        "    depends_on: [b]\n"  # 11
+        "    transform: {sql: SELECT 1}\n"  # 12
     )
     doc = parse_yaml(text, "pipelines/p.yaml")
     errors = dag_errors(PipelineConfig.model_validate(doc.data), "pipelines/p.yaml", doc.lines)

@@ -20,7 +20,9 @@ def engine() -> PandasEngine:
     return PandasEngine()
 
 
-def test_csv_reads_types_and_rejects_rows_with_wrong_field_count(tmp_path: Path, engine: PandasEngine) -> None:
+def test_csv_reads_types_and_rejects_rows_with_wrong_field_count(
+    tmp_path: Path, engine: PandasEngine
+) -> None:
     f = tmp_path / "a.csv"
     f.write_text("id,name\n1,a\n2,b,extra\n3,c\n")
     result = engine.read_files([str(f)], "csv", {})
@@ -31,9 +33,13 @@ def test_csv_reads_types_and_rejects_rows_with_wrong_field_count(tmp_path: Path,
     assert str(f) in result.rejects[0].source
 
 
-def test_csv_explicit_schema_wins_and_unconvertible_values_are_rejected(tmp_path: Path, engine: PandasEngine) -> None:
+def test_csv_explicit_schema_wins_and_unconvertible_values_are_rejected(
+    tmp_path: Path, engine: PandasEngine
+) -> None:
     f = tmp_path / "a.csv"
-    f.write_text("id;amount;ts\n1;1.5;2026-01-01 00:00:00\n2;oops;2026-01-01T01:00:00+01:00\n3;7;2026-01-02T00:00:00Z\n")
+    f.write_text(
+        "id;amount;ts\n1;1.5;2026-01-01 00:00:00\n2;oops;2026-01-01T01:00:00+01:00\n3;7;2026-01-02T00:00:00Z\n"
+    )
     opts = {"delimiter": ";", "schema": {"id": "string", "amount": "double", "ts": "timestamp"}}
     result = engine.read_files([str(f)], "csv", opts)
     t = result.frame
@@ -52,11 +58,15 @@ def test_csv_explicit_schema_wins_and_unconvertible_values_are_rejected(tmp_path
 def test_csv_without_header_takes_names_from_schema(tmp_path: Path, engine: PandasEngine) -> None:
     f = tmp_path / "a.csv"
     f.write_text("1,x\n2,y\n")
-    result = engine.read_files([str(f)], "csv", {"header": False, "schema": {"k": "int", "v": "string"}})
+    result = engine.read_files(
+        [str(f)], "csv", {"header": False, "schema": {"k": "int", "v": "string"}}
+    )
     assert result.frame.to_pylist() == [{"k": 1, "v": "x"}, {"k": 2, "v": "y"}]
 
 
-def test_csv_mixed_column_without_schema_is_text_not_failure(tmp_path: Path, engine: PandasEngine) -> None:
+def test_csv_mixed_column_without_schema_is_text_not_failure(
+    tmp_path: Path, engine: PandasEngine
+) -> None:
     f = tmp_path / "a.csv"
     lines = ["id,v"] + [f"{i},{i}" for i in range(200_000)] + ["200000,abc"]
     f.write_text("\n".join(lines) + "\n")
@@ -81,7 +91,9 @@ def test_json_schema_types_and_type_rejects(tmp_path: Path, engine: PandasEngine
     f = tmp_path / "a.jsonl"
     f.write_text('{"id": "1", "ts": "2026-01-01T00:00:00Z"}\n{"id": "2", "ts": "not a time"}\n')
     result = engine.read_files([str(f)], "jsonl", {"schema": {"id": "string", "ts": "timestamp"}})
-    assert result.frame.to_pylist() == [{"id": "1", "ts": datetime(2026, 1, 1, tzinfo=timezone.utc)}]
+    assert result.frame.to_pylist() == [
+        {"id": "1", "ts": datetime(2026, 1, 1, tzinfo=timezone.utc)}
+    ]
     assert [r.source for r in result.rejects] == [f"{f}:2"]
 
 
@@ -110,7 +122,9 @@ def test_many_files_keep_path_order_and_unify_schemas(tmp_path: Path, engine: Pa
 def test_parquet_files(tmp_path: Path, engine: PandasEngine) -> None:
     pq.write_table(pa.table({"a": [1, 2]}), tmp_path / "1.parquet")
     pq.write_table(pa.table({"a": [3], "b": ["x"]}), tmp_path / "2.parquet")
-    t = engine.read_files([str(tmp_path / "1.parquet"), str(tmp_path / "2.parquet")], "parquet", {}).frame
+    t = engine.read_files(
+        [str(tmp_path / "1.parquet"), str(tmp_path / "2.parquet")], "parquet", {}
+    ).frame
     assert t.to_pylist() == [{"a": 1, "b": None}, {"a": 2, "b": None}, {"a": 3, "b": "x"}]
 
 

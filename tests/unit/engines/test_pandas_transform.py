@@ -36,8 +36,16 @@ def test_sql_error_is_transform_error(engine: PandasEngine) -> None:
 
 
 def test_sql_runs_in_utc(engine: PandasEngine) -> None:
-    t = pa.table({"ts": pa.array([datetime(2026, 1, 1, 5, tzinfo=timezone.utc)], pa.timestamp("us", tz="UTC"))})
-    out = engine.sql("SELECT hour(ts) AS h, ts = TIMESTAMP '2026-01-01 05:00:00' AS eq FROM t", {"t": t})
+    t = pa.table(
+        {
+            "ts": pa.array(
+                [datetime(2026, 1, 1, 5, tzinfo=timezone.utc)], pa.timestamp("us", tz="UTC")
+            )
+        }
+    )
+    out = engine.sql(
+        "SELECT hour(ts) AS h, ts = TIMESTAMP '2026-01-01 05:00:00' AS eq FROM t", {"t": t}
+    )
     assert out.to_pylist() == [{"h": 5, "eq": True}]
 
 
@@ -72,7 +80,9 @@ def test_apply_several_inputs_get_a_dict(engine: PandasEngine) -> None:
     def join(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
         return frames["a"].merge(frames["b"], on="k")
 
-    out = engine.apply(join, {"a": pa.table({"k": [1, 2]}), "b": pa.table({"k": [2], "w": ["x"]})}, {})
+    out = engine.apply(
+        join, {"a": pa.table({"k": [1, 2]}), "b": pa.table({"k": [2], "w": ["x"]})}, {}
+    )
     assert out.to_pylist() == [{"k": 2, "w": "x"}]
 
 
@@ -97,7 +107,9 @@ def test_split_keeps_types_order_and_null_rows_go_to_rest(engine: PandasEngine) 
         {
             "a": pa.array([5, -1, None, 3], pa.int32()),
             "s": pa.array(["w", "x", "y", "z"], pa.large_string()),
-            "d": pa.array([Decimal("1.10"), Decimal("2.20"), None, Decimal("3.30")], pa.decimal128(5, 2)),
+            "d": pa.array(
+                [Decimal("1.10"), Decimal("2.20"), None, Decimal("3.30")], pa.decimal128(5, 2)
+            ),
         }
     )
     good, rest = engine.split(t, "a >= 0")
@@ -117,10 +129,14 @@ def test_union_and_with_columns(engine: PandasEngine) -> None:
 
 
 def test_max_value_is_python_and_utc(engine: PandasEngine) -> None:
-    naive = pa.table({"ts": pa.array([datetime(2026, 1, 1, 3), datetime(2026, 1, 2)], pa.timestamp("us"))})
+    naive = pa.table(
+        {"ts": pa.array([datetime(2026, 1, 1, 3), datetime(2026, 1, 2)], pa.timestamp("us"))}
+    )
     assert engine.max_value(naive, "ts") == datetime(2026, 1, 2, tzinfo=timezone.utc)
     est = timezone(timedelta(hours=-5))
-    aware = pa.table({"ts": pa.array([datetime(2026, 1, 1, tzinfo=est)], pa.timestamp("us", tz="-05:00"))})
+    aware = pa.table(
+        {"ts": pa.array([datetime(2026, 1, 1, tzinfo=est)], pa.timestamp("us", tz="-05:00"))}
+    )
     got = engine.max_value(aware, "ts")
     assert got == datetime(2026, 1, 1, 5, tzinfo=timezone.utc) and got.utcoffset() == timedelta(0)
     assert engine.max_value(pa.table({"n": pa.array([], pa.int64())}), "n") is None
@@ -129,7 +145,9 @@ def test_max_value_is_python_and_utc(engine: PandasEngine) -> None:
 
 
 def test_inspection_helpers(engine: PandasEngine) -> None:
-    t = pa.table({"a": [1], "d": [Decimal("1.5")], "ts": [datetime(2026, 1, 1, tzinfo=timezone.utc)]})
+    t = pa.table(
+        {"a": [1], "d": [Decimal("1.5")], "ts": [datetime(2026, 1, 1, tzinfo=timezone.utc)]}
+    )
     assert engine.count(t) == 1
     assert engine.columns(t) == ["a", "d", "ts"]
     assert engine.schema(t)["a"] == "int64"

@@ -28,7 +28,9 @@ def rows(uri: str) -> list[dict[str, object]]:
 def test_append_records_txn_and_evolves_schema(tmp_path: Path, engine: PandasEngine) -> None:
     uri = str(tmp_path / "t")
     v0 = engine.write_delta(pa.table({"id": [1]}), uri, mode="append", txn=("p/n", 0))
-    v1 = engine.write_delta(pa.table({"id": [2], "extra": ["x"]}), uri, mode="append", txn=("p/n", 1))
+    v1 = engine.write_delta(
+        pa.table({"id": [2], "extra": ["x"]}), uri, mode="append", txn=("p/n", 1)
+    )
     assert (v0, v1) == (0, 1)
     assert DeltaTable(uri).transaction_version("p/n") == 1
     assert rows(uri) == [{"id": 1, "extra": None}, {"id": 2, "extra": "x"}]
@@ -55,8 +57,15 @@ def test_merge_upserts_and_keeps_last_duplicate(tmp_path: Path, engine: PandasEn
 
 def test_merge_with_composite_key(tmp_path: Path, engine: PandasEngine) -> None:
     uri = str(tmp_path / "t")
-    engine.write_delta(pa.table({"id": [1, 1], "k": ["x", "y"], "v": [1, 2]}), uri, mode="merge", merge_keys=["id", "k"])
-    engine.write_delta(pa.table({"id": [1], "k": ["y"], "v": [20]}), uri, mode="merge", merge_keys=["id", "k"])
+    engine.write_delta(
+        pa.table({"id": [1, 1], "k": ["x", "y"], "v": [1, 2]}),
+        uri,
+        mode="merge",
+        merge_keys=["id", "k"],
+    )
+    engine.write_delta(
+        pa.table({"id": [1], "k": ["y"], "v": [20]}), uri, mode="merge", merge_keys=["id", "k"]
+    )
     got = sorted(DeltaTable(uri).to_pyarrow_table().to_pylist(), key=lambda r: r["k"])
     assert got == [{"id": 1, "k": "x", "v": 1}, {"id": 1, "k": "y", "v": 20}]
     with pytest.raises(ConfigError):
@@ -73,7 +82,9 @@ def test_delta_accepts_pandas_nanosecond_timestamps(tmp_path: Path, engine: Pand
     assert DeltaTable(uri).metadata().partition_columns == ["id"]
 
 
-def test_empty_frame_without_columns_still_lands_the_marker(tmp_path: Path, engine: PandasEngine) -> None:
+def test_empty_frame_without_columns_still_lands_the_marker(
+    tmp_path: Path, engine: PandasEngine
+) -> None:
     uri = str(tmp_path / "t")
     engine.write_delta(pa.table({"id": [1]}), uri, mode="append", txn=("p/n", 0))
     engine.write_delta(pa.table({}), uri, mode="append", txn=("p/n", 1))
@@ -86,7 +97,9 @@ def test_write_files(tmp_path: Path, engine: PandasEngine) -> None:
     engine.write_file(t, str(tmp_path / "o.parquet"), "parquet")
     assert pq.read_table(tmp_path / "o.parquet").equals(t)
     engine.write_file(t, str(tmp_path / "o.csv"), "csv")
-    assert engine.read_files([str(tmp_path / "o.csv")], "csv", {}).frame.to_pylist() == t.to_pylist()
+    assert (
+        engine.read_files([str(tmp_path / "o.csv")], "csv", {}).frame.to_pylist() == t.to_pylist()
+    )
     engine.write_file(t, str(tmp_path / "o.jsonl"), "jsonl")
     lines = (tmp_path / "o.jsonl").read_text().splitlines()
     assert [json.loads(x) for x in lines] == t.to_pylist()

@@ -36,7 +36,10 @@ def test_registered_values_and_patterns_are_masked() -> None:
     assert redact(f"x {SECRET} y") == "x *** y"
     assert redact("tab and crab") == "tab and crab"
     conn = "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=abc/def==;EndpointSuffix=x"
-    assert redact(conn) == "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=***;EndpointSuffix=x"
+    assert (
+        redact(conn)
+        == "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=***;EndpointSuffix=x"
+    )
     assert redact("Endpoint=sb://h/;SharedAccessKeyName=n;SharedAccessKey=zzz") == (
         "Endpoint=sb://h/;SharedAccessKeyName=n;SharedAccessKey=***"
     )
@@ -101,7 +104,16 @@ def test_text_logs_are_redacted_plain_and_rich() -> None:
         assert SECRET not in text and "abc123" not in text
         assert "not shown" not in text
     assert get_logger("runner").name == "odibi_stream.runner"
-    assert len([h for h in logging.getLogger("odibi_stream").handlers if getattr(h, "_odibi_stream_handler", False)]) == 1
+    assert (
+        len(
+            [
+                h
+                for h in logging.getLogger("odibi_stream").handlers
+                if getattr(h, "_odibi_stream_handler", False)
+            ]
+        )
+        == 1
+    )
 
 
 def test_bad_level_or_format() -> None:
@@ -137,7 +149,12 @@ def test_secret_from_config_never_reaches_log_output_of_a_real_process(tmp_path:
     for fmt in ("json", "text"):
         env = {"ODIBI_SECRETS_DIR": str(secret_dir), "PATH": "/usr/bin:/bin"}
         proc = subprocess.run(
-            [sys.executable, "-c", script, fmt], capture_output=True, text=True, env=env, timeout=60, check=False
+            [sys.executable, "-c", script, fmt],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
         )
         assert proc.returncode == 0, proc.stderr
         assert "resolved ***" in proc.stderr

@@ -63,7 +63,7 @@ def test_planned_batch_is_replayed_verbatim_after_a_crash(project: Path) -> None
     state = protocol.recover(r.plan, r.log)
     entry = protocol.plan_batch(r.plan, state, 0, force=False)
     assert entry is not None
-    protocol.write_ahead(r.log, entry, protocol.Fence())
+    protocol.write_ahead(r.log, entry, protocol.NoFence())
     # The process "dies" here. More data arrives before the restart.
     land(landing, "b.csv", csv_lines(range(5, 9)))
     restarted = runner(project, "orders")
@@ -81,7 +81,7 @@ def test_replay_after_sink_wrote_skips_the_sink(project: Path) -> None:
     state = protocol.recover(r.plan, r.log)
     entry = protocol.plan_batch(r.plan, state, 0, force=False)
     assert entry is not None
-    protocol.write_ahead(r.log, entry, protocol.Fence())
+    protocol.write_ahead(r.log, entry, protocol.NoFence())
     protocol.execute(r.plan, r.engine, entry)  # sink wrote batch 0; the commit never happened
     result = runner(project, "orders").run_batch()
     assert result is not None and result.replayed

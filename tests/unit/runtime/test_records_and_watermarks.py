@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from deltalake import DeltaTable, write_deltalake
 import pyarrow as pa
-from datetime import datetime, timedelta, timezone
+from deltalake import DeltaTable, write_deltalake
 
 from tests.conftest import land, write_project
 from tests.unit.runtime.helpers import delta_rows, runner
+
 
 def test_bad_rows_and_failed_checks_go_to_dead_letter_and_good_rows_land(tmp_path: Path) -> None:
     project = write_project(

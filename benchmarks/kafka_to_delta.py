@@ -1,0 +1,107 @@
+"""Kafka source throughput: our plan/read (to Arrow, then Delta) vs raw confluent-kafka consume.
+
+Usage: ``python benchmarks/kafka_to_delta.py [--events 1000000] [--bootstrap HOST:PORT]``.
+Without ``--bootstrap`` (or ``$KAFKA_BOOTSTRAP``) it starts the project's local broker.
+Produces N small JSON events to a fresh 3-partition topic, then measures on the same topic:
+  * raw: a bare read_committed confluent-kafka consumer touching every message (the ceiling);
+  * ours: KafkaSource plan + read (decode to Arrow) + append to a Delta table, catch-up mode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from odibi_stream.config.models import ReadConfig
+from odibi_stream.connectors.kafka_source import KafkaSource
+from odibi_stream.engines.pandas import PandasEngine
+from tests.kafka_fixtures import create_topic, local_bootstrap
+
+
+def produce(bootstrap: str, topic: str, n: int) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "batch.size": 1_000_000, "compression.type": "lz4"})
+    for i in range(n):
+        value = b'{"id":%d,"user":"u%d","amount":%d.5,"kind":"click"}' % (i, i % 1000, i % 97)
+        while True:
+            try:
+                producer.produce(topic, value=value, partition=i % 3)
+                break
+            except BufferError:
+                producer.poll(0.05)
+    producer.flush(120)
+
+
+def raw_rate(bootstrap: str, topic: str, n: int) -> float:
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"bench-{uuid.uuid4().hex}",
+            "isolation.level": "read_committed",
+            "enable.partition.eof": True,
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.assign([TopicPartition(topic, p, 0) for p in range(3)])
+    seen, eof = 0, 0
+    started = time.perf_counter()
+    while eof < 3:
+        for msg in consumer.consume(num_messages=10_000, timeout=1.0):
+            if msg.error():
+                eof += msg.error().code() == KafkaError._PARTITION_EOF
+                continue
+            seen += 1
+    elapsed = time.perf_counter() - started
+    consumer.close()
+    assert seen == n, (seen, n)
+    return n / elapsed
+
+
+def our_rate(bootstrap: str, topic: str, n: int, batch: int) -> float:
+    engine = PandasEngine()
+    read = ReadConfig(connection="k", format="kafka", topic=topic)
+    source = KafkaSource("bench", {"bootstrap.servers": bootstrap}, read, pipeline="bench", max_records_per_batch=batch)
+    out = Path(tempfile.mkdtemp()) / "delta"
+    state = source.initial_state()
+    rows, version = 0, -1
+    started = time.perf_counter()
+    while (rng := source.plan(state)) is not None:
+        frame = source.read(engine, rng).frame
+        version += 1
+        engine.write_delta(frame, str(out), mode="append", txn=("bench/bench", version))
+        rows += engine.count(frame)
+        state = source.fold(state, rng)
+    elapsed = time.perf_counter() - started
+    source.close()
+    assert rows == n, (rows, n)
+    return n / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--batch", type=int, default=250_000, help="max_records_per_batch")
+    parser.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP"))
+    args = parser.parse_args()
+    bootstrap = args.bootstrap or local_bootstrap()
+    topic = f"bench-{uuid.uuid4().hex[:8]}"
+    create_topic(bootstrap, topic, 3)
+    t0 = time.perf_counter()
+    produce(bootstrap, topic, args.events)
+    print(f"produced {args.events:,} events to {topic} in {time.perf_counter() - t0:.1f}s")
+    raw = raw_rate(bootstrap, topic, args.events)
+    ours = our_rate(bootstrap, topic, args.events, args.batch)
+    print(f"raw confluent-kafka consume: {raw:,.0f} events/s")
+    print(f"odibi KafkaSource -> Delta:  {ours:,.0f} events/s  ({ours / raw:.0%} of raw)")
+
+
+if __name__ == "__main__":
+    main()
