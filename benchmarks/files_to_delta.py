@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import (  # noqa: E402
+from benchmarks.common import (
     SPARK_SCHEMA,
     SQL,
     WORK,
@@ -32,7 +32,9 @@ from benchmarks.common import (  # noqa: E402
 )
 
 
-def write_project(root: Path, landing: Path, *, max_files: int | None, name: str = "bench") -> Path:
+def write_project(
+    root: Path, landing: Path, *, max_files: int | None, max_records: int | None = None, name: str = "bench"
+) -> Path:
     """A one-pipeline project reading ``landing`` into a Delta table."""
     if root.exists():
         shutil.rmtree(root)
@@ -49,6 +51,7 @@ def write_project(root: Path, landing: Path, *, max_files: int | None, name: str
         )
     )
     limit = f", max_files_per_batch: {max_files}" if max_files else ""
+    limit += f", max_records_per_batch: {max_records}" if max_records else ""
     (root / "pipelines" / f"{name}.yaml").write_text(
         textwrap.dedent(
             f"""\
@@ -122,14 +125,15 @@ def checkpoint_overhead(files: int = 200) -> list[float]:
     return commit_ms
 
 
-def rss_run(files: int, rows_per_file: int, max_files: int) -> None:
+def rss_run(files: int, rows_per_file: int, max_records: int) -> None:
     """Child-process mode: catch up a large backlog with a batch limit; print peak RSS."""
     landing = WORK / f"rss-{files}x{rows_per_file}"
     make_jsonl(landing, files, rows_per_file)
-    project = write_project(WORK / "rss-project", landing, max_files=max_files)
+    project = write_project(WORK / "rss-project", landing, max_files=None, max_records=max_records)
     seconds, _, rows = run_ours(project)
-    print(f"rss: {rows:,} rows in {seconds:.1f}s, batches of {max_files * rows_per_file:,} rows, "
-          f"peak RSS {peak_rss_mb():.0f} MiB")
+    backlog_mb = sum(p.stat().st_size for p in landing.glob("*.jsonl")) / 2**20
+    print(f"rss: {rows:,} rows ({backlog_mb:.0f} MiB of JSON) in {seconds:.1f}s with "
+          f"max_records_per_batch {max_records:,}: peak RSS {peak_rss_mb():.0f} MiB")
 
 
 def main() -> None:
@@ -142,7 +146,7 @@ def main() -> None:
     ap.add_argument("--no-spark", action="store_true")
     args = ap.parse_args()
     if args.rss_child:
-        rss_run(1000, 5000, 100)
+        rss_run(1000, 5000, 500_000)
         return
     landing = WORK / f"landing-{args.files}x{args.rows_per_file}"
     total = make_jsonl(landing, args.files, args.rows_per_file)

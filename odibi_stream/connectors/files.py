@@ -14,8 +14,10 @@ names starting with ``.`` or ``_`` (writers' temp files) and marker files, and k
 *settled* files: ``<file><marker_suffix>`` exists, or the file's mtime is at least
 ``settle_seconds`` old by ``clock`` (a file still being written keeps getting a fresh mtime,
 so an old mtime means size and mtime have been stable that long). Batches are bounded by
-``max_files_per_batch`` and ``max_bytes_per_batch`` (always at least one file);
-``max_records_per_batch`` does not apply to files: row counts are unknown before reading.
+``max_files_per_batch``, ``max_bytes_per_batch`` and ``max_records_per_batch`` (always at least
+one file). Records are counted at plan time only when ``max_records_per_batch`` is set — lines
+for csv/json/jsonl (a CSV header is not a record), the footer for parquet — and cached by file
+identity, so a backlog is counted once, streaming, without holding it in memory.
 """
 
 from __future__ import annotations
@@ -37,6 +39,23 @@ from odibi_stream.exceptions import ConfigError, SourceError
 log = logging.getLogger(__name__)
 FILE_FORMATS = ("csv", "json", "jsonl", "parquet")
 _GLOB_CHARS = set("*?[")
+
+
+def count_records(path: Path, fmt: str) -> int:
+    """Count a file's records without parsing it: parquet footer, else non-empty lines."""
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    lines = 0
+    last = b"\n"
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            lines += chunk.count(b"\n")
+            last = chunk[-1:]
+    if last != b"\n":
+        lines += 1  # a final line without a newline
+    return max(0, lines - 1) if fmt == "csv" else lines
 
 
 class FileSource:
@@ -67,6 +86,7 @@ class FileSource:
         self._clock = clock
         archive = self._inc.archive_path
         self._archive = self._root.joinpath(*path_parts(archive)) if archive else None
+        self._records: dict[tuple[str, int, int], int] = {}
 
     # -- listing ---------------------------------------------------------------------------
     def _is_data(self, path: Path) -> bool:
@@ -121,16 +141,30 @@ class FileSource:
         settled = [f for f in self._unseen(self._listing(), state) if self._settled(f)]
         chosen: list[dict[str, Any]] = []
         total = 0
+        records = 0
         max_files = self._inc.max_files_per_batch
         max_bytes = self._inc.max_bytes_per_batch
+        max_records = self._inc.max_records_per_batch
         for f in settled:
             if chosen and max_files is not None and len(chosen) >= max_files:
                 break
             if chosen and max_bytes is not None and total + f["size"] > max_bytes:
                 break
+            if max_records is not None:
+                n = self._count(f)
+                if chosen and records + n > max_records:
+                    break
+                records += n
             chosen.append(f)
             total += f["size"]
         return {"files": chosen} if chosen else None
+
+    def _count(self, entry: dict[str, Any]) -> int:
+        """Records in a file (cached by identity); see the module docstring."""
+        key = (entry["path"], entry["size"], entry["mtime_ns"])
+        if key not in self._records:
+            self._records[key] = count_records(self._root / entry["path"], self._read.format)
+        return self._records[key]
 
     def read(self, engine: Engine, rng: Position) -> ReadResult:
         """Read exactly the range's files, in range order.

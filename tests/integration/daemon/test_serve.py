@@ -116,8 +116,9 @@ def test_api_trigger_pause_resume(tmp_path: Path, procs) -> None:
     proj.drop("m", "b.csv", [2])
     daemon.post("/api/pipelines/m/trigger")
     wait_for(lambda: proj.ids("m") == [1, 2], 20, "trigger runs")
-    described = daemon.pipelines()["m"]
-    assert described["last_batch"]["pipeline"] == "m" and described["batches"] >= 2
+    # the sink holds the rows just before commits/N is written: wait for the commit itself
+    wait_for(lambda: daemon.pipelines()["m"]["batches"] >= 2, 10, "second commit reported")
+    assert daemon.pipelines()["m"]["last_batch"]["pipeline"] == "m"
     assert daemon.post("/api/pipelines/nope/trigger")[0] == 404
 
 

@@ -161,3 +161,26 @@ def test_remote_location_rejected(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError):
         FileSource("n", Location(uri="az://c/x/*.csv", storage_options={}, is_local=False), read)
+
+
+def test_max_records_per_batch_bounds_file_batches(tmp_path: Path) -> None:
+    from odibi_stream.connectors.files import count_records
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i, n in enumerate([3, 4, 2, 5]):
+        (folder / f"f{i}.jsonl").write_text("".join('{"a": 1}\n' for _ in range(n)))
+        os.utime(folder / f"f{i}.jsonl", ns=(10**18 + i, 10**18 + i))
+    (folder / "g.csv").write_text("a,b\n1,2\n3,4")
+    assert count_records(folder / "g.csv", "csv") == 2
+    read = ReadConfig(
+        connection="local", format="jsonl", path="in/*.jsonl",
+        incremental=IncrementalConfig(mode="files", max_records_per_batch=7, settle_seconds=0),
+    )
+    src = FileSource("n", Location(uri=str(folder / "*.jsonl"), storage_options={}, is_local=True), read)
+    state = src.initial_state()
+    sizes = []
+    while (rng := src.plan(state)) is not None:
+        sizes.append([f["path"] for f in rng["files"]])
+        state = src.fold(state, rng)
+    assert sizes == [["in/f0.jsonl", "in/f1.jsonl"], ["in/f2.jsonl", "in/f3.jsonl"]]  # 3+4, 2+5
