@@ -248,7 +248,7 @@ nodes:
       format: kafka
       topic: {in_topic}
       options: {{value_format: json, starting: earliest}}
-      incremental: {{mode: files, max_records_per_batch: {max_records_per_batch}}}
+      incremental: {{mode: offsets, max_records_per_batch: {max_records_per_batch}}}
   - name: sink
     depends_on: [events]
     transform: {{sql: "SELECT id, name, _partition, _offset FROM events"}}

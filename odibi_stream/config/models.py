@@ -104,8 +104,8 @@ class ProjectConfig(Model):
 class IncrementalConfig(Model):
     """How a read node advances from batch to batch."""
 
-    mode: Literal["files", "column"] = Field(
-        description="files: new files by identity; column: rows whose column exceeds the last high-water mark."
+    mode: Literal["files", "column", "offsets"] = Field(
+        description="files: new files by identity; column: rows whose column exceeds the last high-water mark; offsets: Kafka/Event Hub partition offsets (the default for those formats)."
     )
     column: str | None = Field(default=None, description="High-water-mark column (mode: column).")
     lookback: str | None = Field(

@@ -100,7 +100,7 @@ class Project:
         """Resolve ``path`` under ``connection`` to a :class:`Location`.
 
         Raises:
-            ConfigError: Unknown connection, or one without storage (kafka, eventhub).
+            ConfigError: Unknown connection, or one without storage (eventhub).
         """
         conn = self.connection(connection)
         if conn.type == "local":
@@ -110,6 +110,10 @@ class Project:
             return Location(uri=str(full.resolve()), storage_options={}, is_local=True)
         if conn.type in ("azure_blob", "adls"):
             return _azure_location(connection, conn, path)
+        if conn.type == "kafka":
+            # Message buses have no paths: the client options travel as storage_options.
+            servers = conn.options.get("bootstrap.servers", "")
+            return Location(uri=f"kafka://{servers}", storage_options=dict(conn.options), is_local=False)
         raise ConfigError(
             f"connection '{connection}' is of type {conn.type} and has no storage location",
             file=str(self.files.get(PROJECT_FILE_KEY)),

@@ -18,7 +18,7 @@ from odibi_stream.connectors.sinks import FILE_SINK_FORMATS, DeltaSink, FileSink
 from odibi_stream.connectors.table_incremental import ColumnSource
 from odibi_stream.exceptions import ConfigError
 
-_LATER = ("kafka", "eventhub")
+_LATER = ("eventhub",)
 
 
 def _not_yet(node: str, fmt: str) -> ConfigError:
@@ -44,8 +44,20 @@ def build_source(pipeline: str, node: NodeConfig, location: Location) -> Source 
         return None
     if read.format in _LATER:
         raise _not_yet(node.name, read.format)
+    if read.format == "kafka":
+        from odibi_stream.connectors.kafka_source import KafkaSource
+
+        limit = read.incremental.max_records_per_batch if read.incremental else None
+        return KafkaSource(
+            node.name, location.storage_options, read, pipeline=pipeline, max_records_per_batch=limit
+        )
     if read.incremental is None:
         return None
+    if read.incremental.mode == "offsets":
+        raise ConfigError(
+            f"node {node.name}: incremental mode offsets is for kafka reads, not {read.format}",
+            hint="use mode: files for files, mode: column for tables",
+        )
     if read.incremental.mode == "files":
         if read.format not in FILE_FORMATS:
             raise ConfigError(
@@ -61,11 +73,12 @@ def build_source(pipeline: str, node: NodeConfig, location: Location) -> Source 
     return ColumnSource(node.name, location, read)
 
 
-def build_sink(node: NodeConfig, location: Location) -> Sink:
+def build_sink(node: NodeConfig, location: Location, pipeline: str = "pipeline") -> Sink:
     """The sink of ``node`` (which must have ``write``).
 
     Args:
         node: The node config; only ``node.write`` is used.
+        pipeline: Pipeline name (Kafka's transactional id derives from it).
         location: ``project.location(write.connection, write.path)``.
 
     Raises:
@@ -76,6 +89,10 @@ def build_sink(node: NodeConfig, location: Location) -> Sink:
         raise ConfigError(f"node {node.name} has no 'write' section")
     if write.format in _LATER:
         raise _not_yet(node.name, write.format)
+    if write.format == "kafka":
+        from odibi_stream.connectors.kafka_sink import KafkaSink
+
+        return KafkaSink(node.name, pipeline, location.storage_options, write)
     if write.format == "delta":
         return DeltaSink(node.name, location, write)
     if write.format in FILE_SINK_FORMATS:

@@ -81,7 +81,9 @@ def build_plan(project: Project, name: str) -> PipelinePlan:
         if node.transform is not None and node.transform.function:
             functions[node.name] = resolve_function(node.transform.function)
         if node.write is not None:
-            sinks[node.name] = build_sink(node, project.location(node.write.connection, node.write.path))
+            sinks[node.name] = build_sink(
+                node, project.location(node.write.connection, node.write.path), cfg.pipeline
+            )
     dead_letter = None
     if cfg.dead_letter is not None:
         dl = cfg.dead_letter

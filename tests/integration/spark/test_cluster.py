@@ -71,4 +71,9 @@ spark:
     assert DeltaTable(str(project / "data" / "lake" / "dlq")).to_pyarrow_table().num_rows == 3
     # The work ran on the cluster's executor, not in a local driver-only session.
     apps = list((spark_cluster.logs / "work").glob("app-*"))
-    assert apps, f"no application ran on the worker; logs in {spark_cluster.logs}"
+    logs = [
+        p.read_text(errors="replace") for p in (spark_cluster.logs / "work").glob("app-*/*/stderr")
+    ]
+    assert apps and any("Finished task" in text for text in logs), (
+        f"no task ran on the worker's executor; logs in {spark_cluster.logs}"
+    )
