@@ -304,6 +304,24 @@ class PipelineLog:
             floor = cut
         return self._delete_upto(floor)
 
+    def install_snapshot(self, snapshot: Snapshot) -> int:
+        """Make ``snapshot`` the whole history: write it, then drop every entry up to its batch.
+
+        Used by rewind/reset so that batch numbers never go backwards: sinks key idempotency
+        on batch numbers, so a re-used number would be skipped by a sink that already holds it.
+        Crash-safe like :meth:`compact` (the snapshot is the floor the moment it is written).
+
+        Returns:
+            The number of entries removed.
+        """
+        self.store.replace(self._key("snapshot.json"), encode(snapshot))
+        return self._delete_upto(snapshot.batch)
+
+    def highest_batch(self) -> int:
+        """The highest batch number ever planned or compacted (-1 for a new pipeline)."""
+        numbers = self._numbers("offsets") + self._numbers("commits") + [self._floor()]
+        return max(numbers)
+
     def _delete_upto(self, floor: int) -> int:
         # Also sweeps leftovers of an earlier compaction that crashed after its snapshot.
         removed = 0
@@ -339,36 +357,6 @@ class PipelineLog:
         with contextlib.suppress(CheckpointCorrupt):
             return reader(n)
         return None
-
-    def rewind(self, to: int) -> None:
-        """Drop commits and plans after batch ``to`` so that batch ``to + 1`` is planned afresh.
-
-        Raises:
-            CheckpointError: ``to`` is older than the snapshot (those entries are gone).
-        """
-        floor = self._floor()
-        if to < floor:
-            raise CheckpointError(
-                f"cannot rewind {self.pipeline!r} to batch {to}: batches up to {floor} were compacted into the snapshot",
-                hint=f"rewind to {floor} or later, or start over with `odibi-stream checkpoint reset`",
-            )
-        offsets, commits = self._numbers("offsets"), self._numbers("commits")
-        # Newest first, commit before plan: a crash mid-rewind leaves a consistent shorter log.
-        for n in sorted(set(offsets) | set(commits), reverse=True):
-            if n > to:
-                self.store.delete(self.commit_key(n))
-                self.store.delete(self.offsets_key(n))
-
-    def reset(self) -> None:
-        """Delete everything stored for this pipeline (it starts from batch 0 again)."""
-        self._delete_tree(self.pipeline)
-
-    def _delete_tree(self, prefix: str) -> None:
-        for sub in self.store.folders(prefix):
-            self._delete_tree(f"{prefix}/{sub}")
-        # metadata.json goes last, so a half-done reset still shows as an existing checkpoint.
-        for key in sorted(self.store.list(prefix), key=lambda k: k.endswith("metadata.json")):
-            self.store.delete(key)
 
     def skip(self) -> int:
         """Commit the pending batch without running it; its input ranges are skipped.

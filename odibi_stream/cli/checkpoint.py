@@ -48,8 +48,16 @@ def _yes_option(func: Callable[..., None]) -> Callable[..., None]:
     return click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")(func)
 
 
+def _open(project: Path, pipeline: str, env: str | None) -> tuple[Any, PipelineLog]:
+    """Like :func:`open_log`, also returning the loaded project."""
+    from odibi_stream.config.loader import load_project
+
+    loaded = load_project(project, env=env)
+    return loaded, open_log(project, pipeline, env, loaded=loaded)[1]
+
+
 def open_log(
-    project: Path, pipeline: str, env: str | None
+    project: Path, pipeline: str, env: str | None, *, loaded: Any = None
 ) -> tuple[CheckpointManager, PipelineLog]:
     """Load PROJECT and return its checkpoint manager and the log of ``pipeline``.
 
@@ -58,7 +66,7 @@ def open_log(
     """
     from odibi_stream.config.loader import load_project
 
-    loaded = load_project(project, env=env)
+    loaded = loaded or load_project(project, env=env)
     name = loaded.pipeline(pipeline).pipeline
     raw_root = loaded.config.checkpoint.root
     # A URI root (az://, abfss://) must reach the manager intact; Path() would mangle it.
@@ -254,29 +262,34 @@ def history(project: Path, pipeline: str, env: str | None, as_json: bool, limit:
     "--to", "to", required=True, type=click.IntRange(min=-1), help="Last batch to keep (-1: none)."
 )
 def rewind(project: Path, pipeline: str, env: str | None, yes: bool, to: int) -> None:
-    """Drop batches after --to so that the next run plans batch TO+1 afresh.
+    """Re-read all input after committed batch --to. Stop the pipeline first.
 
-    Stop the pipeline first. Sinks that already hold a dropped batch number skip it when it is
-    replanned (idempotency is keyed by batch number), so rewinding is for re-reading input whose
-    output was discarded or never written.
+    Batch numbers keep moving forward (the next batch gets a new number), so every sink writes
+    the re-read data again: sinks skip batch numbers they already hold.
     """
-    _, log = open_log(project, pipeline, env)
-    _confirm(
-        yes, f"Rewind pipeline '{log.pipeline}' to batch {to} (batches after {to} are dropped)?"
-    )
-    log.rewind(to)
-    click.echo(f"rewound '{log.pipeline}': next batch is {log.recover().next_batch}")
+    from odibi_stream.runtime.plan import build_plan
+    from odibi_stream.runtime.repair import rewind as do_rewind
+
+    loaded, log = _open(project, pipeline, env)
+    _confirm(yes, f"Rewind pipeline '{log.pipeline}' to batch {to} (input after it is read again)?")
+    nxt = do_rewind(build_plan(loaded, log.pipeline), log, to)
+    click.echo(f"rewound '{log.pipeline}' to the state after batch {to}: next batch is {nxt}")
 
 
 @click.command()
 @_common
 @_yes_option
 def reset(project: Path, pipeline: str, env: str | None, yes: bool) -> None:
-    """Delete the pipeline's whole checkpoint: it starts again from batch 0. Stop it first."""
+    """Start the pipeline over from its sources' initial positions. Stop it first.
+
+    Batch numbers keep moving forward, so sinks write the re-read data (see rewind).
+    """
+    from odibi_stream.runtime.repair import reset as do_reset
+
     _, log = open_log(project, pipeline, env)
-    _confirm(yes, f"Delete the whole checkpoint of pipeline '{log.pipeline}'?")
-    log.reset()
-    click.echo(f"reset '{log.pipeline}': the checkpoint is empty")
+    _confirm(yes, f"Reset pipeline '{log.pipeline}' (all input is read again)?")
+    nxt = do_reset(log)
+    click.echo(f"reset '{log.pipeline}': sources start over, next batch is {nxt}")
 
 
 @click.command()

@@ -78,7 +78,7 @@ class RuntimeConfig(Model):
     max_concurrent_batches: int = Field(default=4, ge=1, description="Max batches running at once across pipelines (daemon).")
     shutdown_grace_seconds: float = Field(default=30.0, ge=0, description="How long a drain waits for in-flight batches.")
     lease_ttl_seconds: float = Field(
-        default=15.0, gt=0, description="Pipeline lease validity (renewed every third of it); a dead daemon's pipelines are taken over after this."
+        default=30.0, gt=0, description="Pipeline lease validity (renewed every third of it); a dead daemon's pipelines are taken over after this."
     )
 
 

@@ -248,7 +248,7 @@ def run_one_batch(
     force: bool = False,
     retain_batches: int = 100,
 ) -> BatchOutcome | None:
-    """Run steps 2–8 for one batch on a recovered ``state``; None when there is nothing to do."""
+    """Run steps 2-8 for one batch on a recovered ``state``; None when there is nothing to do."""
     t0 = time.perf_counter()
     replayed = state.pending is not None
     entry = state.pending if replayed else plan_batch(plan, state, fence.epoch, force=force)

@@ -1,4 +1,4 @@
-"""Step 4–5 of the protocol: run one batch's DAG on an engine and write its sinks.
+"""Step 4-5 of the protocol: run one batch's DAG on an engine and write its sinks.
 
 Nodes of one topological layer run in parallel (bounded by ``max_parallel_nodes``); a layer
 starts only when the previous one finished. Every node follows the same order: read → watermark

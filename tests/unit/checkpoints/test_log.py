@@ -238,38 +238,16 @@ def test_history_newest_first(log: PipelineLog) -> None:
     assert len(log.history(limit=2)) == 2
 
 
-def test_rewind_drops_later_batches(log: PipelineLog) -> None:
+def test_install_snapshot_replaces_history_and_numbers_move_forward(log: PipelineLog) -> None:
     run_batches(log, 5)
     log.write_offsets(plan(5))
-    log.rewind(2)
+    assert log.highest_batch() == 5
+    removed = log.install_snapshot(Snapshot(batch=5, states={}, watermarks={}, extra={"reset": True}))
+    assert removed == 11  # offsets 0..5 and commits 0..4
     rec = log.recover()
-    assert (rec.last_committed, rec.pending, rec.next_batch) == (2, None, 3)
-    log.write_offsets(plan(3, epoch=2))  # batch 3 is planned afresh
-
-
-def test_rewind_refuses_to_go_behind_the_snapshot(log: PipelineLog) -> None:
-    run_batches(log, 6)
-    log.compact(2, snapshot_of)  # snapshot at 3
-    with pytest.raises(CheckpointError) as info:
-        log.rewind(2)
-    assert info.value.hint and "reset" in info.value.hint
-    log.rewind(3)
-    rec = log.recover()
-    assert (rec.last_committed, rec.commits, rec.next_batch) == (3, [], 4)
-
-
-def test_reset_deletes_everything(log: PipelineLog, root: Path) -> None:
-    log.ensure_metadata("fp")
-    run_batches(log, 4)
-    log.compact(2, snapshot_of)
-    log.write_offsets(plan(4))
-    log.reset()
-    leftover = [
-        p for p in (root / "orders").rglob("*") if p.is_file() and not p.name.startswith(".")
-    ]
-    assert leftover == []
-    rec = log.recover()
-    assert (rec.snapshot, rec.last_committed, rec.pending) == (None, -1, None)
+    assert (rec.last_committed, rec.pending, rec.next_batch, rec.commits) == (5, None, 6, [])
+    assert log.highest_batch() == 5
+    log.write_offsets(plan(6))
 
 
 def test_skip_commits_pending_without_running(log: PipelineLog) -> None:

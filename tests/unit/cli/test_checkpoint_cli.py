@@ -35,14 +35,18 @@ nodes:
 """
 
 
+def _files(n: int) -> dict[str, Any]:
+    return {"files": [{"path": f"landing/f{n}.csv", "size": 10 + n, "mtime_ns": n}]}
+
+
 def _plan(n: int) -> OffsetsEntry:
-    return OffsetsEntry(n, 1, utc_now(), {"raw": {"files": [f"f{n}.csv"]}}, {"raw": n}, "fp")
+    return OffsetsEntry(n, 1, utc_now(), {"raw": _files(n)}, {"raw": n}, "fp")
 
 
 def _commit(n: int) -> CommitEntry:
     node = {"rows_in": 5, "rows_out": 4, "rejected": 1, "late": 0, "sink": {"version": n}}
     return CommitEntry(
-        n, 1, utc_now(), {"raw": {"files": [f"f{n}.csv"]}}, {"raw": n}, {"raw": node}
+        n, 1, utc_now(), {"raw": _files(n)}, {"raw": n}, {"raw": node}
     )
 
 
@@ -94,8 +98,8 @@ def test_show_reports_positions_watermarks_and_pending(project: Path, log: Pipel
     doc = show_json(project)
     assert doc["last_committed"] == 2
     assert doc["pending"]["batch"] == 3
-    assert doc["pending"]["sources"] == {"raw": {"files": ["f3.csv"]}}
-    assert doc["sources"] == {"raw": {"committed": {"files": ["f2.csv"]}, "snapshot": None}}
+    assert doc["pending"]["sources"] == {"raw": _files(3)}
+    assert doc["sources"] == {"raw": {"committed": _files(2), "snapshot": None}}
     assert doc["watermarks"] == {"raw": 2}
     assert doc["problems"] == []
     human = run("show", str(project), "--pipeline", "orders")
@@ -151,15 +155,16 @@ def test_rewind_asks_for_confirmation(project: Path, log: PipelineLog) -> None:
     accepted = run("rewind", str(project), "--pipeline", "orders", "--to", "0", stdin="y\n")
     assert accepted.returncode == 0, accepted.stderr
     doc = show_json(project)
-    assert (doc["last_committed"], doc["pending"], doc["next_batch"]) == (0, None, 1)
+    # Numbers move forward past the highest planned batch (3) so sinks write the re-read input.
+    assert (doc["last_committed"], doc["pending"], doc["next_batch"]) == (3, None, 4)
 
 
-def test_reset_empties_the_checkpoint(project: Path, log: PipelineLog) -> None:
+def test_reset_starts_over_with_fresh_batch_numbers(project: Path, log: PipelineLog) -> None:
     _three_committed_one_pending(log)
     res = run("reset", str(project), "--pipeline", "orders", "--yes")
     assert res.returncode == 0, res.stderr
     doc = show_json(project)
-    assert (doc["last_committed"], doc["pending"], doc["initialised"]) == (-1, None, False)
+    assert (doc["last_committed"], doc["pending"], doc["next_batch"]) == (3, None, 4)
 
 
 def test_unknown_pipeline_is_a_config_error(project: Path) -> None:

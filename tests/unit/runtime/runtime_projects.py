@@ -51,7 +51,7 @@ def boom(df: pd.DataFrame) -> pd.DataFrame:
 class ProjectBuilder:
     """Writes odibi.yaml, pipelines/*.yaml and a transform module into a folder."""
 
-    def __init__(self, root: Path, slots: int = 4, grace: float = 30.0, ttl: float = 15.0) -> None:
+    def __init__(self, root: Path, slots: int = 4, grace: float = 30.0, ttl: float = 30.0) -> None:
         self.root = root
         self.module = f"fns_{uuid.uuid4().hex[:8]}"  # unique: sys.modules caches by name
         (root / "pipelines").mkdir(parents=True, exist_ok=True)

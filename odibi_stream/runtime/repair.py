@@ -1,0 +1,65 @@
+"""Operator repairs that need the runtime's knowledge of sources: rewind and reset.
+
+Both keep batch numbers moving forward. Sinks decide idempotency by batch number (a Delta
+table that holds ``txn(app, 7)`` skips batches <= 7), so re-planning old input under an old
+number would silently write nothing. Instead the log is replaced by a snapshot *at the highest
+batch ever planned* whose source states are those after batch ``to`` (rewind) or the initial
+ones (reset); the next batch gets a fresh number and every sink writes it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from odibi_stream.checkpoints.entries import Snapshot
+from odibi_stream.checkpoints.log import PipelineLog
+from odibi_stream.connectors.base import Position
+from odibi_stream.exceptions import CheckpointError
+from odibi_stream.runtime.plan import PipelinePlan
+
+
+def states_after(plan: PipelinePlan, plog: PipelineLog, to: int) -> tuple[dict[str, Position], dict[str, Any]]:
+    """Source states and watermarks as of committed batch ``to`` (folded from the log)."""
+    rec = plog.recover()
+    floor = rec.snapshot.batch if rec.snapshot else -1
+    if to < floor:
+        raise CheckpointError(
+            f"cannot rewind {plan.name!r} to batch {to}: batches up to {floor} were compacted into the snapshot",
+            hint=f"rewind to {floor} or later, or start over with `odibi-stream checkpoint reset`",
+        )
+    if to > rec.last_committed:
+        raise CheckpointError(
+            f"cannot rewind {plan.name!r} to batch {to}: the last committed batch is {rec.last_committed}",
+            hint="`odibi-stream checkpoint history` lists the committed batches",
+        )
+    snap = rec.snapshot
+    states = {
+        n: snap.states[n] if snap and n in snap.states else src.initial_state()
+        for n, src in plan.sources.items()
+    }
+    marks: dict[str, Any] = dict(snap.watermarks) if snap else {}
+    for commit in rec.commits:
+        if commit.batch > to:
+            break
+        for n, rng in commit.sources.items():
+            if n in plan.sources:
+                states[n] = plan.sources[n].fold(states[n], rng)
+        marks.update(commit.watermarks)
+    return states, marks
+
+
+def rewind(plan: PipelinePlan, plog: PipelineLog, to: int) -> int:
+    """Re-read everything after committed batch ``to``; return the next batch number."""
+    states, marks = states_after(plan, plog, to)
+    top = plog.highest_batch()
+    plog.install_snapshot(Snapshot(batch=top, states=states, watermarks=marks, extra={"rewound_to": to}))
+    return top + 1
+
+
+def reset(plog: PipelineLog) -> int:
+    """Start over from every source's initial position; return the next batch number."""
+    top = plog.highest_batch()
+    if top < 0:
+        return 0
+    plog.install_snapshot(Snapshot(batch=top, states={}, watermarks={}, extra={"reset": True}))
+    return top + 1
