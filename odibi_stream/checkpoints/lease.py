@@ -269,11 +269,12 @@ class LeaseKeeper:
             with self._lock:
                 held = list(self._held.values())
             step = self.interval / max(1, len(held))
-            for lease in held or [None]:
+            if not held and self._stop.wait(self.interval):
+                return
+            for lease in held:
                 if self._stop.wait(step):
                     return
-                if lease is not None:
-                    self._renew(lease)
+                self._renew(lease)
             with self._lock:
                 wanted = list(self._wanted.values())
             for lease in wanted:
