@@ -18,12 +18,12 @@ import os
 import re
 from pathlib import Path
 
-from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
 from odibi_stream.config.models import WriteConfig
 from odibi_stream.config.project import Location
 from odibi_stream.connectors.base import BatchKey, SinkResult
+from odibi_stream.delta_tables import delta_table
 from odibi_stream.engines.base import Engine, Frame
 from odibi_stream.exceptions import ConfigError, SinkError
 
@@ -38,13 +38,16 @@ def _has_commits(uri: str) -> bool:
 def delta_txn_version(uri: str, storage_options: dict[str, str], app_id: str) -> int | None:
     """The last batch recorded for ``app_id`` in the Delta table at ``uri`` (None if none/no table)."""
     try:
-        version = DeltaTable(uri, storage_options=storage_options).transaction_version(app_id)
+        with delta_table(uri, storage_options) as table:
+            if table is None:
+                if _has_commits(uri):
+                    raise TableNotFoundError("no files in log segment")
+                return None
+            version = table.transaction_version(app_id)
     except TableNotFoundError as exc:
-        if _has_commits(uri):
-            # Seen under heavy load: the table exists but could not be loaded. Answering
-            # "not written" could write the batch twice, so let the runtime retry instead.
-            raise SinkError(f"Delta table {uri} exists but could not be loaded: {exc}") from exc
-        return None
+        # Seen under heavy load: the table exists but could not be loaded. Answering
+        # "not written" could write the batch twice, so let the runtime retry instead.
+        raise SinkError(f"Delta table {uri} exists but could not be loaded: {exc}") from exc
     return None if version is None else int(version)
 
 
@@ -57,19 +60,24 @@ def write_delta_idempotent(
     app_id: str,
     batch: int,
 ) -> SinkResult:
-    """Write ``frame`` as ``batch`` of ``app_id`` unless the table already holds it."""
-    done = delta_txn_version(uri, options, app_id)
-    if done is not None and done >= batch:
-        return SinkResult(rows=0, skipped=True, detail={"app_id": app_id, "txn_version": done})
-    version = engine.write_delta(
-        frame,
-        uri,
-        mode=write.mode if write else "append",
-        merge_keys=write.merge_keys if write else (),
-        partition_by=write.partition_by if write else (),
-        storage_options=options,
-        txn=(app_id, batch),
-    )
+    """Write ``frame`` as ``batch`` of ``app_id`` unless the table already holds it.
+
+    Check and write happen under one table lock (the pandas engine's write reuses the open,
+    current table), so no other thread of this process can slip a write in between.
+    """
+    with delta_table(uri, options):
+        done = delta_txn_version(uri, options, app_id)
+        if done is not None and done >= batch:
+            return SinkResult(rows=0, skipped=True, detail={"app_id": app_id, "txn_version": done})
+        version = engine.write_delta(
+            frame,
+            uri,
+            mode=write.mode if write else "append",
+            merge_keys=write.merge_keys if write else (),
+            partition_by=write.partition_by if write else (),
+            storage_options=options,
+            txn=(app_id, batch),
+        )
     return SinkResult(
         rows=engine.count(frame), skipped=False, detail={"version": version, "app_id": app_id}
     )

@@ -15,9 +15,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
-from deltalake.exceptions import TableNotFoundError
+from deltalake import CommitProperties, Transaction, write_deltalake
 
+from odibi_stream.delta_tables import delta_table
 from odibi_stream.exceptions import ConfigError, EngineError
 
 WRITE_MODES = ("append", "overwrite", "merge")
@@ -57,13 +57,6 @@ def _commit(txn: tuple[str, int] | None) -> CommitProperties | None:
     return CommitProperties(app_transactions=[Transaction(app_id=txn[0], version=txn[1])])
 
 
-def _open(uri: str, storage_options: Mapping[str, str] | None) -> DeltaTable | None:
-    try:
-        return DeltaTable(uri, storage_options=dict(storage_options or {}))
-    except TableNotFoundError:
-        return None
-
-
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -85,44 +78,46 @@ def write_delta_table(
         )
     table = delta_compatible(table)
     opts = dict(storage_options or {})
-    existing = _open(uri, opts) if mode == "merge" or table.num_columns == 0 else None
-    if table.num_columns == 0:
-        # An upstream with no rows and no columns: commit the table's own schema, empty, so
-        # the batch's transaction marker still lands.
-        if existing is None:
-            raise EngineError(f"cannot create Delta table {uri} from a batch without columns")
-        table = pa.schema(existing.schema().to_arrow()).empty_table()
-        existing = existing if mode == "merge" else None
-    if mode == "merge":
-        table = last_per_key(table, merge_keys)
-    try:
-        if existing is None:
-            write_deltalake(
-                uri,
-                table,
-                mode="overwrite" if mode == "overwrite" else "append",
-                partition_by=list(partition_by) or None,
-                schema_mode="overwrite" if mode == "overwrite" else "merge",
-                storage_options=opts,
-                commit_properties=_commit(txn),
-            )
-        else:
-            predicate = " AND ".join(f"t.{_quote(k)} = s.{_quote(k)}" for k in merge_keys)
-            existing.merge(
-                table,
-                predicate,
-                source_alias="s",
-                target_alias="t",
-                commit_properties=_commit(txn),
-                merge_schema=True,
-            ).when_matched_update_all().when_not_matched_insert_all().execute()
-    except (OSError, ConfigError):
-        raise
-    except Exception as exc:
-        raise EngineError(f"delta {mode} to {uri} failed: {exc}") from exc
-    current = _open(uri, opts)
-    assert current is not None  # just written
-    return int(current.version())
+    with delta_table(uri, opts) as existing:
+        if table.num_columns == 0:
+            # An upstream with no rows and no columns: commit the table's own schema, empty,
+            # so the batch's transaction marker still lands.
+            if existing is None:
+                raise EngineError(f"cannot create Delta table {uri} from a batch without columns")
+            table = pa.schema(existing.schema().to_arrow()).empty_table()
+        if mode == "merge":
+            table = last_per_key(table, merge_keys)
+        try:
+            if existing is not None and mode == "merge":
+                predicate = " AND ".join(f"t.{_quote(k)} = s.{_quote(k)}" for k in merge_keys)
+                existing.merge(
+                    table,
+                    predicate,
+                    source_alias="s",
+                    target_alias="t",
+                    commit_properties=_commit(txn),
+                    merge_schema=True,
+                ).when_matched_update_all().when_not_matched_insert_all().execute()
+            else:
+                # Writing through the open table skips a full log replay (see delta_tables).
+                write_deltalake(
+                    existing if existing is not None else uri,
+                    table,
+                    mode="overwrite" if mode == "overwrite" else "append",
+                    partition_by=list(partition_by) or None,
+                    schema_mode="overwrite" if mode == "overwrite" else "merge",
+                    storage_options=opts,
+                    commit_properties=_commit(txn),
+                )
+        except (OSError, ConfigError):
+            raise
+        except Exception as exc:
+            raise EngineError(f"delta {mode} to {uri} failed: {exc}") from exc
+        if existing is not None:
+            return int(existing.version())  # delta-rs advances the open table on write/merge
+    with delta_table(uri, opts) as created:
+        assert created is not None  # just written
+        return int(created.version())
 
 
 def write_single_file(table: pa.Table, path: str, fmt: str, options: Mapping[str, Any]) -> None:
