@@ -83,17 +83,62 @@ def spark_available() -> bool:
     return True
 
 
-def spark_session(app: str) -> Any:
-    """A local[2] SparkSession with quiet logs (Delta jars added when fetched)."""
+def delta_jars() -> list[str]:
+    """The Delta/Kafka jars from ``.cache/spark-jars`` (empty when not fetched)."""
+    from odibi_stream.engines.spark_session import find_jars
+    from odibi_stream.exceptions import ConfigError
+
+    try:
+        return find_jars()
+    except ConfigError:
+        return []
+
+
+def spark_sink_format() -> str:
+    """``delta`` when the Delta jars are available to the peer, else ``parquet``."""
+    return "delta" if delta_jars() else "parquet"
+
+
+def spark_session(app: str, master: str = "local[2]") -> Any:
+    """A SparkSession with quiet logs; Delta enabled when its jars were fetched.
+
+    There is one SparkContext per process: a session already running is returned as is
+    (stop it first to get these settings).
+    """
     from pyspark.sql import SparkSession
 
     builder = (
-        SparkSession.builder.master("local[2]").appName(app)
+        SparkSession.builder.master(master).appName(app)
         .config("spark.ui.enabled", "false")
         .config("spark.sql.shuffle.partitions", "2")
         .config("spark.driver.memory", "4g")
         .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.session.timeZone", "UTC")
     )
+    jars = delta_jars()
+    if jars:
+        builder = (
+            builder.config("spark.jars", ",".join(jars))
+            .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
+            .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
+            # Same reason as our Spark engine's default: 50 snapshot partitions cost seconds per commit.
+            .config("spark.databricks.delta.snapshotPartitions", "2")
+        )
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+def wait_until(cond: Callable[[], bool], timeout: float, what: str, poll: float = 0.0005) -> float:
+    """Poll ``cond`` every ``poll`` s until true; return ``time.perf_counter()`` at success.
+
+    Raises:
+        TimeoutError: ``cond`` stayed false for ``timeout`` seconds.
+    """
+    deadline = time.perf_counter() + timeout
+    while True:
+        if cond():
+            return time.perf_counter()
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(poll)

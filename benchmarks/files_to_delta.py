@@ -1,8 +1,10 @@
 """Benchmark: 1M JSON-lines rows in 200 files → SQL projection/filter → Delta, catch-up run.
 
-Runs odibi-stream (Pandas engine) and, when pyspark is installed, Spark Structured Streaming
-(availableNow, the same files, the same SQL, local[2]) in the same run, and prints both rates and
-the ratio. Also reports our checkpoint overhead per batch (write-ahead + commit) over many small
+Runs odibi-stream on the Pandas engine and, when pyspark is installed, the same project with
+``engine: spark`` (local[2]) and Spark Structured Streaming (availableNow, the same files, the
+same SQL, local[2], a Delta sink when the Delta jars are in ``.cache/spark-jars``) in the same
+run, and prints the rates and the ratios. Both Spark players are warmed up on a small set first
+(JVM start and JIT are not counted) and read with the declared schema. Also reports our checkpoint overhead per batch (write-ahead + commit) over many small
 batches, and peak RSS on a larger backlog bounded by batch limits (``--rss``).
 
     .venv/bin/python benchmarks/files_to_delta.py [--rows-per-file 5000] [--files 200] [--rss]
@@ -11,11 +13,13 @@ batches, and peak RSS on a larger backlog bounded by batch limits (``--rss``).
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -28,17 +32,33 @@ from benchmarks.common import (
     percentile,
     spark_available,
     spark_session,
+    spark_sink_format,
     timed,
 )
 
+SPARK_ENGINE_CONF = {"master": "local[2]", "conf": {"spark.driver.memory": "4g"}}
+
+
+def schema_option() -> dict[str, str]:
+    """``SPARK_SCHEMA`` as our ``options.schema`` mapping (column → type name)."""
+    pairs = (part.strip().split() for part in SPARK_SCHEMA.split(","))
+    return {col: typ.lower() for col, typ in pairs}
+
 
 def write_project(
-    root: Path, landing: Path, *, max_files: int | None, max_records: int | None = None, name: str = "bench"
+    root: Path, landing: Path, *, max_files: int | None, max_records: int | None = None, name: str = "bench",
+    engine: str = "pandas",
 ) -> Path:
-    """A one-pipeline project reading ``landing`` into a Delta table."""
+    """A one-pipeline project reading ``landing`` into a Delta table.
+
+    With ``engine="spark"`` the project selects the Spark engine (``engine: spark``, local[2])
+    and the read declares the schema, as the Spark Structured Streaming peer does.
+    """
     if root.exists():
         shutil.rmtree(root)
     (root / "pipelines").mkdir(parents=True)
+    spark_lines = f"engine: spark\nspark: {json.dumps(SPARK_ENGINE_CONF)}\n" if engine == "spark" else ""
+    options = f"\n                  options: {{schema: {json.dumps(schema_option())}}}" if engine == "spark" else ""
     (root / "odibi.yaml").write_text(
         textwrap.dedent(
             f"""\
@@ -49,6 +69,7 @@ def write_project(
               lake: {{type: local, base_path: ./lake}}
             """
         )
+        + spark_lines
     )
     limit = f", max_files_per_batch: {max_files}" if max_files else ""
     limit += f", max_records_per_batch: {max_records}" if max_records else ""
@@ -61,7 +82,7 @@ def write_project(
                 read:
                   connection: landing
                   format: jsonl
-                  path: "*.jsonl"
+                  path: "*.jsonl"{options}
                   incremental: {{mode: files, settle_seconds: 0{limit}}}
               - name: shaped
                 depends_on: [raw]
@@ -75,24 +96,46 @@ def write_project(
     return root
 
 
-def run_ours(project: Path, name: str = "bench") -> tuple[float, list[float], int]:
-    """Catch up on everything; return (seconds, per-batch checkpoint ms, rows in)."""
+def run_ours(project: Path, name: str = "bench", engine: Any = None) -> tuple[float, list[float], int]:
+    """Catch up on everything; return (seconds, per-batch checkpoint ms, rows in).
+
+    ``engine`` defaults to a new Pandas engine; pass one to reuse a warm (Spark) engine.
+    """
     from odibi_stream.checkpoints.manager import CheckpointManager
     from odibi_stream.config.loader import load_project
     from odibi_stream.engines import get_engine
     from odibi_stream.runtime.runner import PipelineRunner
 
     proj = load_project(project)
-    engine = get_engine("pandas")
+    engine = engine or get_engine("pandas")
     with timed() as elapsed:
         runner = PipelineRunner(proj, name, engine=engine, checkpoints=CheckpointManager(proj.checkpoint_root()))
         results = runner.run_available()
     return elapsed(), [r.commit_ms for r in results], sum(r.rows_in for r in results)
 
 
+def run_ours_spark(landing: Path, warm_landing: Path) -> tuple[float, int]:
+    """Our pipeline with ``engine: spark``: warm up on a small set, then time; (seconds, rows)."""
+    from odibi_stream.config.loader import load_project
+    from odibi_stream.engines import get_engine
+
+    warm = write_project(WORK / "ours-spark-warm", warm_landing, max_files=None, engine="spark")
+    project = write_project(WORK / "ours-spark", landing, max_files=None, engine="spark")
+    config = load_project(project).config
+    assert config.engine == "spark"
+    engine = get_engine(config.engine, config.spark)
+    try:
+        run_ours(warm, engine=engine)  # JVM start, jar loading, JIT: not counted (as for the peer)
+        seconds, _, rows = run_ours(project, engine=engine)
+    finally:
+        engine.close()
+    return seconds, rows
+
+
 def run_spark(landing: Path, out: Path, warm_landing: Path) -> float:
     """Spark Structured Streaming, availableNow, same files and SQL; returns seconds (warm)."""
     spark = spark_session("files_to_delta")
+    sink = spark_sink_format()
 
     def query(src: Path, dst: Path) -> float:
         if dst.exists():
@@ -102,7 +145,7 @@ def run_spark(landing: Path, out: Path, warm_landing: Path) -> float:
         shaped = spark.sql(SQL)
         with timed() as elapsed:
             q = (
-                shaped.writeStream.format("parquet")
+                shaped.writeStream.format(sink)
                 .option("checkpointLocation", str(dst / "_checkpoint"))
                 .trigger(availableNow=True)
                 .start(str(dst / "data"))
@@ -165,10 +208,17 @@ def main() -> None:
     if not args.no_spark and spark_available():
         warm = WORK / "warm"
         make_jsonl(warm, 4, 1000)
+        ours_spark_s, spark_rows = run_ours_spark(landing, warm)
+        assert spark_rows == total, f"spark engine read {spark_rows} of {total} rows"
+        ours_spark_rate = total / ours_spark_s
+        print(f"odibi-stream (spark):        {ours_spark_s:6.2f} s  {ours_spark_rate:12,.0f} rows/s (engine: spark, local[2], warm)")
         spark_s = run_spark(landing, WORK / "spark-out", warm)
         spark_rate = total / spark_s
-        print(f"Spark Structured Streaming:  {spark_s:6.2f} s  {spark_rate:12,.0f} rows/s (availableNow, local[2], warm)")
+        print(f"Spark Structured Streaming:  {spark_s:6.2f} s  {spark_rate:12,.0f} rows/s "
+              f"(availableNow, local[2], warm, {spark_sink_format()} sink)")
         print(f"ratio odibi/spark: {ours_rate / spark_rate:.2f}x")
+        print(f"ratio odibi(spark engine)/spark: {ours_spark_rate / spark_rate:.2f}x")
+        print(f"ratio odibi(pandas)/odibi(spark engine): {ours_rate / ours_spark_rate:.2f}x")
     else:
         print("Spark Structured Streaming: skipped (pip install pyspark to compare)")
 

@@ -195,3 +195,48 @@ def _apply_schema(table: pa.Table, schema: Mapping[str, pa.DataType]) -> tuple[p
         if name not in cols:
             cols[name] = table.column(name)
     return pa.table(cols) if cols else table, bad
+
+
+def decoded_from_arrow(table: pa.Table) -> Decoded:
+    """Messages from an engine's raw Kafka columns (Spark's Kafka source layout), sorted.
+
+    Args:
+        table: Columns ``key`` and ``value`` (binary), ``topic``, ``partition``, ``offset``,
+            ``timestamp`` (any Arrow timestamp) and optionally ``headers`` (list of
+            ``{key, value}`` structs), as returned by ``SparkEngine.read_kafka`` + ``to_arrow``.
+
+    Returns:
+        The same :class:`Decoded` the confluent-kafka path builds: rows ordered by partition key
+        then offset, timestamps as epoch milliseconds, headers as JSON text (None when absent).
+    """
+    if table.num_rows == 0:
+        return Decoded()
+    ts = table.column("timestamp")
+    if pa.types.is_timestamp(ts.type):
+        # The int64 under any timestamp type is UTC epoch time whatever its display zone.
+        ts = ts.cast(pa.timestamp("ms", tz=ts.type.tz)).cast(pa.int64())
+    cols = {
+        "key": table.column("key").to_pylist(),
+        "value": table.column("value").to_pylist(),
+        "topic": table.column("topic").to_pylist(),
+        "partition": table.column("partition").to_pylist(),
+        "offset": table.column("offset").to_pylist(),
+        "timestamp": ts.to_pylist(),
+        "headers": table.column("headers").to_pylist() if "headers" in table.column_names else [None] * table.num_rows,
+    }
+    order = sorted(range(table.num_rows), key=lambda i: (f"{cols['topic'][i]}:{cols['partition'][i]}", cols["offset"][i]))
+    out = Decoded()
+    for i in order:
+        key = cols["key"][i]
+        out.keys.append(None if key is None else bytes(key).decode("utf-8", "replace"))
+        value = cols["value"][i]
+        out.values.append(None if value is None else bytes(value))
+        out.meta["_topic"].append(cols["topic"][i])
+        out.meta["_partition"].append(int(cols["partition"][i]))
+        out.meta["_offset"].append(int(cols["offset"][i]))
+        stamp = cols["timestamp"][i]
+        out.meta["_timestamp"].append(stamp if stamp is not None and stamp >= 0 else None)
+        headers = cols["headers"][i]
+        pairs = [(h["key"], None if h["value"] is None else bytes(h["value"])) for h in headers or []]
+        out.meta["_headers"].append(_headers_json(pairs) if pairs else None)
+    return out

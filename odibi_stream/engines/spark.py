@@ -323,11 +323,14 @@ class SparkEngine:
 
             return self.spark.createDataFrame([], StructType([]))
         topics, starting, ending = kafka_offsets(ranges)
+        assign = orjson.dumps({t: sorted(int(p) for p in orjson.loads(starting)[t]) for t in topics}).decode()
         reader = self.spark.read.format("kafka")
         for key, value in bootstrap_options.items():
             reader = reader.option(key if key.startswith("kafka.") else f"kafka.{key}", str(value))
         return (
-            reader.option("subscribe", ",".join(topics))
+            # assign, not subscribe: exactly the planned partitions, so a topic that grew
+            # after planning (or a replay) never trips Spark's "specify all partitions" check.
+            reader.option("assign", assign)
             .option("startingOffsets", starting)
             .option("endingOffsets", ending)
             .option("includeHeaders", "true")

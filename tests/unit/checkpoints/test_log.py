@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 import pytest
-from ckpt_helpers import commit, plan, run_batches, snapshot_of
 
 from odibi_stream.checkpoints.entries import CommitEntry, Snapshot, encode
 from odibi_stream.checkpoints.local import LocalCheckpointStore
@@ -18,6 +17,7 @@ from odibi_stream.exceptions import (
     CheckpointError,
     ConfigError,
 )
+from tests.unit.checkpoints.ckpt_helpers import commit, plan, run_batches, snapshot_of
 
 
 @pytest.fixture

@@ -6,12 +6,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ckpt_helpers import commit, plan, snapshot_of
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from odibi_stream.checkpoints.local import LocalCheckpointStore
 from odibi_stream.checkpoints.log import PipelineLog
+from tests.unit.checkpoints.ckpt_helpers import commit, plan, snapshot_of
 
 OPS = st.one_of(
     st.just(("plan", 0)),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +12,9 @@ import pytest
 from odibi_stream.checkpoints.entries import CommitEntry, OffsetsEntry, utc_now
 from odibi_stream.checkpoints.local import LocalCheckpointStore
 from odibi_stream.checkpoints.log import PipelineLog
+from tests.conftest import CLI, cli_env, write_project
 
 REPO = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(REPO / "tests"))
-from conftest import CLI, cli_env, write_project  # noqa: E402
 
 PIPELINE = """\
 pipeline: orders

@@ -7,7 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from config_samples import ODIBI_YAML
+
+from tests.unit.config.config_samples import ODIBI_YAML
 
 ProjectWriter = Callable[..., Path]
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from config_samples import GOOD_PIPELINE
-from conftest import ProjectWriter
 
 from odibi_stream.config.loader import load_project
 from odibi_stream.config.project import AZURITE_ACCOUNT, Location
 from odibi_stream.exceptions import ConfigError, ConfigErrors, DagError
 from odibi_stream.observability.redact import redact
+from tests.unit.config.config_samples import GOOD_PIPELINE
+from tests.unit.config.conftest import ProjectWriter
 
 
 def _error(root: Path, env: str | None = None) -> ConfigError:

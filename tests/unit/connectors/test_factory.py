@@ -47,7 +47,7 @@ def test_sources(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         build_source("p", bad, loc)
     kafka = node(read={"connection": "c", "format": "kafka", "topic": "t"})
-    with pytest.raises(ConfigError, match="bootstrap.servers") as info:
+    with pytest.raises(ConfigError, match=r"bootstrap\.servers") as info:
         build_source("p", kafka, loc)  # a kafka read needs a kafka connection's client options
     assert info.value.hint
     hub = node(read={"connection": "c", "format": "eventhub", "topic": "t"})
@@ -66,7 +66,7 @@ def test_sinks(tmp_path: Path) -> None:
         build_sink(node(**base, write={"connection": "c", "format": "jsonl", "path": "o"}), loc),
         FileSink,
     )
-    with pytest.raises(ConfigError, match="bootstrap.servers"):
+    with pytest.raises(ConfigError, match=r"bootstrap\.servers"):
         build_sink(node(**base, write={"connection": "c", "format": "kafka", "topic": "o"}), loc)
     with pytest.raises(ConfigError):
         build_sink(node(**base), loc)
