@@ -18,7 +18,7 @@ The first ``--warmup`` files of each player are discarded; the data is seeded; e
 under ``benchmarks/.work/latency`` and is recreated on each run.
 
     .venv/bin/python benchmarks/file_latency.py [--files 50] [--warmup 5] [--rows 100]
-        [--debounce-ms 0] [--gap-ms 100] [--no-spark]
+        [--debounce-ms 0] [--gap-ms 100] [--no-spark] [--spark-sink delta|parquet]
 """
 
 from __future__ import annotations
@@ -205,7 +205,7 @@ def run_spark(args: argparse.Namespace) -> Timings:
     landing = base / "landing"
     landing.mkdir(parents=True)
     out, checkpoint = base / "out", base / "checkpoint"
-    sink = spark_sink_format()
+    sink = args.spark_sink or spark_sink_format()
     spark = spark_session("file_latency")
     query = (
         spark.readStream.schema(SCHEMA).option("header", "true").csv(str(landing))
@@ -260,6 +260,8 @@ def main() -> None:
     ap.add_argument("--gap-ms", type=int, default=100, help="pause after each commit before the next file")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--no-spark", action="store_true")
+    ap.add_argument("--spark-sink", choices=("delta", "parquet"), default=None,
+                    help="Spark's sink (default: delta when the Delta jars are fetched, else parquet)")
     args = ap.parse_args()
     args.files += args.warmup  # measured files come after the warm-up files
     if ROOT.exists():
@@ -274,7 +276,8 @@ def main() -> None:
         print("Spark Structured Streaming: skipped (pip install pyspark to compare)")
         return
     spark = run_spark(args)
-    report(f"Spark Structured Streaming ({spark_sink_format()}, processingTime=0, local[2])", spark)
+    sink = args.spark_sink or spark_sink_format()
+    report(f"Spark Structured Streaming ({sink}, processingTime=0, local[2])", spark)
     for what, a, b in (("sink", ours.sink, spark.sink), ("checkpoint", ours.checkpoint, spark.checkpoint)):
         print(f"ratio spark/odibi ({what}): p50 {percentile(b, 0.5) / percentile(a, 0.5):.2f}x, "
               f"p95 {percentile(b, 0.95) / percentile(a, 0.95):.2f}x")

@@ -232,6 +232,7 @@ def write_kafka_project(
     odibi_yaml = f"""\
 project: kafka_test
 checkpoint: {{root: ./checkpoints}}
+runtime: {{lease_ttl_seconds: 1}}
 connections:
   local: {{type: local, base_path: ./data}}
   bus: {{type: kafka, options: {{bootstrap.servers: "{bootstrap}"}}}}

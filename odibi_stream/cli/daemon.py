@@ -120,15 +120,27 @@ def _print_table(rows: list[dict[str, Any]], url: str | None) -> None:
     from rich.table import Table
 
     table = Table(title=f"daemon: {url}" if url else "daemon: not reachable (checkpoints only)")
-    for col in ("pipeline", "trigger", "state", "last committed", "pending", "last error"):
+    for col in ("pipeline", "trigger", "state", "last committed", "pending", "lag", "last error"):
         table.add_column(col)
     for row in rows:
         live = row["daemon"] or {}
         table.add_row(
             row["name"], row["trigger"], str(live.get("state", "-")), str(row["last_committed"]),
-            "-" if row["pending"] is None else str(row["pending"]), str(live.get("last_error") or ""),
+            "-" if row["pending"] is None else str(row["pending"]), _lag_text(live.get("lag")),
+            str(live.get("last_error") or ""),
         )
     Console().print(table)
+
+
+def _lag_text(lag: Any) -> str:
+    """``source unit=n ...`` per source (Kafka: one unit per ``topic:partition``)."""
+    if not isinstance(lag, dict) or not lag:
+        return "-"
+    parts = []
+    for source, by_unit in sorted(lag.items()):
+        units = " ".join(f"{unit}={n}" for unit, n in sorted(dict(by_unit).items()))
+        parts.append(f"{source} {units}")
+    return "; ".join(parts)
 
 
 @click.command("trigger")

@@ -54,7 +54,12 @@ from odibi_stream.connectors.kafka_client import (
     split_key,
     to_connector_error,
 )
-from odibi_stream.connectors.kafka_decode import Decoded, check_value_format, decoded_from_arrow, to_table
+from odibi_stream.connectors.kafka_decode import (
+    Decoded,
+    check_value_format,
+    decoded_from_arrow,
+    to_table,
+)
 from odibi_stream.engines.arrow_types import parse_schema
 from odibi_stream.engines.base import Engine, ReadResult
 from odibi_stream.exceptions import ConfigError, SourceError
@@ -126,6 +131,11 @@ class KafkaSource:
         )
         self._lock = threading.Lock()
         self._meta: Consumer | None = None
+
+    @property
+    def connection_options(self) -> dict[str, Any]:
+        """The connection's client settings (for the kafka trigger); may hold credentials."""
+        return dict(self._conn)
 
     # -- lifecycle -----------------------------------------------------------------------
     def close(self) -> None:

@@ -23,14 +23,15 @@ from typing import Any
 
 import yaml
 
-from odibi_stream.checkpoints.lease import Lease, LeaseKeeper, default_owner
 from odibi_stream.checkpoints.manager import CheckpointManager
 from odibi_stream.config.loader import load_project
 from odibi_stream.config.models import PipelineConfig, TriggerConfig
 from odibi_stream.config.project import Project
 from odibi_stream.engines import get_engine
-from odibi_stream.exceptions import ConfigError, LeaseLost
+from odibi_stream.engines.base import Engine
+from odibi_stream.exceptions import ConfigError
 from odibi_stream.runtime.daemon import Daemon
+from odibi_stream.runtime.ownership import owned
 from odibi_stream.runtime.plan import build_plan
 from odibi_stream.runtime.runner import BatchResult, PipelineRunner
 
@@ -95,32 +96,33 @@ class Runtime:
             return []
         return self.run_once(name)
 
-    def run_once(self, name: str) -> list[BatchResult]:
+    def run_once(self, name: str, *, max_batches: int | None = None, engine: Engine | None = None,
+                 wait: float | None = None) -> list[BatchResult]:
         """Run ``name`` now in this thread: replay/plan until caught up under its lease.
 
-        Pipelines without incremental sources get one forced batch. Raises LeaseLost if another
-        process (a daemon) owns the pipeline.
+        Pipelines without incremental sources get one forced batch. Waits up to ``wait``
+        seconds (default: one lease TTL) for the lease, then raises LeaseLost (a daemon owns it).
         """
         self.project.pipeline(name)
         checkpoints = CheckpointManager(self.project.checkpoint_root())
-        lease = Lease(checkpoints.store, name, default_owner(), self.lease_ttl)
-        keeper = LeaseKeeper(self.lease_ttl / 3, lambda _le: None, lambda _le: None)
-        keeper.want(lease)
-        keeper.start()
+        config = self.project.pipelines[name]
+        own_engine = engine is None
+        engine = engine or get_engine(config.engine or self.project.config.engine, self.project.config.spark or None)
         try:
-            if not lease.held:
-                raise LeaseLost(f"pipeline {name!r} is owned by another process",
-                                hint="trigger it through that daemon: odibi-stream trigger PROJECT PIPELINE")
-            config = self.project.pipelines[name]
-            engine = get_engine(config.engine or self.project.config.engine, self.project.config.spark or None)
-            runner = PipelineRunner(self.project, name, engine=engine, checkpoints=checkpoints, fence=lease)
-            results = runner.run_available()
-            if not results and not runner.has_incremental_sources():
-                forced = runner.run_batch(force=True)
-                results = [forced] if forced is not None else []
-            return results
+            with owned(checkpoints.store, name, self.lease_ttl,
+                       wait=self.lease_ttl if wait is None else wait) as lease:
+                runner = PipelineRunner(self.project, name, engine=engine, checkpoints=checkpoints, fence=lease)
+                results: list[BatchResult] = []
+                if not runner.has_incremental_sources():
+                    forced = runner.run_batch(force=True)
+                    results.extend([forced] if forced is not None else [])
+                left = None if max_batches is None else max(0, max_batches - len(results))
+                if left != 0:
+                    results.extend(runner.run_available(max_batches=left))
+                return results
         finally:
-            keeper.stop(release=True)
+            if own_engine:
+                engine.close()
 
     def _daemon(self) -> Daemon:
         return Daemon(project=self.project, host=self.host, port=self.port, lease_ttl=self.lease_ttl)

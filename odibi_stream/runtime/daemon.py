@@ -264,7 +264,8 @@ class Daemon:
             )
             if name in self._paused:
                 worker.set_paused(True)
-            self.schedules.add(config, holder["runner"].watch_paths())
+            runner = holder["runner"]
+            self.schedules.add(config, runner.watch_paths(), runner.plan.sources)
         except OdibiError as exc:
             log.error("could not start pipeline %s: %s", name, exc)
             self._last[name] = str(exc)

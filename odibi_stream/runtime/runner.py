@@ -103,7 +103,15 @@ class PipelineRunner:
             raise
         if outcome is None:
             return None
-        return self._result(outcome)
+        result = self._result(outcome)
+        log.info(
+            "committed %s batch %d%s: %d rows in, %d out, %d rejected, %d late in %.0f ms",
+            self.name, result.batch, " (replayed)" if result.replayed else "", result.rows_in,
+            result.rows_out, result.rejected, result.late, result.duration_ms,
+            extra={"pipeline": self.name, "batch": result.batch, "rows_in": result.rows_in,
+                   "rows_out": result.rows_out, "duration_ms": round(result.duration_ms, 3)},
+        )
+        return result
 
     def run_available(self, *, max_batches: int | None = None) -> list[BatchResult]:
         """Run batches until caught up, ``max_batches`` is reached or ``stop`` is set."""

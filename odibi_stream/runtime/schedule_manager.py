@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timezone
 from pathlib import Path
 
@@ -22,10 +22,13 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from watchdog.observers import Observer
 
 from odibi_stream.config.models import PipelineConfig
+from odibi_stream.connectors.base import Source
+from odibi_stream.connectors.kafka_source import KafkaSource
 from odibi_stream.runtime.stream_manager import StreamManager
 from odibi_stream.triggers.after import AfterTrigger
-from odibi_stream.triggers.base import Trigger
+from odibi_stream.triggers.base import Trigger, WakeFn
 from odibi_stream.triggers.file_watch import FileWatchTrigger
+from odibi_stream.triggers.kafka import KafkaTrigger
 from odibi_stream.triggers.manual import ManualTrigger
 from odibi_stream.triggers.poll import PollingTrigger
 from odibi_stream.triggers.schedule import ScheduleTriggerRunner, _TickStore
@@ -33,7 +36,44 @@ from odibi_stream.triggers.schedule import ScheduleTriggerRunner, _TickStore
 log = logging.getLogger(__name__)
 
 DATA_POLL_SECONDS = 1.0
-"""Default poll period of kafka/eventhub pipelines (``trigger: {kafka: {poll_seconds: ...}}``)."""
+"""Default poll period of eventhub pipelines (``trigger: {eventhub: {poll_seconds: ...}}``)."""
+KAFKA_INTERVAL_SECONDS = 0.5
+"""Default end-offset poll period of kafka pipelines (``trigger: {kafka: {interval_seconds: ...}}``)."""
+
+
+class TriggerGroup:
+    """Several triggers acting as one (a pipeline reading Kafka through several connections)."""
+
+    def __init__(self, triggers: Sequence[Trigger]) -> None:
+        self.triggers = list(triggers)
+
+    def start(self, wake: WakeFn) -> None:
+        """Start every member with the same ``wake``."""
+        for trigger in self.triggers:
+            trigger.start(wake)
+
+    def stop(self) -> None:
+        """Stop every member (idempotent)."""
+        for trigger in self.triggers:
+            trigger.stop()
+
+
+def kafka_trigger(config: PipelineConfig, sources: Mapping[str, Source]) -> Trigger | None:
+    """A :class:`KafkaTrigger` over the topics of the pipeline's kafka reads, None without any.
+
+    Each kafka read node contributes its topics (or pattern) and its connection's client
+    settings; the interval is ``trigger.kafka.interval_seconds`` (``poll_seconds`` accepted).
+    """
+    opts = config.trigger.kafka or {}
+    interval = float(opts.get("interval_seconds", opts.get("poll_seconds", KAFKA_INTERVAL_SECONDS)))
+    triggers: list[Trigger] = [
+        KafkaTrigger(src.connection_options, list(src.topics), src.pattern, interval=interval)
+        for src in sources.values()
+        if isinstance(src, KafkaSource)
+    ]
+    if not triggers:
+        return None
+    return triggers[0] if len(triggers) == 1 else TriggerGroup(triggers)
 
 
 def settle_seconds(config: PipelineConfig) -> float:
@@ -69,8 +109,17 @@ class ScheduleManager:
         self._observer.start()
         self._started = True
 
-    def build(self, config: PipelineConfig, watch_paths: Sequence[Path]) -> Trigger:
-        """Build the trigger for ``config`` (not started). ``continuous`` is driven by the worker."""
+    def build(
+        self, config: PipelineConfig, watch_paths: Sequence[Path], sources: Mapping[str, Source] | None = None
+    ) -> Trigger:
+        """Build the trigger for ``config`` (not started). ``continuous`` is driven by the worker.
+
+        Args:
+            config: The pipeline.
+            watch_paths: Folders of its incremental file reads (file_watch).
+            sources: Its incremental sources by node (the runner's ``plan.sources``); kafka
+                pipelines poll the end offsets of their kafka sources' topics.
+        """
         trig = config.trigger
         kind = trig.kind
         if kind == "file_watch" and trig.file_watch is not None:
@@ -85,14 +134,20 @@ class ScheduleManager:
             return ScheduleTriggerRunner(config.pipeline, kind, cfg, self.store, self._scheduler)
         if kind == "after" and trig.after is not None:
             return AfterTrigger(trig.after)
+        if kind == "kafka":
+            found = kafka_trigger(config, sources or {})
+            if found is not None:
+                return found
         if kind in ("kafka", "eventhub"):
             opts = getattr(trig, kind) or {}
             return PollingTrigger(None, float(opts.get("poll_seconds", DATA_POLL_SECONDS)))
         return ManualTrigger()  # manual, and continuous (its worker polls itself)
 
-    def add(self, config: PipelineConfig, watch_paths: Sequence[Path]) -> Trigger:
-        """Build and start the trigger of a pipeline whose worker is already running."""
-        trigger = self.build(config, watch_paths)
+    def add(
+        self, config: PipelineConfig, watch_paths: Sequence[Path], sources: Mapping[str, Source] | None = None
+    ) -> Trigger:
+        """Build and start the trigger of a pipeline whose worker is already running (see :meth:`build`)."""
+        trigger = self.build(config, watch_paths, sources)
         name = config.pipeline
         with self._lock:
             if name in self._triggers:

@@ -19,6 +19,8 @@ pytestmark = pytest.mark.chaos
 ODIBI = """\
 project: chaos
 checkpoint: {root: ./checkpoints, retain_batches: 3}
+# A killed run holds its lease until it expires: keep restarts quick.
+runtime: {lease_ttl_seconds: 1}
 connections:
   local: {type: local, base_path: ./data}
 """

@@ -23,6 +23,8 @@ ODIBI = """\
 project: chaos_spark
 engine: spark
 checkpoint: {root: ./checkpoints, retain_batches: 3}
+# A killed run holds its lease until it expires: keep restarts quick.
+runtime: {lease_ttl_seconds: 1}
 connections:
   local: {type: local, base_path: ./data}
 spark: {master: "local[1]", conf: {spark.sql.shuffle.partitions: 1}}

@@ -79,3 +79,45 @@ def test_kafka_to_delta_on_spark_exactly_once_with_dead_letters(
     assert sorted(r["id"] for r in rows) == list(range(60))
     dead = _table(project, "lake/dead_letter")
     assert sorted(d["_odibi_source"] for d in dead) == [f"{topic}/0/40", f"{topic}/1/20", f"{topic}/1/21"]
+
+
+def test_spark_read_decodes_exactly_like_pandas(kafka_bootstrap: str, kafka_topic: Any) -> None:
+    """Same range, both engines: identical columns, types, values and rejects."""
+    require_spark()
+    from confluent_kafka import Producer
+
+    from odibi_stream.config.models import ReadConfig
+    from odibi_stream.connectors.kafka_source import KafkaSource
+    from odibi_stream.engines.pandas import PandasEngine
+    from tests.spark_fixtures import shared_engine
+
+    topic = kafka_topic(partitions=2)
+    producer = Producer({"bootstrap.servers": kafka_bootstrap})
+    for i in range(6):
+        producer.produce(
+            topic, value=b'{"id": %d, "amount": %d.5}' % (i, i), key=f"k{i}", partition=i % 2,
+            headers=[("trace", f"t{i}".encode())] if i % 3 == 0 else None,
+        )
+    producer.produce(topic, value=b"{oops", partition=0)
+    producer.produce(topic, value=None, key="tomb", partition=1)
+    assert producer.flush(30) == 0
+    read = ReadConfig(connection="bus", format="kafka", topic=topic, options={"schema": {"id": "int64", "amount": "double"}})
+    source = KafkaSource("events", {"bootstrap.servers": kafka_bootstrap}, read, pipeline="parity")
+    try:
+        rng = source.plan(source.initial_state())
+        assert rng is not None
+        pandas_engine = PandasEngine()
+        spark_engine: Any = shared_engine()
+        want = source.read(pandas_engine, rng)
+        got = source.read(spark_engine, rng)
+    finally:
+        source.close()
+    expected = pandas_engine.to_arrow(want.frame)
+    actual = spark_engine.to_arrow(got.frame)
+    assert actual.column_names == expected.column_names
+    assert actual.num_rows == expected.num_rows == 7
+    # Spark keeps timestamps in microseconds: compare values, not the unit.
+    assert actual.to_pylist() == expected.to_pylist()
+    assert actual.column("_timestamp").type.tz == "UTC"
+    assert [(r.source, r.record) for r in got.rejects] == [(r.source, r.record) for r in want.rejects]
+    assert [r.source for r in got.rejects] == [f"{topic}/0/3"]
