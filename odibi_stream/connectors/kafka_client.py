@@ -57,6 +57,26 @@ def client_config(connection_options: Mapping[str, Any], extra: Mapping[str, Any
     return conf
 
 
+# Settings Spark's Kafka source rejects or that only librdkafka understands.
+_NOT_FOR_JVM = frozenset(
+    {"logger", "group.id", "auto.offset.reset", "enable.auto.commit", "key.deserializer", "value.deserializer",
+     "interceptor.classes", "isolation.level", "enable.partition.eof", "enable.auto.offset.store"}
+)
+
+
+def jvm_client_options(connection_options: Mapping[str, Any]) -> dict[str, Any]:
+    """Connection settings for a JVM Kafka client (Spark's Kafka source), read-committed.
+
+    librdkafka-only keys and keys Spark's source refuses are dropped; the rest pass through.
+    """
+    conf = {
+        str(k): v for k, v in connection_options.items()
+        if k not in _NOT_FOR_JVM and isinstance(v, (str, int, float, bool))
+    }
+    conf["isolation.level"] = "read_committed"
+    return conf
+
+
 def safe_config(conf: Mapping[str, Any]) -> dict[str, Any]:
     """``conf`` with credentials masked, for logs and error messages."""
     return redact_mapping(conf)

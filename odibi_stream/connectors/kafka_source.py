@@ -48,6 +48,7 @@ from odibi_stream.connectors.base import Position
 from odibi_stream.connectors.kafka_client import (
     METADATA_TIMEOUT,
     client_config,
+    jvm_client_options,
     list_partitions,
     parse_topics,
     partition_key,
@@ -69,11 +70,6 @@ log = logging.getLogger(__name__)
 
 _FETCH_BATCH = 10_000
 _DATA_LOSS_POLICIES = ("fail", "skip_with_report")
-# Settings Spark's Kafka source rejects or that only librdkafka understands.
-_NOT_FOR_JVM = frozenset(
-    {"logger", "group.id", "auto.offset.reset", "enable.auto.commit", "key.deserializer", "value.deserializer",
-     "interceptor.classes", "isolation.level", "enable.partition.eof", "enable.auto.offset.store"}
-)
 
 
 class KafkaSource:
@@ -274,7 +270,7 @@ class KafkaSource:
         raw = Decoded()
         if wanted:
             try:
-                frame = engine.read_kafka(self._engine_options(), {k: [s, e] for k, (s, e) in wanted.items()})
+                frame = engine.read_kafka(jvm_client_options(self._conn), {k: [s, e] for k, (s, e) in wanted.items()})
                 raw = decoded_from_arrow(engine.to_arrow(frame))
             except ConfigError:
                 raise
@@ -288,12 +284,6 @@ class KafkaSource:
                 ) from exc
         table, rejects = to_table(raw, self.value_format, self.schema, self.key_column)
         return ReadResult(frame=engine.from_arrow(table), rejects=rejects)
-
-    def _engine_options(self) -> dict[str, Any]:
-        """Connection settings for a JVM Kafka client: librdkafka-only and forbidden keys dropped."""
-        conf = {k: v for k, v in self._conn.items() if k not in _NOT_FOR_JVM and isinstance(v, (str, int, float, bool))}
-        conf["isolation.level"] = "read_committed"
-        return conf
 
     def _fetch(self, wanted: dict[str, tuple[int, int]], out: dict[str, Decoded]) -> None:
         consumer = Consumer(self._conf)
