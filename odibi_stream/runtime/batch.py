@@ -74,27 +74,36 @@ class NoFence:
 
 
 # ---------------------------------------------------------------------- 1. recover
+def fold_states(
+    plan: PipelinePlan, snapshot: Snapshot | None, commits: list[CommitEntry], upto: int | None = None
+) -> tuple[dict[str, Position], dict[str, Any]]:
+    """Source states and watermarks: the snapshot's, advanced by each commit (up to ``upto``)."""
+    states: dict[str, Position] = {}
+    for name, src in plan.sources.items():
+        states[name] = snapshot.states[name] if snapshot and name in snapshot.states else src.initial_state()
+    watermarks: dict[str, Any] = dict(snapshot.watermarks) if snapshot else {}
+    for commit in commits:
+        if upto is not None and commit.batch > upto:
+            break
+        for name, rng in commit.sources.items():
+            if name in plan.sources:
+                states[name] = plan.sources[name].fold(states[name], rng)
+        watermarks.update(commit.watermarks)
+    return states, watermarks
+
+
 def recover(plan: PipelinePlan, plog: PipelineLog) -> PipelineState:
     """Rebuild source states from the snapshot and every retained commit after it."""
     rec = plog.recover()
     for problem in rec.problems:
         log.error("pipeline %s: checkpoint problem: %s", plan.name, problem)
-    snap = rec.snapshot
-    states: dict[str, Position] = {}
-    for name, src in plan.sources.items():
-        states[name] = snap.states[name] if snap and name in snap.states else src.initial_state()
-    watermarks: dict[str, Any] = dict(snap.watermarks) if snap else {}
-    for commit in rec.commits:
-        for name, rng in commit.sources.items():
-            if name in plan.sources:
-                states[name] = plan.sources[name].fold(states[name], rng)
-        watermarks.update(commit.watermarks)
+    states, watermarks = fold_states(plan, rec.snapshot, rec.commits)
     return PipelineState(
         last_committed=rec.last_committed,
         states=states,
         watermarks=watermarks,
         pending=rec.pending,
-        snapshot_batch=snap.batch if snap else -1,
+        snapshot_batch=rec.snapshot.batch if rec.snapshot else -1,
         problems=list(rec.problems),
     )
 
@@ -208,18 +217,7 @@ def retain(plan: PipelinePlan, plog: PipelineLog, state: PipelineState, retain_b
 def _snapshot_at(plan: PipelinePlan, plog: PipelineLog) -> Callable[[int], Snapshot]:
     def build(batch: int) -> Snapshot:
         rec = plog.recover()
-        states = {
-            n: rec.snapshot.states[n] if rec.snapshot and n in rec.snapshot.states else s.initial_state()
-            for n, s in plan.sources.items()
-        }
-        marks: dict[str, Any] = dict(rec.snapshot.watermarks) if rec.snapshot else {}
-        for c in rec.commits:
-            if c.batch > batch:
-                break
-            for n, rng in c.sources.items():
-                if n in plan.sources:
-                    states[n] = plan.sources[n].fold(states[n], rng)
-            marks.update(c.watermarks)
+        states, marks = fold_states(plan, rec.snapshot, rec.commits, upto=batch)
         return Snapshot(batch=batch, states=states, watermarks=marks, extra={})
 
     return build

@@ -15,6 +15,7 @@ from odibi_stream.checkpoints.entries import Snapshot
 from odibi_stream.checkpoints.log import PipelineLog
 from odibi_stream.connectors.base import Position
 from odibi_stream.exceptions import CheckpointError
+from odibi_stream.runtime.batch import fold_states
 from odibi_stream.runtime.plan import PipelinePlan
 
 
@@ -32,20 +33,7 @@ def states_after(plan: PipelinePlan, plog: PipelineLog, to: int) -> tuple[dict[s
             f"cannot rewind {plan.name!r} to batch {to}: the last committed batch is {rec.last_committed}",
             hint="`odibi-stream checkpoint history` lists the committed batches",
         )
-    snap = rec.snapshot
-    states = {
-        n: snap.states[n] if snap and n in snap.states else src.initial_state()
-        for n, src in plan.sources.items()
-    }
-    marks: dict[str, Any] = dict(snap.watermarks) if snap else {}
-    for commit in rec.commits:
-        if commit.batch > to:
-            break
-        for n, rng in commit.sources.items():
-            if n in plan.sources:
-                states[n] = plan.sources[n].fold(states[n], rng)
-        marks.update(commit.watermarks)
-    return states, marks
+    return fold_states(plan, rec.snapshot, rec.commits, upto=to)
 
 
 def rewind(plan: PipelinePlan, plog: PipelineLog, to: int) -> int:
