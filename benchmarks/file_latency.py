@@ -93,13 +93,14 @@ def feed(
     seed: int,
     gap: float,
     folder: Path,
-    sink_done: Callable[[int], Path],
+    sink_done: Callable[[int], Callable[[], bool]],
     checkpoint_wait: Callable[[int], float],
 ) -> list[tuple[float, float]]:
     """Land files one at a time; per file return (ms to sink commit, ms to checkpoint commit).
 
     Args:
-        sink_done: file index → the path whose existence means "rows visible in the sink".
+        sink_done: file index (asked before the file lands) → a check that is true once the
+            file's rows are visible in the sink.
         checkpoint_wait: file index → blocks until that file's batch is committed in the
             checkpoint and returns the perf_counter time it happened.
     """
@@ -109,9 +110,9 @@ def feed(
     out: list[tuple[float, float]] = []
     for i in range(n_files):
         text = csv_text(i, rows, rng)
-        target = sink_done(i)
+        done = sink_done(i)
         landed = land(staging, folder, f"f{i:05d}.csv", text)
-        at_sink = wait_until(target.exists, COMMIT_TIMEOUT, f"sink commit of file {i} ({target})")
+        at_sink = wait_until(done, COMMIT_TIMEOUT, f"sink commit of file {i}")
         at_ckpt = checkpoint_wait(i)
         out.append(((at_sink - landed) * 1000, (at_ckpt - landed) * 1000))
         time.sleep(gap)  # pacing between arrivals (same for both players), not synchronisation
@@ -192,7 +193,7 @@ def run_ours(args: argparse.Namespace) -> Timings:
         live.daemon.streams.add_commit_listener(on_commit)
         pairs = feed(
             args.files, args.rows, args.seed, args.gap_ms / 1000, landing,
-            lambda i: table / "_delta_log" / f"{delta_versions(table):020d}.json", checkpoint_wait,
+            lambda _i: (table / "_delta_log" / f"{delta_versions(table):020d}.json").exists, checkpoint_wait,
         )
     assert len(stamps) == args.files, f"{len(stamps)} batches for {args.files} files"
     assert table_rows(table) == args.files * args.rows, "ours: rows lost or duplicated"
@@ -215,10 +216,12 @@ def run_spark(args: argparse.Namespace) -> Timings:
         .start(str(out))
     )
 
-    def sink_done(i: int) -> Path:
+    def sink_done(i: int) -> Callable[[], bool]:
         if sink == "delta":
-            return out / "_delta_log" / f"{delta_versions(out):020d}.json"
-        return out / "_spark_metadata" / str(i)  # the file sink's own commit log, one entry per batch
+            return (out / "_delta_log" / f"{delta_versions(out):020d}.json").exists
+        # The file sink's own commit log: one entry per batch, every 10th one named N.compact.
+        meta = out / "_spark_metadata"
+        return lambda: (meta / str(i)).exists() or (meta / f"{i}.compact").exists()
 
     def checkpoint_wait(i: int) -> float:
         return wait_until((checkpoint / "commits" / str(i)).exists, COMMIT_TIMEOUT, f"spark commit {i}")

@@ -4,7 +4,12 @@ Usage: ``python benchmarks/kafka_to_delta.py [--events 1000000] [--bootstrap HOS
 Without ``--bootstrap`` (or ``$KAFKA_BOOTSTRAP``) it starts the project's local broker.
 Produces N small JSON events to a fresh 3-partition topic, then measures on the same topic:
   * raw: a bare read_committed confluent-kafka consumer touching every message (the ceiling);
-  * ours: KafkaSource plan + read (decode to Arrow) + append to a Delta table, catch-up mode.
+  * ours: KafkaSource plan + read (decode to Arrow) + append to a Delta table, catch-up mode;
+  * spark: Spark Structured Streaming's Kafka source (startingOffsets earliest, trigger
+    availableNow, ``maxOffsetsPerTrigger`` = ``--batch``, ``from_json``) writing Delta, on
+    ``--spark-master`` (default local[2]) with the jars from ``.cache/spark-jars``. The
+    SparkSession is started (and warmed by a tiny job) before the clock starts; the query's
+    own start-up is measured, as ours is. ``--no-spark`` skips it.
 """
 
 from __future__ import annotations
@@ -85,11 +90,60 @@ def our_rate(bootstrap: str, topic: str, n: int, batch: int) -> float:
     return n / elapsed
 
 
+SPARK_SCHEMA = "id BIGINT, user STRING, amount DOUBLE, kind STRING"
+
+
+def spark_rate(bootstrap: str, topic: str, n: int, batch: int, master: str) -> float:
+    """Spark Structured Streaming Kafka → Delta over the whole topic (availableNow)."""
+    from pyspark.sql import functions as F
+
+    from odibi_stream.engines.spark import SparkEngine
+
+    engine = SparkEngine({"master": master})
+    spark = engine.spark
+    spark.range(10).count()  # warm the session: JVM start-up is not what is compared
+    work = Path(tempfile.mkdtemp())
+    try:
+        started = time.perf_counter()
+        stream = (
+            spark.readStream.format("kafka")
+            .option("kafka.bootstrap.servers", bootstrap)
+            .option("kafka.isolation.level", "read_committed")
+            .option("subscribe", topic)
+            .option("startingOffsets", "earliest")
+            .option("maxOffsetsPerTrigger", batch)
+            .load()
+        )
+        parsed = stream.select(
+            F.col("key").cast("string").alias("key"),
+            F.from_json(F.col("value").cast("string"), SPARK_SCHEMA).alias("v"),
+            F.col("topic").alias("_topic"),
+            F.col("partition").alias("_partition"),
+            F.col("offset").alias("_offset"),
+            F.col("timestamp").alias("_timestamp"),
+        ).select("key", "v.*", "_topic", "_partition", "_offset", "_timestamp")
+        query = (
+            parsed.writeStream.format("delta")
+            .option("checkpointLocation", str(work / "checkpoint"))
+            .trigger(availableNow=True)
+            .start(str(work / "delta"))
+        )
+        query.awaitTermination()
+        elapsed = time.perf_counter() - started
+        rows = spark.read.format("delta").load(str(work / "delta")).count()
+    finally:
+        engine.close()
+    assert rows == n, (rows, n)
+    return n / elapsed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--batch", type=int, default=250_000, help="max_records_per_batch")
     parser.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP"))
+    parser.add_argument("--spark-master", default="local[2]", help="Spark master of the Spark peer")
+    parser.add_argument("--no-spark", action="store_true", help="skip the Spark Structured Streaming peer")
     args = parser.parse_args()
     bootstrap = args.bootstrap or local_bootstrap()
     topic = f"bench-{uuid.uuid4().hex[:8]}"
@@ -101,6 +155,10 @@ def main() -> None:
     ours = our_rate(bootstrap, topic, args.events, args.batch)
     print(f"raw confluent-kafka consume: {raw:,.0f} events/s")
     print(f"odibi KafkaSource -> Delta:  {ours:,.0f} events/s  ({ours / raw:.0%} of raw)")
+    if not args.no_spark:
+        spark = spark_rate(bootstrap, topic, args.events, args.batch, args.spark_master)
+        print(f"Spark Structured Streaming Kafka -> Delta ({args.spark_master}, availableNow): {spark:,.0f} events/s")
+        print(f"ours / raw = {ours / raw:.2f}x   ours / spark = {ours / spark:.2f}x   spark / raw = {spark / raw:.2f}x")
 
 
 if __name__ == "__main__":

@@ -290,7 +290,11 @@ class PipelineConfig(Model):
     )
     on_error: OnError = Field(default="fail", description="Default bad-records policy for nodes.")
     dead_letter: DeadLetterConfig | None = Field(default=None, description="Dead-letter target (needed by on_error/late: dead_letter).")
-    max_attempts: int = Field(default=5, ge=1, description="Batch attempts before the pipeline is marked failed.")
+    max_attempts: int = Field(
+        default=5,
+        ge=1,
+        description="Batch attempts before the pipeline is marked failed, for unexpected errors. Retryable errors (broker/storage outages) retry with capped backoff for as long as they last (readiness: degraded); terminal errors (bad config/data) fail at once.",
+    )
     nodes: list[NodeConfig] = Field(min_length=1, description="The DAG's nodes.")
 
     def node(self, name: str) -> NodeConfig:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from odibi_stream.config.models import PipelineConfig
-from odibi_stream.exceptions import LeaseLost, is_retryable
+from odibi_stream.exceptions import LeaseLost, OdibiError, is_retryable
 from odibi_stream.triggers.base import FORCED_REASONS, REASON_CATCH_UP
 
 if TYPE_CHECKING:
@@ -212,13 +212,20 @@ class PipelineWorker:
         self.manager.notify_commit(self.name)
 
     def _handle_failure(self, exc: BaseException, attempt: int) -> bool:
-        """Record a failure; True if the batch should be retried."""
+        """Record a failure; True if the batch should be retried.
+
+        By type: a retryable error (broker or storage outage) is retried for as long as it
+        lasts, with backoff capped at ``BACKOFF_CAP`` and readiness degraded, so the pipeline
+        resumes by itself when the service returns; a terminal OdibiError (bad config or data)
+        fails at once; anything else (unknown, maybe transient) gets ``max_attempts``.
+        """
         self.last_error = f"{type(exc).__name__}: {exc}"
-        retry = is_retryable(exc) and attempt < self.max_attempts
+        terminal = isinstance(exc, OdibiError) and not exc.retryable
+        retry = is_retryable(exc) or (not terminal and attempt < self.max_attempts)
         if retry:
             self.degraded = True
-            log.warning("batch failed (attempt %d/%d, retrying): pipeline=%s: %s",
-                        attempt, self.max_attempts, self.name, self.last_error)
+            log.warning("batch failed (attempt %d, retrying): pipeline=%s: %s",
+                        attempt, self.name, self.last_error)
         else:
             self.degraded = False
             self.failed = True

@@ -14,7 +14,7 @@ from odibi_stream.checkpoints.manager import CheckpointManager
 from odibi_stream.config.loader import load_project
 from odibi_stream.config.models import PipelineConfig
 from odibi_stream.engines import get_engine
-from odibi_stream.exceptions import ConnectorError
+from odibi_stream.exceptions import ConnectorError, TransformError
 from odibi_stream.runtime.runner import PipelineRunner
 from odibi_stream.runtime.schedule_manager import ScheduleManager
 from odibi_stream.runtime.stream_manager import StreamManager, backoff_delay
@@ -179,9 +179,21 @@ def test_retryable_errors_back_off_then_succeed() -> None:
     assert streams.drain(5)
 
 
-def test_retryable_errors_fail_after_max_attempts_and_resume_clears() -> None:
+def test_retryable_errors_outlast_max_attempts_and_resume_by_themselves() -> None:
     streams = StreamManager(2)
-    runner = ScriptedRunner("r", [ConnectorError("down")] * 2, max_attempts=2)
+    runner = ScriptedRunner("r", [ConnectorError("down")] * 3, max_attempts=2)
+    worker = streams.add(lambda stop: runner)
+    streams.wake("r", REASON_TICK)
+    wait_for(lambda: len(runner.calls) >= 2 and worker.degraded, 10, "retrying, degraded")
+    assert worker.state != "failed"
+    wait_for(lambda: worker.batches == 1 and not worker.degraded, 20, "the outage ended: the batch committed")
+    assert len(runner.calls) >= 4
+    assert streams.drain(5)
+
+
+def test_unknown_errors_fail_after_max_attempts_and_resume_clears() -> None:
+    streams = StreamManager(2)
+    runner = ScriptedRunner("r", [ValueError("bug?")] * 2, max_attempts=2)
     worker = streams.add(lambda stop: runner)
     streams.wake("r", REASON_TICK)
     wait_for(lambda: worker.state == "failed", 10, "failed after 2 attempts")
@@ -194,7 +206,7 @@ def test_retryable_errors_fail_after_max_attempts_and_resume_clears() -> None:
 
 def test_terminal_error_fails_at_once() -> None:
     streams = StreamManager(2)
-    runner = ScriptedRunner("r", [ValueError("bug")], max_attempts=5)
+    runner = ScriptedRunner("r", [TransformError("bad SQL")], max_attempts=5)
     worker = streams.add(lambda stop: runner)
     streams.wake("r", REASON_TICK)
     wait_for(lambda: worker.state == "failed", 10, "terminal -> failed")
