@@ -316,8 +316,9 @@ def test_locations(write_project: ProjectWriter, tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         project.location("blb", "x")
     assert info.value.hint == "did you mean 'blob'?"
-    with pytest.raises(ConfigError, match="type kafka"):
-        project.location("bus", "x")
+    bus = project.location("bus", None)  # a message bus: client options, no path
+    assert bus.uri == "kafka://localhost:9092" and not bus.is_local
+    assert bus.storage_options == {"bootstrap.servers": "localhost:9092"}
 
 
 def test_pipeline_lookup_and_fingerprint(write_project: ProjectWriter) -> None:
