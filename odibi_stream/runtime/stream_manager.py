@@ -9,9 +9,11 @@ Lifecycle contract:
       burst of 1,000 file events is one run of "batches until caught up"); forced wake-ups (ticks,
       API) force one batch, and catch-up ticks are counted (see ``odibi_stream.triggers.base``).
     * A bounded semaphore caps batches running at once across all pipelines.
-    * Failures: retryable errors are retried with exponential backoff + jitter; after
-      ``max_attempts`` consecutive failures, or at once for a terminal error, the pipeline is
-      ``failed`` and ignores wake-ups until :meth:`resume`; other pipelines are unaffected.
+    * Failures (by type, see ``PipelineWorker._handle_failure``): retryable errors (outages) are
+      retried with exponential backoff + jitter, capped, until the service returns (readiness
+      reports degraded meanwhile); unexpected errors get ``max_attempts``; a terminal error
+      fails at once. A ``failed`` pipeline ignores wake-ups until :meth:`resume`; other
+      pipelines are unaffected.
     * After every commit the manager publishes metrics and tells commit listeners (``after``
       triggers) from the committing pipeline's thread.
 """
