@@ -56,8 +56,12 @@ def delta_table(uri: str, storage_options: Mapping[str, str] | None = None) -> I
 def _current(key: _Key, uri: str, storage_options: Mapping[str, str] | None) -> DeltaTable | None:
     table = _tables.get(key)
     if table is not None:
-        table.update_incremental()
-        return table
+        try:
+            table.update_incremental()
+            return table
+        except Exception:
+            # The table was deleted or replaced under us (its old log is gone): start afresh.
+            _tables.pop(key, None)
     try:
         table = DeltaTable(uri, storage_options=dict(storage_options or {}))
     except TableNotFoundError:

@@ -18,7 +18,7 @@ import os
 import re
 from pathlib import Path
 
-from deltalake.exceptions import TableNotFoundError
+from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from odibi_stream.config.models import WriteConfig
 from odibi_stream.config.project import Location
@@ -37,18 +37,25 @@ def _has_commits(uri: str) -> bool:
 
 def delta_txn_version(uri: str, storage_options: dict[str, str], app_id: str) -> int | None:
     """The last batch recorded for ``app_id`` in the Delta table at ``uri`` (None if none/no table)."""
-    try:
-        with delta_table(uri, storage_options) as table:
-            if table is None:
-                if _has_commits(uri):
-                    raise TableNotFoundError("no files in log segment")
-                return None
-            version = table.transaction_version(app_id)
-    except TableNotFoundError as exc:
-        # Seen under heavy load: the table exists but could not be loaded. Answering
-        # "not written" could write the batch twice, so let the runtime retry instead.
-        raise SinkError(f"Delta table {uri} exists but could not be loaded: {exc}") from exc
-    return None if version is None else int(version)
+    for attempt in range(2):
+        try:
+            with delta_table(uri, storage_options) as table:
+                if table is None:
+                    if _has_commits(uri):
+                        raise TableNotFoundError("no files in log segment")
+                    return None
+                version = table.transaction_version(app_id)
+            return None if version is None else int(version)
+        except TableNotFoundError as exc:
+            # Seen under heavy load: the table exists but could not be loaded. Answering
+            # "not written" could write the batch twice, so let the runtime retry instead.
+            raise SinkError(f"Delta table {uri} exists but could not be loaded: {exc}") from exc
+        except DeltaError as exc:
+            # A cached table whose log vanished (dropped/recreated): the cache was dropped on
+            # the error, so one fresh look decides.
+            if attempt:
+                raise SinkError(f"Delta table {uri} could not be read: {exc}") from exc
+    return None
 
 
 def write_delta_idempotent(

@@ -98,3 +98,25 @@ def test_file_sink_overwrite_removes_older_parts(tmp_path: Path) -> None:
 def test_file_sink_rejects_partitioning(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         file_sink(tmp_path / "out", partition_by=["id"])
+
+
+def test_delta_sink_survives_its_table_being_dropped_and_recreated(tmp_path: Path) -> None:
+    import shutil
+
+    from odibi_stream.config.models import WriteConfig
+    from odibi_stream.config.project import Location
+    from odibi_stream.connectors.base import BatchKey
+    from odibi_stream.connectors.sinks import DeltaSink
+    from odibi_stream.engines.pandas import PandasEngine
+
+    engine = PandasEngine()
+    table = tmp_path / "t"
+    sink = DeltaSink("out", Location(uri=str(table), storage_options={}, is_local=True),
+                     WriteConfig(connection="c", format="delta", path="t"))
+    frame = pa.table({"a": [1, 2]})
+    sink.write(engine, frame, BatchKey("p", "out", 3))
+    assert sink.already_written(BatchKey("p", "out", 3))
+    shutil.rmtree(table)  # an operator drops the table while the process keeps running
+    assert not sink.already_written(BatchKey("p", "out", 4))
+    sink.write(engine, frame, BatchKey("p", "out", 4))
+    assert sink.already_written(BatchKey("p", "out", 4))
