@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from odibi_stream.config.loader import load_project
-from odibi_stream.engines.transforms import transform
 from odibi_stream.exceptions import (
     CheckpointError,
     ConfigError,
@@ -18,6 +17,7 @@ from odibi_stream.exceptions import (
     OdibiError,
     TransformError,
 )
+from odibi_stream.plugins.transforms import transform
 
 if TYPE_CHECKING:
     from odibi_stream.runtime.api import Runtime

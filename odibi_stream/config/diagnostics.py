@@ -10,7 +10,6 @@ which is only used to find the closest allowed value.
 
 from __future__ import annotations
 
-import difflib
 import re
 import types
 from collections.abc import Mapping, Sequence
@@ -19,6 +18,7 @@ from typing import Any, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 
 from odibi_stream.config.yamlpos import KeyPath, line_for
+from odibi_stream.core.hints import did_you_mean
 from odibi_stream.exceptions import ConfigError
 
 _TYPE_TAGS = frozenset({"str", "int", "float", "bool", "list", "dict", "none", "literal"})
@@ -89,12 +89,6 @@ def _unwrap_model(tp: Any) -> Any:
             return options[0]
         return models[0] if models else tp
     return tp
-
-
-def did_you_mean(word: str, choices: Sequence[str]) -> str | None:
-    """``"did you mean 'x'?"`` for the closest choice, or None."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"did you mean '{close[0]}'?" if close else None
 
 
 def _where(path: KeyPath) -> str:

@@ -19,13 +19,14 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from odibi_stream.config.diagnostics import did_you_mean, validation_errors
+from odibi_stream.config.diagnostics import validation_errors
+from odibi_stream.config.graph import dag_errors, find_cycle
 from odibi_stream.config.models import PipelineConfig, ProjectConfig
 from odibi_stream.config.overlay import ENVIRONMENTS_KEY, apply_overlay
 from odibi_stream.config.project import PROJECT_FILE_KEY, Project
 from odibi_stream.config.substitute import substitute
 from odibi_stream.config.yamlpos import KeyPath, PositionedYaml, line_for, load_yaml
-from odibi_stream.dag.graph import dag_errors, find_cycle
+from odibi_stream.core.hints import did_you_mean
 from odibi_stream.exceptions import ConfigError, ConfigErrors
 
 PROJECT_FILE = "odibi.yaml"
@@ -73,8 +74,9 @@ def load_project(path: str | Path, env: str | None = None) -> Project:
         )
 
     errors: list[ConfigError] = []
-    config = _load_project_config(project_file, env, errors)
-    loaded = list(_load_pipelines(pipelines_dir, errors))
+    secrets: set[str] = set()
+    config = _load_project_config(project_file, env, errors, secrets)
+    loaded = list(_load_pipelines(pipelines_dir, errors, secrets))
     if config is not None:
         for item in loaded:
             errors += _connection_errors(item, config)
@@ -96,18 +98,23 @@ def load_project(path: str | Path, env: str | None = None) -> Project:
         files=files,
         env=env,
         lines={name: dict(item.lines) for name, item in unique.items()},
+        secrets=frozenset(secrets),
     )
 
 
 def _load_project_config(
-    file: Path, env: str | None, errors: list[ConfigError]
+    file: Path, env: str | None, errors: list[ConfigError], secrets: set[str]
 ) -> ProjectConfig | None:
     display = str(file)
     try:
         doc = load_yaml(file, display)
         data, lines = _select_env(doc, env)
         data = substitute(
-            data, file=display, lines=lines, skip=lambda p: p[:1] == (ENVIRONMENTS_KEY,)
+            data,
+            file=display,
+            lines=lines,
+            skip=lambda p: p[:1] == (ENVIRONMENTS_KEY,),
+            secrets=secrets,
         )
     except ConfigError as exc:
         errors.append(exc)
@@ -145,13 +152,15 @@ def _select_env(doc: PositionedYaml, env: str | None) -> tuple[Any, dict[KeyPath
     return apply_overlay(data, doc.lines, env)
 
 
-def _load_pipelines(folder: Path, errors: list[ConfigError]) -> Iterator[_Loaded]:
+def _load_pipelines(
+    folder: Path, errors: list[ConfigError], secrets: set[str]
+) -> Iterator[_Loaded]:
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in (".yaml", ".yml"))
     for file in files:
         display = str(folder / file.name)
         try:
             doc = load_yaml(file, display)
-            data = substitute(doc.data, file=display, lines=doc.lines)
+            data = substitute(doc.data, file=display, lines=doc.lines, secrets=secrets)
         except ConfigError as exc:
             errors.append(exc)
             continue

@@ -9,7 +9,6 @@ that deltalake, pyarrow and DuckDB accept.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from odibi_stream.config.models import ConnectionConfig, PipelineConfig, ProjectConfig
 from odibi_stream.config.yamlpos import KeyPath, line_for
+from odibi_stream.core.hints import unknown_name_hint
 from odibi_stream.exceptions import ConfigError
 
 PROJECT_FILE_KEY = "__project__"
@@ -61,6 +61,8 @@ class Project:
         env: The selected environment, if any.
         lines: Pipeline name → key path → line in its file, so later stages (the runtime
             importing a transform function) can still report ``file:line``.
+        secrets: Every ``${secret:..}`` value substituted into the config; whoever loads a
+            project registers them with the redactor (config itself registers nothing).
     """
 
     root: Path
@@ -69,6 +71,7 @@ class Project:
     files: dict[str, Path]
     env: str | None = None
     lines: dict[str, dict[KeyPath, int]] = field(default_factory=dict, repr=False)
+    secrets: frozenset[str] = field(default=frozenset(), repr=False)
 
     def line(self, pipeline: str, *path: str | int) -> int | None:
         """Line of ``path`` (e.g. ``"nodes", 2, "transform"``) in ``pipeline``'s file, if known."""
@@ -82,13 +85,7 @@ class Project:
         """
         conn = self.config.connections.get(name)
         if conn is None:
-            known = sorted(self.config.connections)
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = (
-                f"did you mean '{close[0]}'?"
-                if close
-                else f"known connections: {', '.join(known) or '(none)'}"
-            )
+            hint = unknown_name_hint(name, sorted(self.config.connections), "connections")
             raise ConfigError(
                 f"unknown connection '{name}'",
                 file=str(self.files.get(PROJECT_FILE_KEY)),
@@ -133,13 +130,7 @@ class Project:
         """
         found = self.pipelines.get(name)
         if found is None:
-            known = list(self.pipelines)
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = (
-                f"did you mean '{close[0]}'?"
-                if close
-                else f"known pipelines: {', '.join(known) or '(none)'}"
-            )
+            hint = unknown_name_hint(name, self.pipelines, "pipelines")
             raise ConfigError(f"unknown pipeline '{name}'", hint=hint)
         return found
 

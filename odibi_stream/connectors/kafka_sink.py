@@ -30,14 +30,14 @@ import orjson
 import pyarrow as pa
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
-from odibi_stream.config.models import WriteConfig
-from odibi_stream.connectors.base import BatchKey, SinkResult
-from odibi_stream.connectors.kafka_client import (
+from odibi_stream.clients.kafka import (
     METADATA_TIMEOUT,
     client_config,
     list_partitions,
     to_connector_error,
 )
+from odibi_stream.config.models import WriteConfig
+from odibi_stream.connectors.base import BatchKey, SinkResult
 from odibi_stream.engines.base import Engine, Frame
 from odibi_stream.exceptions import ConfigError, SinkError
 

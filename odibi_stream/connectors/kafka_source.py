@@ -43,9 +43,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from odibi_stream.config.models import ReadConfig
-from odibi_stream.connectors.base import Position
-from odibi_stream.connectors.kafka_client import (
+from odibi_stream.clients.kafka import (
     METADATA_TIMEOUT,
     client_config,
     jvm_client_options,
@@ -55,16 +53,18 @@ from odibi_stream.connectors.kafka_client import (
     split_key,
     to_connector_error,
 )
+from odibi_stream.config.models import ReadConfig
+from odibi_stream.connectors.base import Position
 from odibi_stream.connectors.kafka_decode import (
     Decoded,
     check_value_format,
     decoded_from_arrow,
     to_table,
 )
-from odibi_stream.engines.arrow_types import parse_schema
+from odibi_stream.core.arrow_types import parse_schema
+from odibi_stream.core.redact import redact
 from odibi_stream.engines.base import Engine, ReadResult
 from odibi_stream.exceptions import ConfigError, SourceError
-from odibi_stream.observability.redact import redact
 
 log = logging.getLogger(__name__)
 

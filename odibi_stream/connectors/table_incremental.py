@@ -1,6 +1,6 @@
 """Incremental source over a Delta table or Parquet folder by a high-water-mark column.
 
-Positions (values encoded with :mod:`odibi_stream.values`, so types survive the checkpoint):
+Positions (values encoded with :mod:`odibi_stream.core.values`, so types survive the checkpoint):
     * range: ``{"lo": encoded | None, "hi": encoded}``: the batch is the rows with
       ``lo < column <= hi`` (``lo`` None = from the beginning).
     * state: ``{"hwm": encoded | None}``: the highest committed ``hi``.
@@ -32,9 +32,9 @@ from deltalake.exceptions import TableNotFoundError
 from odibi_stream.config.models import ReadConfig, parse_duration
 from odibi_stream.config.project import Location
 from odibi_stream.connectors.base import Position
+from odibi_stream.core.values import decode_value, encode_value, sql_literal, to_utc
 from odibi_stream.engines.base import Engine, ReadResult
 from odibi_stream.exceptions import ConfigError, SourceError
-from odibi_stream.values import decode_value, encode_value, sql_literal, to_utc
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 

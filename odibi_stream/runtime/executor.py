@@ -19,11 +19,11 @@ from typing import Any
 from odibi_stream.config.models import NodeConfig
 from odibi_stream.connectors import dead_letter
 from odibi_stream.connectors.base import BatchKey
+from odibi_stream.core.values import decode_value, encode_value, sql_literal
 from odibi_stream.engines.base import Engine, Frame, Reject
 from odibi_stream.exceptions import RecordError, TransformError
 from odibi_stream.runtime.faults import fault_point
 from odibi_stream.runtime.plan import PipelinePlan
-from odibi_stream.values import decode_value, encode_value, sql_literal
 
 
 @dataclass

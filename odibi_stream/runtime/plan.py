@@ -18,7 +18,7 @@ from odibi_stream.connectors.base import Sink, Source
 from odibi_stream.connectors.dead_letter import DeadLetterSink
 from odibi_stream.connectors.factory import build_sink, build_source
 from odibi_stream.dag.graph import Dag, build_dag
-from odibi_stream.engines.transforms import resolve_function
+from odibi_stream.plugins.transforms import resolve_function
 
 
 @dataclass

@@ -16,11 +16,11 @@ from typing import Any
 from odibi_stream.checkpoints.manager import CheckpointManager
 from odibi_stream.config.models import PipelineConfig
 from odibi_stream.config.project import Project
+from odibi_stream.core.values import decode_value
 from odibi_stream.engines.base import Engine
 from odibi_stream.runtime import batch as protocol
 from odibi_stream.runtime.batch import Fence
 from odibi_stream.runtime.plan import PipelinePlan, build_plan
-from odibi_stream.values import decode_value
 
 log = logging.getLogger("odibi_stream.runner")
 

@@ -11,7 +11,7 @@ Lifecycle contract:
       requires ``Authorization: Bearer <token>``. Without a token the server only binds to a
       loopback address.
     * Responses never carry tracebacks; strings in API payloads pass through
-      :func:`~odibi_stream.observability.redact.redact`.
+      :func:`~odibi_stream.core.redact.redact`.
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ from urllib.parse import unquote, urlsplit
 
 import orjson
 
+from odibi_stream.core.redact import redact
 from odibi_stream.exceptions import ConfigError
 from odibi_stream.observability.logs import get_logger
-from odibi_stream.observability.redact import redact
 from odibi_stream.runtime.control import ControlPlane
 from odibi_stream.server.page import status_page
 

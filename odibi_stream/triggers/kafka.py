@@ -21,7 +21,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
-from odibi_stream.connectors.kafka_client import (
+from odibi_stream.clients.kafka import (
     METADATA_TIMEOUT,
     client_config,
     list_partitions,

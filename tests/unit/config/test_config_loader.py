@@ -8,8 +8,8 @@ import pytest
 
 from odibi_stream.config.loader import load_project
 from odibi_stream.config.project import AZURITE_ACCOUNT, Location
+from odibi_stream.core.redact import redact, register_secrets
 from odibi_stream.exceptions import ConfigError, ConfigErrors, DagError
-from odibi_stream.observability.redact import redact
 from tests.unit.config.config_samples import GOOD_PIPELINE
 from tests.unit.config.conftest import ProjectWriter
 
@@ -45,9 +45,10 @@ def test_project_file_path_is_accepted(write_project: ProjectWriter) -> None:
     assert list(load_project(root / "odibi.yaml").pipelines) == ["orders"]
 
 
-def test_resolved_secret_is_redacted(write_project: ProjectWriter) -> None:
-    load_project(write_project({"o.yaml": GOOD_PIPELINE}))
-    assert redact("key=lake-account-key-value-123;") == "key=***;"
+def test_resolved_secret_is_collected_for_the_redactor(write_project: ProjectWriter) -> None:
+    project = load_project(write_project({"o.yaml": GOOD_PIPELINE}))
+    assert project.secrets == frozenset({"lake-account-key-value-123"})
+    register_secrets(project.secrets)
     assert "lake-account-key-value-123" not in redact("account lake-account-key-value-123")
 
 

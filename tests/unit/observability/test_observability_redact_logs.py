@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from odibi_stream.core.redact import redact, redact_mapping, register_secret
 from odibi_stream.exceptions import ConfigError
 from odibi_stream.observability.logs import configure_logging, get_logger
-from odibi_stream.observability.redact import redact, redact_mapping, register_secret
 
 SECRET = "p4ss-w0rd-registered-xyz"
 

@@ -13,9 +13,9 @@ from typing import Any
 import orjson
 import pytest
 
+from odibi_stream.core.redact import clear_secrets, register_secret
 from odibi_stream.exceptions import ConfigError
 from odibi_stream.observability.metrics import Metrics
-from odibi_stream.observability.redact import clear_secrets, register_secret
 from odibi_stream.runtime.control import ControlPlane
 from odibi_stream.runtime.runner import BatchResult
 from odibi_stream.server.app import ServerHandle, is_loopback, start_server

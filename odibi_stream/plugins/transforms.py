@@ -15,12 +15,12 @@ Lifecycle contract:
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
+from odibi_stream.core.hints import closest, did_you_mean
 from odibi_stream.exceptions import TransformError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -79,14 +79,8 @@ def _import_dotted(ref: str) -> Callable[..., Any]:
         ) from exc
     fn = getattr(module, attr, None)
     if fn is None:
-        close = difflib.get_close_matches(
-            attr, [n for n in dir(module) if not n.startswith("_")], n=1
-        )
-        hint = (
-            f"did you mean '{module_name}.{close[0]}'?"
-            if close
-            else f"define {attr} in {module_name}"
-        )
+        match = closest(attr, [n for n in dir(module) if not n.startswith("_")])
+        hint = f"did you mean '{module_name}.{match}'?" if match else f"define {attr} in {module_name}"
         raise TransformError(
             f"transform {ref!r}: module {module_name!r} has no {attr!r}", hint=hint
         )
@@ -108,10 +102,7 @@ def resolve_function(ref: str) -> Callable[..., Any]:
         return fn
     if "." in ref:
         return _import_dotted(ref)
-    close = difflib.get_close_matches(ref, names, n=1)
-    hint = (
-        f"did you mean '{close[0]}'?"
-        if close
-        else "register it with @odibi_stream.transform or use a dotted path 'pkg.module.func'"
+    hint = did_you_mean(ref, names) or (
+        "register it with @odibi_stream.transform or use a dotted path 'pkg.module.func'"
     )
     raise TransformError(f"unknown transform {ref!r}", hint=hint)

@@ -1,19 +1,19 @@
 """Keeping secrets out of everything we print or persist.
 
 A process-wide registry holds every secret value that config substitution resolved
-(``${secret:NAME}``). :func:`redact` replaces those values, and a few well-known credential
+(``${secret:NAME}``); the layer that loads a project registers them (config is pure data). :func:`redact` replaces those values, and a few well-known credential
 patterns (``password=...``, ``AccountKey=...``, ``SharedAccessKey=...``, URL user-info), with
 ``***``. The logging filter, error presentation, stories and checkpoint writers call it.
 
-Contract: :func:`register_secret` is called as soon as a secret is resolved, before the value
-can reach any log line; registration is thread-safe and permanent for the process lifetime.
+Contract: :func:`register_secrets` is called with a project's secrets right after it is loaded,
+before anything of it can reach a log line; registration is thread-safe and permanent for the process lifetime.
 """
 
 from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 MASK = "***"
@@ -60,6 +60,12 @@ def register_secret(value: str | None) -> None:
         # Longest first so a secret containing another secret is masked whole.
         ordered = sorted(_secrets, key=len, reverse=True)
         _secret_re = re.compile("|".join(re.escape(s) for s in ordered))
+
+
+def register_secrets(values: Iterable[str]) -> None:
+    """Register every value of ``values`` (a loaded project's ``secrets``)."""
+    for value in values:
+        register_secret(value)
 
 
 def clear_secrets() -> None:

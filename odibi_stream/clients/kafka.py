@@ -29,8 +29,8 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException
 
+from odibi_stream.core.redact import redact, redact_mapping
 from odibi_stream.exceptions import ConfigError, ConnectorError
-from odibi_stream.observability.redact import redact, redact_mapping
 
 _CLIENT_LOG = logging.getLogger("odibi_stream.kafka.client")
 
