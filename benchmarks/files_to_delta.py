@@ -109,7 +109,7 @@ def run_ours(project: Path, name: str = "bench", engine: Any = None) -> tuple[fl
     proj = load_project(project)
     engine = engine or get_engine("pandas")
     with timed() as elapsed:
-        runner = PipelineRunner(proj, name, engine=engine, checkpoints=CheckpointManager(proj.checkpoint_root()))
+        runner = PipelineRunner(proj, name, engine=engine, checkpoints=CheckpointManager.open(proj.checkpoint))
         results = runner.run_available()
     return elapsed(), [r.commit_ms for r in results], sum(r.rows_in for r in results)
 

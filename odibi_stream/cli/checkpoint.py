@@ -68,10 +68,7 @@ def open_log(
 
     loaded = loaded or load_project(project, env=env)
     name = loaded.pipeline(pipeline).pipeline
-    raw_root = loaded.config.checkpoint.root
-    # A URI root (az://, abfss://) must reach the manager intact; Path() would mangle it.
-    root: str | Path = raw_root if "://" in raw_root else loaded.checkpoint_root()
-    manager = CheckpointManager(root)
+    manager = CheckpointManager.open(loaded.checkpoint)
     return manager, manager.log(name)
 
 

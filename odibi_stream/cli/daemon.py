@@ -74,7 +74,7 @@ def serve(project: str, env: str | None, host: str | None, port: int | None) -> 
 def _checkpoint_rows(proj: Any) -> list[dict[str, Any]]:
     from odibi_stream.checkpoints.manager import CheckpointManager
 
-    manager = CheckpointManager(proj.checkpoint_root())
+    manager = CheckpointManager.open(proj.checkpoint)
     rows = []
     for name, cfg in proj.pipelines.items():
         rec = manager.log(name).recover()

@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from odibi_stream.config.checkpoint_target import CheckpointTarget, resolve_checkpoint
 from odibi_stream.config.diagnostics import validation_errors
 from odibi_stream.config.graph import dag_errors, find_cycle
 from odibi_stream.config.models import PipelineConfig, ProjectConfig
@@ -75,9 +76,11 @@ def load_project(path: str | Path, env: str | None = None) -> Project:
 
     errors: list[ConfigError] = []
     secrets: set[str] = set()
-    config = _load_project_config(project_file, env, errors, secrets)
+    config, config_lines = _load_project_config(project_file, env, errors, secrets)
     loaded = list(_load_pipelines(pipelines_dir, errors, secrets))
+    target = None
     if config is not None:
+        target = _checkpoint_target(config, config_lines, project_file, folder, errors)
         for item in loaded:
             errors += _connection_errors(item, config)
     for item in loaded:
@@ -87,13 +90,14 @@ def load_project(path: str | Path, env: str | None = None) -> Project:
     errors += _after_errors(unique)
     if errors:
         raise errors[0] if len(errors) == 1 else ConfigErrors(errors)
-    assert config is not None  # no errors means the project file validated
+    assert config is not None and target is not None  # no errors: the project file validated
     root = folder.resolve()
     files = {PROJECT_FILE_KEY: project_file.resolve()}
     files.update({name: item.file.resolve() for name, item in unique.items()})
     return Project(
         root=root,
         config=config,
+        checkpoint=target,
         pipelines={name: item.config for name, item in unique.items()},
         files=files,
         env=env,
@@ -104,8 +108,9 @@ def load_project(path: str | Path, env: str | None = None) -> Project:
 
 def _load_project_config(
     file: Path, env: str | None, errors: list[ConfigError], secrets: set[str]
-) -> ProjectConfig | None:
+) -> tuple[ProjectConfig | None, dict[KeyPath, int]]:
     display = str(file)
+    lines: dict[KeyPath, int] = {}
     try:
         doc = load_yaml(file, display)
         data, lines = _select_env(doc, env)
@@ -118,9 +123,30 @@ def _load_project_config(
         )
     except ConfigError as exc:
         errors.append(exc)
-        return None
+        return None, lines
     result = _validate(ProjectConfig, data, display, lines, errors)
-    return result if isinstance(result, ProjectConfig) else None
+    return (result if isinstance(result, ProjectConfig) else None), lines
+
+
+def _checkpoint_target(
+    config: ProjectConfig,
+    lines: Mapping[KeyPath, int],
+    file: Path,
+    folder: Path,
+    errors: list[ConfigError],
+) -> CheckpointTarget | None:
+    key = "connection" if config.checkpoint.connection else "root"
+    try:
+        return resolve_checkpoint(
+            config.checkpoint,
+            config.connections,
+            folder.resolve(),
+            file=str(file),
+            line=line_for(lines, ("checkpoint", key)),
+        )
+    except ConfigError as exc:
+        errors.append(exc)
+        return None
 
 
 def _select_env(doc: PositionedYaml, env: str | None) -> tuple[Any, dict[KeyPath, int]]:

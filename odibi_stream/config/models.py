@@ -56,12 +56,27 @@ class ConnectionConfig(Model):
 
 
 class CheckpointConfig(Model):
-    """Where and how checkpoints are kept."""
+    """Where and how checkpoints are kept: a ``root`` (folder or URI) or a ``connection`` + ``path``."""
 
-    root: str = Field(default="./checkpoints", description="Checkpoint root folder (relative to the project folder).")
+    root: str | None = Field(
+        default=None,
+        description="Checkpoint root: a folder (relative to the project folder), file://, memory://NAME (tests, embedding) or an Azure URI (abfss://container@account.dfs.core.windows.net/path, az://container/path). Default ./checkpoints.",
+    )
+    connection: str | None = Field(
+        default=None, description="An azure_blob/adls (or local) connection holding the checkpoints (instead of root)."
+    )
+    path: str | None = Field(default=None, description="Path inside the connection (with 'connection').")
     retain_batches: int = Field(
         default=100, ge=2, description="How many offsets/commits entries to keep before compacting older ones into snapshot.json."
     )
+
+    @model_validator(mode="after")
+    def _one_place(self) -> CheckpointConfig:
+        if self.root is not None and self.connection is not None:
+            raise ValueError("set either 'root' or 'connection' (+ 'path'), not both")
+        if self.path is not None and self.connection is None:
+            raise ValueError("'path' needs 'connection'")
+        return self
 
 
 class ServerConfig(Model):

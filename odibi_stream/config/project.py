@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from odibi_stream.config.checkpoint_target import CheckpointTarget
 from odibi_stream.config.models import ConnectionConfig, PipelineConfig, ProjectConfig
 from odibi_stream.config.yamlpos import KeyPath, line_for
 from odibi_stream.core.hints import unknown_name_hint
@@ -56,6 +57,7 @@ class Project:
     Attributes:
         root: Absolute project folder.
         config: ``odibi.yaml`` after the environment overlay and substitution.
+        checkpoint: Where checkpoints live (resolved and validated from ``checkpoint:``).
         pipelines: Pipelines by name, in pipeline file-name order.
         files: Pipeline name → its YAML file; ``"__project__"`` → ``odibi.yaml``.
         env: The selected environment, if any.
@@ -67,6 +69,7 @@ class Project:
 
     root: Path
     config: ProjectConfig
+    checkpoint: CheckpointTarget
     pipelines: dict[str, PipelineConfig]
     files: dict[str, Path]
     env: str | None = None
@@ -116,11 +119,6 @@ class Project:
             file=str(self.files.get(PROJECT_FILE_KEY)),
             hint="use a local, azure_blob or adls connection for paths",
         )
-
-    def checkpoint_root(self) -> Path:
-        """Absolute checkpoint root (a relative root is resolved against the project folder)."""
-        root = Path(self.config.checkpoint.root)
-        return (root if root.is_absolute() else self.root / root).resolve()
 
     def pipeline(self, name: str) -> PipelineConfig:
         """The pipeline called ``name``.

@@ -104,7 +104,7 @@ class Runtime:
         seconds (default: one lease TTL) for the lease, then raises LeaseLost (a daemon owns it).
         """
         self.project.pipeline(name)
-        checkpoints = CheckpointManager(self.project.checkpoint_root())
+        checkpoints = CheckpointManager.open(self.project.checkpoint)
         config = self.project.pipelines[name]
         own_engine = engine is None
         engine = engine or get_engine(config.engine or self.project.config.engine, self.project.config.spark or None)

@@ -112,7 +112,7 @@ class Daemon:
         self.serve_http, self.watch_project = serve_http, watch_project and self._from_disk
         self.lease_ttl = lease_ttl or self.project.config.runtime.lease_ttl_seconds
         self.owner = default_owner()
-        self.checkpoints = CheckpointManager(self.project.checkpoint_root())
+        self.checkpoints = CheckpointManager.open(self.project.checkpoint)
         runtime = self.project.config.runtime
         self.grace = runtime.shutdown_grace_seconds
         self.streams = StreamManager(runtime.max_concurrent_batches, on_lease_lost=self._lease_lost)

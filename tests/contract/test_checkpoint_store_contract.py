@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from odibi_stream.checkpoints.local import LocalCheckpointStore
+from odibi_stream.checkpoints.memory import MemoryCheckpointStore
 from odibi_stream.checkpoints.store import CheckpointStore
 from odibi_stream.exceptions import CheckpointConflict, CheckpointError
 
@@ -21,6 +22,8 @@ StoreFactory = Callable[[Path], CheckpointStore]
 
 BACKENDS: dict[str, StoreFactory] = {
     "local": lambda root: LocalCheckpointStore(root),
+    # Named by the test's folder: a reopened store on the same "location" shares its data.
+    "memory": lambda root: MemoryCheckpointStore(str(root)),
 }
 
 

@@ -34,7 +34,7 @@ def test_valid_project_loads(write_project: ProjectWriter) -> None:
     assert project.root == root.resolve()
     assert project.files["orders"] == (root / "pipelines" / "b_orders.yaml").resolve()
     assert project.files["__project__"] == (root / "odibi.yaml").resolve()
-    assert project.checkpoint_root() == (root / "ckpt").resolve()
+    assert Path(project.checkpoint.location) == (root / "ckpt").resolve()
     assert project.config.connections["lake"].options["account_key"] == "lake-account-key-value-123"
     assert project.line("orders", "nodes", 1, "transform") == 14
     assert project.env is None
@@ -58,7 +58,7 @@ def test_env_overlay_is_deep_merged(write_project: ProjectWriter) -> None:
     assert project.config.connections["local"].base_path == "/srv/data"
     assert project.config.connections["local"].type == "local"  # kept from the base
     assert project.config.connections["lake"].container == "lake"
-    assert project.checkpoint_root() == Path("/srv/ckpt")
+    assert Path(project.checkpoint.location) == Path("/srv/ckpt")
     assert project.location("local", "x/y").uri == "/srv/data/x/y"
 
 
@@ -89,7 +89,7 @@ def test_unselected_env_with_missing_variables_is_fine(write_project: ProjectWri
         checkpoint: {root: "${env:SURELY_UNSET_PROD_ROOT}"}
     """
     root = write_project({"o.yaml": GOOD_PIPELINE}, odibi=odibi)
-    assert load_project(root).checkpoint_root() == (root / "checkpoints").resolve()
+    assert Path(load_project(root).checkpoint.location) == (root / "checkpoints").resolve()
     err = _error(root, env="prod")
     assert err.line == 6
     assert "SURELY_UNSET_PROD_ROOT" in err.message

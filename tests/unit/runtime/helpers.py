@@ -17,7 +17,7 @@ def runner(project: Path, pipeline: str, fence: Fence | None = None) -> Pipeline
     proj = load_project(project)
     return PipelineRunner(
         proj, pipeline, engine=get_engine("pandas"),
-        checkpoints=CheckpointManager(proj.checkpoint_root()), fence=fence,
+        checkpoints=CheckpointManager.open(proj.checkpoint), fence=fence,
     )
 
 

@@ -28,7 +28,7 @@ nodes:
 def test_run_once_waits_for_a_held_lease_then_fails_without_processing(tmp_path: Path) -> None:
     project = load_project(write_project(tmp_path / "p", {"orders": PIPE}))
     land(project.root / "data" / "landing", "a.csv", csv_lines(range(3)))
-    other = Lease(CheckpointManager(project.checkpoint_root()).store, "orders", "daemon-elsewhere", 30)
+    other = Lease(CheckpointManager.open(project.checkpoint).store, "orders", "daemon-elsewhere", 30)
     assert other.try_acquire()
     t0 = time.monotonic()
     with pytest.raises(LeaseLost, match="owned by another process"):
@@ -39,4 +39,4 @@ def test_run_once_waits_for_a_held_lease_then_fails_without_processing(tmp_path:
     results = Runtime(project).run_once("orders", wait=0.5)
     assert [r.rows_in for r in results] == [3]
     # the run released its lease: a daemon can take over at once
-    assert Lease(CheckpointManager(project.checkpoint_root()).store, "orders", "daemon", 30).try_acquire()
+    assert Lease(CheckpointManager.open(project.checkpoint).store, "orders", "daemon", 30).try_acquire()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from odibi_stream.checkpoints.manager import CheckpointManager
+from odibi_stream.checkpoints.local import LocalCheckpointStore
 from odibi_stream.config.loader import load_project
 from odibi_stream.runtime.plan import build_plan
 from odibi_stream.runtime.schedule_manager import (
@@ -47,7 +47,7 @@ def _pipeline(trigger: str, reads: list[str]) -> str:
 
 def _manager(tmp_path: Path) -> ScheduleManager:
     # Not started: building a trigger needs neither the scheduler thread nor the observer.
-    return ScheduleManager(CheckpointManager(tmp_path / "ck").store, StreamManager(1))
+    return ScheduleManager(LocalCheckpointStore(tmp_path / "ck"), StreamManager(1))
 
 
 def _plan(tmp_path: Path, trigger: str, reads: list[str]) -> tuple[object, object]:

@@ -32,7 +32,7 @@ class Stack:
 
     def __init__(self, builder: ProjectBuilder, slots: int = 4) -> None:
         self.project = load_project(builder.root)
-        self.checkpoints = CheckpointManager(self.project.checkpoint_root())
+        self.checkpoints = CheckpointManager.open(self.project.checkpoint)
         self.engine = get_engine("pandas")
         self.streams = StreamManager(slots)
         self.schedules = ScheduleManager(self.checkpoints.store, self.streams)
@@ -276,7 +276,7 @@ def test_batch_planned_under_an_old_epoch_cannot_commit(project: ProjectBuilder)
 
     project.pipeline("fenced", function="slow", params="{seconds: 1.0}")
     proj = load_project(project.root)
-    checkpoints = CheckpointManager(proj.checkpoint_root())
+    checkpoints = CheckpointManager.open(proj.checkpoint)
     old = Lease(checkpoints.store, "fenced", "old-owner", ttl_seconds=0.5)
     assert old.try_acquire()
     runner = PipelineRunner(proj, "fenced", engine=get_engine("pandas"), checkpoints=checkpoints, fence=old)
