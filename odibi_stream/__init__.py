@@ -20,7 +20,8 @@ from odibi_stream.exceptions import (
 from odibi_stream.plugins.transforms import transform
 
 if TYPE_CHECKING:
-    from odibi_stream.runtime.api import Runtime
+    from odibi_stream.api import Runtime
+    from odibi_stream.service.project import load as load_project
 
 __version__ = "0.1.0"
 
@@ -42,7 +43,12 @@ def __getattr__(name: str) -> Any:
     # The runtime pulls in the daemon, scheduler and HTTP server: import it only when asked,
     # so `import odibi_stream` (and every CLI start) stays light.
     if name == "Runtime":
-        from odibi_stream.runtime.api import Runtime
+        from odibi_stream.api import Runtime
 
         return Runtime
+    if name == "load_project":
+        # Loading through the service layer registers the project's secrets for redaction.
+        from odibi_stream.service.project import load
+
+        return load
     raise AttributeError(f"module 'odibi_stream' has no attribute {name!r}")

@@ -50,9 +50,9 @@ def _yes_option(func: Callable[..., None]) -> Callable[..., None]:
 
 def _open(project: Path, pipeline: str, env: str | None) -> tuple[Any, PipelineLog]:
     """Like :func:`open_log`, also returning the loaded project."""
-    from odibi_stream.config.loader import load_project
+    from odibi_stream.service.project import load
 
-    loaded = load_project(project, env=env)
+    loaded = load(project, env=env)
     return loaded, open_log(project, pipeline, env, loaded=loaded)[1]
 
 
@@ -64,9 +64,9 @@ def open_log(
     Raises:
         ConfigError: the project is invalid or has no such pipeline.
     """
-    from odibi_stream.config.loader import load_project
+    from odibi_stream.service.project import load
 
-    loaded = loaded or load_project(project, env=env)
+    loaded = loaded or load(project, env=env)
     name = loaded.pipeline(pipeline).pipeline
     manager = CheckpointManager.open(loaded.checkpoint)
     return manager, manager.log(name)
@@ -264,12 +264,16 @@ def rewind(project: Path, pipeline: str, env: str | None, yes: bool, to: int) ->
     Batch numbers keep moving forward (the next batch gets a new number), so every sink writes
     the re-read data again: sinks skip batch numbers they already hold.
     """
-    from odibi_stream.runtime.plan import build_plan
+    from odibi_stream.runtime.compile import compile_pipeline
     from odibi_stream.runtime.repair import rewind as do_rewind
 
     loaded, log = _open(project, pipeline, env)
     _confirm(yes, f"Rewind pipeline '{log.pipeline}' to batch {to} (input after it is read again)?")
-    nxt = do_rewind(build_plan(loaded, log.pipeline), log, to)
+    live = compile_pipeline(loaded, log.pipeline).open()
+    try:
+        nxt = do_rewind(live, log, to)
+    finally:
+        live.close()
     click.echo(f"rewound '{log.pipeline}' to the state after batch {to}: next batch is {nxt}")
 
 

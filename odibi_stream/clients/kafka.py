@@ -18,19 +18,24 @@ Azure Event Hubs' Kafka endpoint works with the same code, e.g.::
 
 Partitions are named ``"<topic>:<partition>"`` in every persisted position (topic names cannot
 contain ``:``).
+
+confluent-kafka (the ``kafka`` extra) is imported only by the functions that talk to a broker,
+so validating a Kafka pipeline works, and reports the missing extra, without it.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Mapping
-from typing import Any
-
-from confluent_kafka import Consumer, KafkaError, KafkaException
+from typing import TYPE_CHECKING, Any
 
 from odibi_stream.core.redact import redact, redact_mapping
 from odibi_stream.exceptions import ConfigError, ConnectorError
+
+if TYPE_CHECKING:
+    from confluent_kafka import Consumer
 
 _CLIENT_LOG = logging.getLogger("odibi_stream.kafka.client")
 
@@ -124,6 +129,8 @@ def list_partitions(
     Raises:
         ConnectorError: the broker did not answer (retryable).
     """
+    from confluent_kafka import KafkaException
+
     try:
         meta = consumer.list_topics(timeout=timeout)
     except KafkaException as exc:
@@ -142,29 +149,35 @@ def to_connector_error(exc: BaseException, action: str, cls: type[ConnectorError
     Transport problems, timeouts and errors librdkafka marks retriable are retryable; anything
     else (authorisation, unknown topic, fatal producer state) is terminal.
     """
+    from confluent_kafka import KafkaError
+
     err = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
     retryable = True
     if err is not None:
-        transient = err.code() in _TRANSIENT_CODES
+        transient = err.code() in _transient_codes()
         retryable = bool(err.retriable() or transient) and not err.fatal()
     return cls(f"{action} failed: {redact(str(exc))}", retryable=retryable, hint=None if retryable else _HINT)
 
 
 _HINT = "check the topic exists and the connection's credentials (sasl.*, ssl.*) are valid"
 
-_TRANSIENT_CODES = frozenset(
-    {
-        KafkaError._TRANSPORT,
-        KafkaError._TIMED_OUT,
-        KafkaError._ALL_BROKERS_DOWN,
-        KafkaError._MSG_TIMED_OUT,
-        KafkaError.REQUEST_TIMED_OUT,
-        KafkaError.NOT_COORDINATOR,
-        KafkaError.COORDINATOR_NOT_AVAILABLE,
-        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
-        KafkaError.NOT_LEADER_FOR_PARTITION,
-        KafkaError.LEADER_NOT_AVAILABLE,
-        KafkaError.CONCURRENT_TRANSACTIONS,
-        KafkaError.NETWORK_EXCEPTION,
-    }
-)
+@functools.cache
+def _transient_codes() -> frozenset[int]:
+    from confluent_kafka import KafkaError
+
+    return frozenset(
+        {
+            KafkaError._TRANSPORT,
+            KafkaError._TIMED_OUT,
+            KafkaError._ALL_BROKERS_DOWN,
+            KafkaError._MSG_TIMED_OUT,
+            KafkaError.REQUEST_TIMED_OUT,
+            KafkaError.NOT_COORDINATOR,
+            KafkaError.COORDINATOR_NOT_AVAILABLE,
+            KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+            KafkaError.NOT_LEADER_FOR_PARTITION,
+            KafkaError.LEADER_NOT_AVAILABLE,
+            KafkaError.CONCURRENT_TRANSACTIONS,
+            KafkaError.NETWORK_EXCEPTION,
+        }
+    )

@@ -84,6 +84,8 @@ class ManualClock:
         self._cond = threading.Condition()
         self.waiters = 0
         """Threads currently blocked in :meth:`wait` (tests poll it to know a component is idle)."""
+        self.requested: list[float] = []
+        """Every finite timeout passed to :meth:`wait`, in call order (tests assert on delays)."""
 
     def now(self) -> datetime:
         """See :meth:`Clock.now`."""
@@ -122,6 +124,8 @@ class ManualClock:
         """
         with self._cond:
             deadline = None if timeout is None else self._mono + timeout
+            if timeout is not None:
+                self.requested.append(timeout)
             self.waiters += 1
             try:
                 while not event.is_set():

@@ -5,8 +5,10 @@ Users register functions with the :func:`transform` decorator (``@odibi_stream.t
 import path (``pkg.module.func``).
 
 Lifecycle contract:
-    * Registration happens at import time of the user's module (the runtime imports the
-      project's transform modules, with the project folder on ``sys.path``, before validation).
+    * Registration happens at import time of the user's module: a module named by a dotted
+      path (imported with the project folder on ``sys.path``), or a module installed by a
+      plugin distribution under the ``odibi_stream.transforms`` entry-point group (imported,
+      once per process, the first time a name is looked up).
     * The runtime calls :func:`resolve_function` when it builds a pipeline, so an unknown name
       fails at load time, not in the middle of a batch.
     * The registry is process-wide and thread-safe; registering the same name twice replaces
@@ -20,6 +22,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
+from odibi_stream.core.entry_points import TRANSFORMS_GROUP, discovered, load
 from odibi_stream.core.hints import closest, did_you_mean
 from odibi_stream.exceptions import TransformError
 
@@ -27,6 +30,22 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _registry: dict[str, Callable[..., Any]] = {}
 _lock = threading.Lock()
+_plugins_loaded = False
+
+
+def load_plugins() -> None:
+    """Import every ``odibi_stream.transforms`` entry point once (they register on import).
+
+    Raises:
+        ConfigError: a plugin module failed to import.
+    """
+    global _plugins_loaded
+    with _lock:
+        if _plugins_loaded:
+            return
+        _plugins_loaded = True
+    for ep in discovered(TRANSFORMS_GROUP):
+        load(ep)
 
 
 def register(name: str, fn: Callable[..., Any]) -> None:
@@ -95,6 +114,7 @@ def resolve_function(ref: str) -> Callable[..., Any]:
     Raises:
         TransformError: unknown name (with a did-you-mean hint) or failed import.
     """
+    load_plugins()
     with _lock:
         fn = _registry.get(ref)
         names = list(_registry)

@@ -36,8 +36,8 @@ import orjson
 from odibi_stream.core.redact import redact
 from odibi_stream.exceptions import ConfigError
 from odibi_stream.observability.logs import get_logger
-from odibi_stream.runtime.control import ControlPlane
 from odibi_stream.server.page import status_page
+from odibi_stream.service.control import ControlPlane
 
 log = get_logger("odibi_stream.server")
 

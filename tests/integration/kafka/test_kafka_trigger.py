@@ -6,8 +6,10 @@ import threading
 import time
 from collections.abc import Callable
 
-from odibi_stream.triggers.base import REASON_DATA, Trigger
 from odibi_stream.triggers.kafka import KafkaTrigger
+
+from odibi_stream.core.wake import WakeReason
+from odibi_stream.triggers.base import Trigger
 from tests.kafka_fixtures import add_partitions, produce_json
 
 TopicFactory = Callable[..., str]
@@ -47,7 +49,7 @@ def test_wakes_on_new_data_and_new_partitions(kafka_bootstrap: str, kafka_topic:
         add_partitions(kafka_bootstrap, topic, 2)
         wakes.wait_for(3)
         assert set(trigger.end_offsets) == {f"{topic}:0", f"{topic}:1"}
-        assert set(wakes.reasons) == {REASON_DATA}
+        assert set(wakes.reasons) == {WakeReason.DATA}
     finally:
         trigger.stop()
     trigger.stop()  # idempotent

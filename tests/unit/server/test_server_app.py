@@ -16,10 +16,10 @@ import pytest
 from odibi_stream.core.redact import clear_secrets, register_secret
 from odibi_stream.exceptions import ConfigError
 from odibi_stream.observability.metrics import Metrics
-from odibi_stream.runtime.control import ControlPlane
-from odibi_stream.runtime.runner import BatchResult
 from odibi_stream.server.app import ServerHandle, is_loopback, start_server
 from odibi_stream.server.page import status_page
+from odibi_stream.service.control import ControlPlane
+from tests.unit.observability.test_metrics import make_result
 
 XSS_NAME = "<script>alert(1)</script>"
 
@@ -133,17 +133,12 @@ def test_readyz_ready_and_not_ready(server: ServerHandle, daemon: FakeDaemon) ->
 
 
 def test_metrics_route_serves_recorded_batches(server: ServerHandle, daemon: FakeDaemon) -> None:
-    result = BatchResult(
-        pipeline="orders", batch=1, replayed=False, rows_in=5, rows_out=4, rejected=1, late=0,
-        duration_ms=20.0, commit_ms=3.0,
-        nodes={"src": {"rows_in": 5, "rows_out": 5, "rejected": 0, "late": 0}}, watermarks={},
-    )
-    daemon.metrics.record_batch("orders", result, "committed")
+    daemon.metrics.record_batch("orders", make_result(batch=1), "committed")
     status, headers, body = call("GET", server.url + "metrics")
     assert status == 200
     assert headers["Content-Type"].startswith("text/plain")
     assert b'odibi_batches_total{pipeline="orders",status="committed"} 1.0' in body
-    assert b'odibi_rows_in_total{node="src",pipeline="orders"} 5.0' in body
+    assert b'odibi_rows_in_total{node="raw",pipeline="orders"} 10.0' in body
 
 
 def test_list_and_get_pipelines(server: ServerHandle) -> None:

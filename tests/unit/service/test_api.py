@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from odibi_stream import Runtime
+from odibi_stream.api import Runtime
 from odibi_stream.checkpoints.lease import Lease
 from odibi_stream.checkpoints.local import LocalCheckpointStore
 from odibi_stream.exceptions import ConfigError, LeaseLost
-from tests.unit.runtime.runtime_projects import ProjectBuilder, wait_for
+from tests.unit.service.runtime_projects import ProjectBuilder, wait_for
 
 PIPE = {
     "pipeline": "coded",
@@ -55,21 +55,21 @@ def test_run_once_refuses_a_pipeline_another_process_owns(project: ProjectBuilde
     rt = Runtime.from_project(project.root)
     other = Lease(LocalCheckpointStore(project.root / "checkpoints"), "filed", "someone-else", 60)
     assert other.try_acquire()
-    with pytest.raises(LeaseLost):
-        rt.run_once("filed")
+    with pytest.raises(LeaseLost, match="someone-else"):
+        rt.run_once("filed", wait=0)
 
 
 def test_background_mode_triggers_and_drains(project: ProjectBuilder) -> None:
     rt = Runtime.from_project(project.root, port=0)
     rt.register(PIPE, trigger={"manual": {}})
     with rt.background() as live:
-        assert live.daemon is not None and live.daemon.url is not None
+        assert live.daemon is not None and live.url is not None
         project.drop("coded", "a.csv", [5])
         project.drop("filed", "f.csv", [9])
         assert live.trigger("coded") == []
         wait_for(lambda: project.ids("coded") == [5], 20, "triggered")
         wait_for(lambda: project.ids("filed") == [9], 20, "file_watch in background")
-        ready, detail = live.daemon.readiness()
+        ready, detail = live.daemon.control.readiness()
         assert ready and detail["pipelines"]["coded"]["lease"]
         with pytest.raises(ConfigError):
             rt.register(PIPE)

@@ -1,77 +1,87 @@
-"""StreamManager: one runner thread per pipeline, coalesced wake-ups, bounded concurrency.
+"""StreamManager: one worker thread per pipeline, coalesced wake-ups, bounded concurrency.
 
 Lifecycle contract:
     * The daemon calls :meth:`StreamManager.add` once a pipeline's lease is held, passing a
-      factory that builds the pipeline's runner around the stop event the manager owns; the
+      factory that builds the pipeline's runner around the stop event the worker owns; the
       manager starts the pipeline's thread. :meth:`remove` stops one pipeline, :meth:`drain`
-      all of them (each waits for the in-flight batch up to a grace period).
+      all of them (each waits for the in-flight batch up to a grace period). A worker closes
+      its runner (and every client it opened) when its thread ends.
     * Triggers call :meth:`wake` from any thread. Data wake-ups are coalesced into one flag (a
-      burst of 1,000 file events is one run of "batches until caught up"); forced wake-ups (ticks,
-      API) force one batch, and catch-up ticks are counted (see ``odibi_stream.triggers.base``).
+      burst of 1,000 file events is one run of "batches until caught up"); forced wake-ups
+      (ticks, API) force one batch, and catch-up ticks are counted.
     * A bounded semaphore caps batches running at once across all pipelines.
     * Failures (by type, see ``PipelineWorker._handle_failure``): retryable errors (outages) are
       retried with exponential backoff + jitter, capped, until the service returns (readiness
       reports degraded meanwhile); unexpected errors get ``max_attempts``; a terminal error
       fails at once. A ``failed`` pipeline ignores wake-ups until :meth:`resume`; other
       pipelines are unaffected.
-    * After every commit the manager publishes metrics and tells commit listeners (``after``
-      triggers) from the committing pipeline's thread.
+    * The manager is the workers' :class:`~odibi_stream.service.worker.WorkerHost`: after every
+      commit it publishes metrics and tells commit listeners (``after`` triggers) from the
+      committing pipeline's thread; a worker's lease loss goes to ``on_lease_lost``.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 
-from odibi_stream.runtime.worker import (
-    BatchRunner,
-    CommitListener,
-    PipelineWorker,
-    RunnerFactory,
-    backoff_delay,
-    publish,
-)
-
-__all__ = ["BatchRunner", "PipelineWorker", "RunnerFactory", "StreamManager", "backoff_delay", "publish"]
+from odibi_stream.core.clock import SYSTEM_CLOCK, Clock
+from odibi_stream.core.wake import WakeFn, WakeReason
+from odibi_stream.observability import metrics
+from odibi_stream.runtime.report import BatchReport
+from odibi_stream.service.worker import PipelineWorker, RunnerFactory
 
 log = logging.getLogger(__name__)
 
+CommitListener = Callable[[str], None]
+
 
 class StreamManager:
-    """Owns every pipeline worker of a daemon.
+    """Owns every pipeline worker of a daemon (see the module docstring).
 
     Args:
         max_concurrent_batches: Batches allowed to run at once across pipelines.
-        on_lease_lost: Called (from a runner thread) when a batch hit ``LeaseLost``.
+        on_lease_lost: Called (from a worker thread) when a batch hit ``LeaseLost``.
+        clock: Where workers wait (backoff).
     """
 
-    def __init__(self, max_concurrent_batches: int = 4, on_lease_lost: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        max_concurrent_batches: int = 4,
+        on_lease_lost: Callable[[str], None] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
         self._slots = threading.BoundedSemaphore(max_concurrent_batches)
         self._workers: dict[str, PipelineWorker] = {}
         self._listeners: list[CommitListener] = []
         self._lock = threading.Lock()
         self._accepting = True
-        self._on_lease_lost = on_lease_lost
+        self.on_lease_lost = on_lease_lost
+        self.clock = clock
 
     # ------------------------------------------------------------------ membership
     def add(
         self,
+        name: str,
         factory: RunnerFactory,
         *,
+        max_attempts: int = 5,
         continuous: bool = False,
         poll_seconds: float = 0.5,
         initial_wake: bool = False,
+        paused: bool = False,
     ) -> PipelineWorker:
-        """Build a runner through ``factory(stop_event)`` and start its thread."""
+        """Start the worker of pipeline ``name``; it builds its runner with ``factory(stop)``."""
         worker = PipelineWorker(
-            self, factory, continuous=continuous, poll_seconds=poll_seconds, initial_wake=initial_wake
+            name, self, factory, max_attempts=max_attempts, continuous=continuous,
+            poll_seconds=poll_seconds, initial_wake=initial_wake, clock=self.clock,
         )
+        worker.paused = paused
         with self._lock:
-            if worker.name in self._workers:
-                raise KeyError(f"pipeline {worker.name!r} is already running")
-            self._workers[worker.name] = worker
+            if name in self._workers:
+                raise KeyError(f"pipeline {name!r} is already running")
+            self._workers[name] = worker
         worker.thread.start()
         return worker
 
@@ -96,15 +106,13 @@ class StreamManager:
             self._workers.clear()
         return self._stop_workers(workers, grace_seconds)
 
-    @staticmethod
-    def _stop_workers(workers: list[PipelineWorker], grace_seconds: float) -> bool:
+    def _stop_workers(self, workers: list[PipelineWorker], grace_seconds: float) -> bool:
         for w in workers:
-            w.stop.set()
-            w._signal.set()
-        deadline = time.monotonic() + grace_seconds
+            w.request_stop()
+        deadline = self.clock.monotonic() + grace_seconds
         for w in workers:
             if w.thread is not threading.current_thread():
-                w.thread.join(max(0.0, deadline - time.monotonic()))
+                w.thread.join(max(0.0, deadline - self.clock.monotonic()))
         late = [w.name for w in workers if w.thread.is_alive()]
         if late:
             log.warning("drain deadline reached; abandoned in-flight batches of: %s", ", ".join(late))
@@ -121,14 +129,14 @@ class StreamManager:
         with self._lock:
             return sorted(self._workers)
 
-    def wake(self, name: str, reason: str) -> None:
+    def wake(self, name: str, reason: WakeReason) -> None:
         """Wake ``name`` (ignored while draining or if not running here)."""
         with self._lock:
             worker = self._workers.get(name) if self._accepting else None
         if worker is not None:
             worker.wake(reason)
 
-    def waker(self, name: str) -> Callable[[str], None]:
+    def waker(self, name: str) -> WakeFn:
         """A ``wake(reason)`` callback bound to ``name`` for a trigger."""
         return lambda reason: self.wake(name, reason)
 
@@ -151,22 +159,7 @@ class StreamManager:
             if listener in self._listeners:
                 self._listeners.remove(listener)
 
-    # ------------------------------------------------------------------ worker callbacks
-    def notify_commit(self, name: str) -> None:
-        """Tell commit listeners that ``name`` committed (called by workers)."""
-        with self._lock:
-            listeners = list(self._listeners)
-        for listener in listeners:
-            try:
-                listener(name)
-            except Exception:
-                log.exception("commit listener failed")
-
-    def report_lease_lost(self, name: str) -> None:
-        """Forward a worker's LeaseLost to the owner of leases."""
-        if self._on_lease_lost is not None:
-            self._on_lease_lost(name)
-
+    # ------------------------------------------------------------------ WorkerHost
     def acquire_slot(self, stop: threading.Event) -> bool:
         """Take a concurrency slot; False if ``stop`` was set while waiting."""
         while not stop.is_set():
@@ -177,3 +170,34 @@ class StreamManager:
     def release_slot(self) -> None:
         """Give a slot back."""
         self._slots.release()
+
+    def committed(self, name: str, report: BatchReport) -> None:
+        """Publish the commit's metrics and tell commit listeners (``after`` triggers)."""
+        self._publish(name, report, "committed", None)
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener(name)
+            except Exception:
+                log.exception("commit listener failed")
+
+    def batch_failed(self, name: str, error: BaseException, retrying: bool) -> None:
+        """Publish a failed attempt's metrics."""
+        self._publish(name, None, "retry" if retrying else "failed", error)
+
+    def lease_lost(self, name: str) -> None:
+        """Forward a worker's LeaseLost to the owner of leases."""
+        if self.on_lease_lost is not None:
+            self.on_lease_lost(name)
+
+    def _publish(self, name: str, report: BatchReport | None, status: str, error: BaseException | None) -> None:
+        try:
+            worker = self.worker(name)
+        except KeyError:
+            return  # removed meanwhile: its gauges no longer matter
+        try:
+            metrics.record_batch(name, report, status, error)
+            metrics.record_status(name, worker.describe_state())
+        except Exception:
+            log.exception("metrics update failed: pipeline=%s", name)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,14 +11,16 @@ import pytest
 
 from odibi_stream.checkpoints.manager import CheckpointManager
 from odibi_stream.config.loader import load_project
-from odibi_stream.config.models import PipelineConfig
+from odibi_stream.core.clock import ManualClock
+from odibi_stream.core.wake import WakeReason
 from odibi_stream.engines import get_engine
-from odibi_stream.exceptions import ConnectorError, TransformError
+from odibi_stream.exceptions import BatchFailed, ConnectorError, LeaseLost, TransformError
+from odibi_stream.runtime.compile import compile_pipeline
 from odibi_stream.runtime.runner import PipelineRunner
-from odibi_stream.runtime.schedule_manager import ScheduleManager
-from odibi_stream.runtime.stream_manager import StreamManager, backoff_delay
-from odibi_stream.triggers.base import REASON_TICK
-from tests.unit.runtime.runtime_projects import ProjectBuilder, wait_for
+from odibi_stream.service.schedule_manager import ScheduleManager
+from odibi_stream.service.stream_manager import StreamManager
+from odibi_stream.service.worker import backoff_delay
+from tests.unit.service.runtime_projects import ProjectBuilder, wait_for
 
 
 @pytest.fixture
@@ -38,18 +39,16 @@ class Stack:
         self.schedules = ScheduleManager(self.checkpoints.store, self.streams)
         self.schedules.start()
 
-    def add(self, name: str) -> PipelineRunner:
-        holder: dict[str, PipelineRunner] = {}
+    def add(self, name: str, *, initial_wake: bool | None = None) -> Any:
+        compiled = compile_pipeline(self.project, name)
 
         def factory(stop: threading.Event) -> PipelineRunner:
-            holder["r"] = PipelineRunner(self.project, name, engine=self.engine,
-                                         checkpoints=self.checkpoints, stop=stop)
-            return holder["r"]
+            return PipelineRunner(compiled, engine=self.engine, checkpoints=self.checkpoints, stop=stop)
 
-        kind = self.project.pipelines[name].trigger.kind
-        self.streams.add(factory, initial_wake=kind == "file_watch")
-        self.schedules.add(self.project.pipelines[name], holder["r"].watch_paths())
-        return holder["r"]
+        kind = compiled.config.trigger.kind
+        wake = kind == "file_watch" if initial_wake is None else initial_wake
+        self.streams.add(name, factory, max_attempts=compiled.config.max_attempts, initial_wake=wake)
+        return self.schedules.add(compiled.config, compiled.watches())
 
     def close(self) -> None:
         self.schedules.stop()
@@ -97,7 +96,7 @@ def test_failing_pipeline_is_isolated(project: ProjectBuilder, stack_of: Any) ->
         wait_for(lambda i=i: len(project.ids("good")) == i + 1, 20, "good keeps committing")
     # a failed pipeline ignores wake-ups until resumed
     project.drop("bad", "b2.csv", [2])
-    stack.streams.wake("bad", REASON_TICK)
+    stack.streams.wake("bad", WakeReason.TICK)
     assert stack.streams.worker("bad").state == "failed"
     assert project.ids("bad") == []
 
@@ -107,11 +106,11 @@ def test_pause_resume_and_forced_trigger(project: ProjectBuilder, stack_of: Any)
     stack = stack_of()
     stack.add("m")
     project.drop("m", "a.csv", [1, 2])
-    stack.streams.wake("m", REASON_TICK)
+    stack.streams.wake("m", WakeReason.TICK)
     wait_for(lambda: project.ids("m") == [1, 2], 20, "manual trigger runs")
     stack.streams.pause("m")
     project.drop("m", "b.csv", [3])
-    stack.streams.wake("m", REASON_TICK)
+    stack.streams.wake("m", WakeReason.TICK)
     wait_for(lambda: stack.streams.worker("m").wakeups >= 2, 5, "wake recorded")
     assert stack.streams.worker("m").state == "paused"
     assert project.ids("m") == [1, 2]
@@ -133,31 +132,22 @@ def test_after_trigger_runs_downstream_on_commit(project: ProjectBuilder, stack_
 class ScriptedRunner:
     """A BatchRunner whose outcomes are scripted: exceptions to raise, then successes."""
 
-    def __init__(self, name: str, failures: list[BaseException], max_attempts: int = 5) -> None:
+    def __init__(self, name: str, failures: list[BaseException], work: threading.Event | None = None) -> None:
         self.name = name
-        self.config = PipelineConfig.model_validate({
-            "pipeline": name, "max_attempts": max_attempts,
-            "nodes": [{"name": "n", "read": {"connection": "c", "format": "csv", "path": "x"}}],
-        })
         self.failures = list(failures)
-        self.calls: list[float] = []
-        self.running = 0
-        self.max_running = 0
+        self.calls = 0
+        self.closed = False
+        self.work = work
         self.lock = threading.Lock()
 
     def run_batch(self, *, force: bool = False) -> Any:
         with self.lock:
-            self.calls.append(time.monotonic())
-            self.running += 1
-            self.max_running = max(self.max_running, self.running)
-        try:
-            if self.failures:
-                raise self.failures.pop(0)
-            time.sleep(0.05)  # the batch's work
-            return {"batch": len(self.calls)} if force else None
-        finally:
-            with self.lock:
-                self.running -= 1
+            self.calls += 1
+        if self.failures:
+            raise self.failures.pop(0)
+        if self.work is not None:
+            assert self.work.wait(10), "the test never released the batch"
+        return {"batch": self.calls} if force else None
 
     def has_new_data(self) -> bool:
         return False
@@ -165,83 +155,104 @@ class ScriptedRunner:
     def status(self) -> dict[str, Any]:
         return {"lag": {}, "watermarks": {}}
 
+    def close(self) -> None:
+        self.closed = True
+
+
+def _scripted(failures: list[BaseException], max_attempts: int = 5) -> tuple[StreamManager, ScriptedRunner, Any, ManualClock]:
+    clock = ManualClock()
+    streams = StreamManager(2, clock=clock)
+    runner = ScriptedRunner("r", failures)
+    worker = streams.add("r", lambda stop: runner, max_attempts=max_attempts)
+    streams.wake("r", WakeReason.TICK)
+    return streams, runner, worker, clock
+
+
+def _next_backoff(clock: ManualClock, attempt: int) -> float:
+    """The worker's requested wait after failed ``attempt`` (it blocks on the manual clock)."""
+    wait_for(lambda: len(clock.requested) >= attempt and clock.waiters == 1, 10, f"backoff {attempt}")
+    return clock.requested[attempt - 1]
+
 
 def test_retryable_errors_back_off_then_succeed() -> None:
-    streams = StreamManager(2)
-    runner = ScriptedRunner("r", [ConnectorError("broker down"), ConnectorError("broker down")])
-    worker = streams.add(lambda stop: runner)
-    streams.wake("r", REASON_TICK)
-    # 3 attempts of the forced batch, then one "caught up?" plan
-    wait_for(lambda: worker.batches == 1 and len(runner.calls) == 4 and worker.state == "idle", 10, "retries")
-    gaps = [runner.calls[1] - runner.calls[0], runner.calls[2] - runner.calls[1]]
-    assert gaps[0] >= 0.2 and gaps[1] >= 0.45  # 0.5 s * 2^k with jitter in [0.5, 1]
+    streams, runner, worker, clock = _scripted([ConnectorError("broker down"), ConnectorError("broker down")])
+    first = _next_backoff(clock, 1)
+    assert 0.25 <= first <= 0.5 and runner.calls == 1 and worker.degraded
+    clock.advance(first)
+    second = _next_backoff(clock, 2)
+    assert 0.5 <= second <= 1.0 and runner.calls == 2  # 0.5 s * 2^k with jitter in [0.5, 1]
+    clock.advance(second)
+    # the 3rd attempt of the forced batch commits, then one "caught up?" plan
+    wait_for(lambda: worker.batches == 1 and runner.calls == 4 and worker.state == "idle", 10, "committed")
     assert worker.last_error is None and not worker.degraded
-    assert streams.drain(5)
+    assert streams.drain(5) and runner.closed
 
 
 def test_retryable_errors_outlast_max_attempts_and_resume_by_themselves() -> None:
-    streams = StreamManager(2)
-    runner = ScriptedRunner("r", [ConnectorError("down")] * 3, max_attempts=2)
-    worker = streams.add(lambda stop: runner)
-    streams.wake("r", REASON_TICK)
-    wait_for(lambda: len(runner.calls) >= 2 and worker.degraded, 10, "retrying, degraded")
-    assert worker.state != "failed"
+    streams, runner, worker, clock = _scripted([ConnectorError("down")] * 3, max_attempts=2)
+    for attempt in (1, 2, 3):
+        clock.advance(_next_backoff(clock, attempt))
+        assert worker.state != "failed"
     wait_for(lambda: worker.batches == 1 and not worker.degraded, 20, "the outage ended: the batch committed")
-    assert len(runner.calls) >= 4
+    assert runner.calls >= 4
     assert streams.drain(5)
 
 
 def test_unknown_errors_fail_after_max_attempts_and_resume_clears() -> None:
-    streams = StreamManager(2)
-    runner = ScriptedRunner("r", [ValueError("bug?")] * 2, max_attempts=2)
-    worker = streams.add(lambda stop: runner)
-    streams.wake("r", REASON_TICK)
+    streams, runner, worker, clock = _scripted([ValueError("bug?")] * 2, max_attempts=2)
+    clock.advance(_next_backoff(clock, 1))
     wait_for(lambda: worker.state == "failed", 10, "failed after 2 attempts")
-    assert len(runner.calls) == 2
+    assert runner.calls == 2
     streams.resume("r")
-    streams.wake("r", REASON_TICK)
+    streams.wake("r", WakeReason.TICK)
     wait_for(lambda: worker.batches == 1, 10, "runs again after resume")
     assert streams.drain(5)
 
 
-def test_terminal_error_fails_at_once() -> None:
-    streams = StreamManager(2)
-    runner = ScriptedRunner("r", [TransformError("bad SQL")], max_attempts=5)
-    worker = streams.add(lambda stop: runner)
-    streams.wake("r", REASON_TICK)
+def test_terminal_error_wrapped_by_a_step_fails_at_once() -> None:
+    failure = BatchFailed("r", 3, "execute", TransformError("bad SQL"), node="clean", where="p.yaml:7")
+    streams, runner, worker, clock = _scripted([failure], max_attempts=5)
     wait_for(lambda: worker.state == "failed", 10, "terminal -> failed")
-    assert len(runner.calls) == 1
+    assert runner.calls == 1 and clock.requested == []
+    assert worker.last_error == "TransformError: pipeline r batch 3 step execute node clean (p.yaml:7): bad SQL"
+    assert streams.drain(5)
+
+
+def test_lease_loss_inside_a_step_hands_the_pipeline_back() -> None:
+    lost: list[str] = []
+    clock = ManualClock()
+    streams = StreamManager(2, on_lease_lost=lost.append, clock=clock)
+    failure = BatchFailed("r", 0, "commit", LeaseLost("taken over"))
+    worker = streams.add("r", lambda stop: ScriptedRunner("r", [failure]))
+    streams.wake("r", WakeReason.TICK)
+    wait_for(lambda: lost == ["r"], 10, "lease loss reported")
+    assert worker.state == "waiting_lease" and clock.requested == []
+    assert streams.drain(5)
+
+
+def test_a_runner_that_cannot_open_fails_the_pipeline_not_the_thread() -> None:
+    streams = StreamManager(2)
+
+    def broken(stop: threading.Event) -> ScriptedRunner:
+        raise ConnectorError("storage unreachable while opening", retryable=False)
+
+    worker = streams.add("r", broken)
+    wait_for(lambda: worker.state == "failed", 10, "failed")
+    assert "storage unreachable" in (worker.last_error or "")
     assert streams.drain(5)
 
 
 def test_semaphore_caps_concurrent_batches_across_pipelines() -> None:
     streams = StreamManager(2)
-    runners = [ScriptedRunner(f"p{i}", []) for i in range(6)]
-    shared = threading.Lock()
-    state = {"now": 0, "max": 0}
-
-    def counting(r: ScriptedRunner) -> ScriptedRunner:
-        inner = r.run_batch
-
-        def run_batch(*, force: bool = False) -> Any:
-            with shared:
-                state["now"] += 1
-                state["max"] = max(state["max"], state["now"])
-            try:
-                return inner(force=force)
-            finally:
-                with shared:
-                    state["now"] -= 1
-
-        r.run_batch = run_batch  # type: ignore[method-assign]
-        return r
-
-    workers = [streams.add(lambda stop, r=r: counting(r)) for r in runners]
-    for _ in range(3):
-        for r in runners:
-            streams.wake(r.name, "catch_up")
-    wait_for(lambda: all(w.batches == 3 for w in workers), 20, "all catch-up batches ran")
-    assert state["max"] == 2
+    release = threading.Event()
+    runners = [ScriptedRunner(f"p{i}", [], work=release) for i in range(6)]
+    workers = [streams.add(r.name, lambda stop, r=r: r) for r in runners]
+    for r in runners:
+        streams.wake(r.name, WakeReason.CATCH_UP)
+    wait_for(lambda: sum(w.busy for w in workers) == 2, 10, "two batches running")
+    assert sum(r.calls for r in runners) == 2, "the other four wait for a slot"
+    release.set()
+    wait_for(lambda: all(w.batches == 1 for w in workers), 20, "all catch-up batches ran")
     assert streams.drain(5)
 
 
@@ -255,41 +266,43 @@ def test_reconciliation_picks_up_a_file_whose_event_was_missed(project: ProjectB
     project.drop("late", "early.csv", [1])  # landed before anything watched
     stack = Stack(project)
     try:
-        holder: dict[str, PipelineRunner] = {}
-
-        def factory(stop: threading.Event) -> PipelineRunner:
-            holder["r"] = PipelineRunner(stack.project, "late", engine=stack.engine,
-                                         checkpoints=stack.checkpoints, stop=stop)
-            return holder["r"]
-
-        stack.streams.add(factory, initial_wake=False)  # no start-up wake: only reconciliation
-        trigger = stack.schedules.add(stack.project.pipelines["late"], holder["r"].watch_paths())
+        trigger = stack.add("late", initial_wake=False)  # no start-up wake: only reconciliation
         wait_for(lambda: project.ids("late") == [1], 10, "reconciled file committed")
-        assert trigger.events == 0  # type: ignore[attr-defined]
+        assert trigger.events == 0
     finally:
         stack.close()
 
 
 def test_batch_planned_under_an_old_epoch_cannot_commit(project: ProjectBuilder) -> None:
     from odibi_stream.checkpoints.lease import Lease
-    from odibi_stream.exceptions import LeaseLost
 
     project.pipeline("fenced", function="slow", params="{seconds: 1.0}")
     proj = load_project(project.root)
     checkpoints = CheckpointManager.open(proj.checkpoint)
-    old = Lease(checkpoints.store, "fenced", "old-owner", ttl_seconds=0.5)
+    clock = ManualClock()
+    old = Lease(checkpoints.store, "fenced", "old-owner", ttl_seconds=30, clock=clock)
     assert old.try_acquire()
-    runner = PipelineRunner(proj, "fenced", engine=get_engine("pandas"), checkpoints=checkpoints, fence=old)
+    compiled = compile_pipeline(proj, "fenced")
+    runner = PipelineRunner(compiled, engine=get_engine("pandas"), checkpoints=checkpoints, fence=old)
     project.drop("fenced", "a.csv", [1])
-    new = Lease(checkpoints.store, "fenced", "new-owner", ttl_seconds=30)
-    taker = threading.Thread(target=lambda: wait_for(new.try_acquire, 10, "takeover"))
+    new = Lease(checkpoints.store, "fenced", "new-owner", ttl_seconds=30, clock=clock)
+    planned = project.root / "checkpoints" / "fenced" / "offsets" / "0.json"
+
+    def take_over() -> None:
+        wait_for(planned.exists, 10, "the old owner planned batch 0")
+        clock.advance(31)  # the old owner's lease expired while its batch works
+        assert new.try_acquire()
+
+    taker = threading.Thread(target=take_over)
     taker.start()  # takes over while the old owner's batch sleeps in its transform
-    with pytest.raises(LeaseLost):
+    with pytest.raises(BatchFailed) as info:
         runner.run_batch()
     taker.join()
+    assert isinstance(info.value.cause, LeaseLost) and info.value.step == "commit"
     assert new.epoch == old.epoch + 1
     assert project.commits("fenced") == 0
-    fresh = PipelineRunner(proj, "fenced", engine=get_engine("pandas"), checkpoints=checkpoints, fence=new)
-    result = fresh.run_batch()
+    runner.close()
+    with PipelineRunner(compiled, engine=get_engine("pandas"), checkpoints=checkpoints, fence=new) as fresh:
+        result = fresh.run_batch()
     assert result is not None and result.replayed
     assert project.ids("fenced") == [1]

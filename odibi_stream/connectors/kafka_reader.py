@@ -1,36 +1,7 @@
-"""The Kafka source (``format: kafka``): per-partition offset ranges read with assign + seek.
+"""The opened Kafka source: metadata, planning and exact offset-range reads (confluent-kafka).
 
-Positions (see :mod:`odibi_stream.connectors.base`):
-    * range = ``{"partitions": {"topic:p": [start, end]}}`` (end exclusive, every known
-      partition listed, empty ones as ``[x, x]``) plus ``"data_loss": {"topic:p": [from, to]}``
-      when offsets were skipped under ``on_data_loss: skip_with_report``;
-    * state = ``{"offsets": {"topic:p": next_offset}}``.
-
-Options (``read.options``):
-    * ``pattern``: regex over topic names, instead of ``topic`` (which may be a comma list).
-    * ``starting``: ``earliest`` (default) | ``latest`` | ``{"topic:p" or "p": offset}``; applies
-      to partitions known when the pipeline first starts. Partitions found later (a topic grew,
-      a new topic matched the pattern) always start from their earliest offset, so nothing
-      produced to them is missed. ``latest`` is pinned by the first committed batch; until then
-      a restart re-resolves it.
-    * ``on_data_loss``: ``fail`` (default) | ``skip_with_report``: what to do when the next
-      offset to read is no longer on the broker (retention or a recreated topic). ``fail`` raises
-      a terminal :class:`SourceError` naming topic, partition and offsets; ``skip_with_report``
-      continues from the earliest available offset and records the gap in the range.
-    * ``value_format``: ``json`` (default) | ``string`` | ``bytes``; ``schema``: optional fixed
-      JSON schema (column → type name); ``key_column``: name of the key column (default ``key``).
-    * ``group_id``: consumer group for acknowledging positions (default ``odibi-<pipeline>-<node>``);
-      the checkpoint, not the group, is the truth.
-    * ``client``: extra librdkafka settings; ``read_timeout_seconds`` (default 60): how long a read
-      may make no progress before it fails as a (retryable) outage.
-
-Engines: on an engine with its own Kafka reader (``read_kafka``, the Spark engine) the planned
-ranges are read by that engine and decoded here to the same columns and rejects.
-
-Reads use ``isolation.level=read_committed`` and planning uses read-committed end offsets, so
-aborted transactional records never appear and every planned offset is decided. Offsets have
-gaps (transaction markers, compaction), so a read stops per partition when its position reaches
-the range end, not after end - start messages.
+See :mod:`odibi_stream.connectors.kafka_source` for positions, options and guarantees; this
+module holds the live part, created by :meth:`KafkaSourceSpec.open` and closed by the runner.
 """
 
 from __future__ import annotations
@@ -45,93 +16,38 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from odibi_stream.clients.kafka import (
     METADATA_TIMEOUT,
-    client_config,
     jvm_client_options,
     list_partitions,
-    parse_topics,
     partition_key,
     split_key,
     to_connector_error,
 )
-from odibi_stream.config.models import ReadConfig
 from odibi_stream.connectors.base import Position
-from odibi_stream.connectors.kafka_decode import (
-    Decoded,
-    check_value_format,
-    decoded_from_arrow,
-    to_table,
-)
-from odibi_stream.core.arrow_types import parse_schema
+from odibi_stream.connectors.kafka import KafkaSourceSpec, share_budget
+from odibi_stream.connectors.kafka_decode import Decoded, decoded_from_arrow, to_table
 from odibi_stream.core.redact import redact
-from odibi_stream.engines.base import Engine, ReadResult
+from odibi_stream.engines.base import Engine, ReadResult, SupportsKafkaRead
 from odibi_stream.exceptions import ConfigError, SourceError
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("odibi_stream.connectors.kafka")
 
 _FETCH_BATCH = 10_000
-_DATA_LOSS_POLICIES = ("fail", "skip_with_report")
 
 
 class KafkaSource:
-    """Source over one or more Kafka topics.
+    """Source over one or more Kafka topics (opened from a :class:`KafkaSourceSpec`)."""
 
-    Args:
-        node: Node name.
-        connection_options: The connection's librdkafka settings (``bootstrap.servers``, SASL...).
-        read: The node's read config (``format: kafka``).
-        pipeline: Pipeline name (default consumer group id).
-        max_records_per_batch: Cap on offsets per batch across all partitions; defaults to
-            ``read.incremental.max_records_per_batch``.
-
-    Raises:
-        ConfigError: invalid topic selection or options.
-    """
-
-    def __init__(
-        self,
-        node: str,
-        connection_options: Mapping[str, Any],
-        read: ReadConfig,
-        *,
-        pipeline: str = "pipeline",
-        max_records_per_batch: int | None = None,
-    ) -> None:
-        self.node = node
-        opts = dict(read.options)
-        self.topics, self.pattern = parse_topics(read.topic, opts.get("pattern"))
-        self.value_format = check_value_format(str(opts.get("value_format", "json")))
-        self.schema = parse_schema(opts.get("schema"))
-        self.key_column = str(opts.get("key_column", "key"))
-        self.starting: Any = opts.get("starting", "earliest")
-        self.on_data_loss = str(opts.get("on_data_loss", "fail"))
-        if self.on_data_loss not in _DATA_LOSS_POLICIES:
-            raise ConfigError(
-                f"node {node}: unknown on_data_loss {self.on_data_loss!r}", hint="use fail or skip_with_report"
-            )
-        if not (self.starting in ("earliest", "latest") or isinstance(self.starting, dict)):
-            raise ConfigError(f"node {node}: starting must be earliest, latest or a mapping of partition to offset")
-        inc = read.incremental
-        self.max_records = max_records_per_batch or (inc.max_records_per_batch if inc else None)
-        self.read_timeout = float(opts.get("read_timeout_seconds", 60.0))
-        self.group_id = str(opts.get("group_id") or f"odibi-{pipeline}-{node}")
-        self._conn = {str(k): v for k, v in connection_options.items()}
-        self._conf = client_config(connection_options, opts.get("client"))
-        self._conf.update(
-            {
-                "group.id": self.group_id,
-                "enable.auto.commit": False,
-                "enable.auto.offset.store": False,
-                "isolation.level": "read_committed",
-                "enable.partition.eof": True,
-            }
-        )
+    def __init__(self, spec: KafkaSourceSpec) -> None:
+        self.node = spec.node
+        self.topics, self.pattern = spec.topics, spec.pattern
+        self.value_format, self.schema, self.key_column = spec.value_format, spec.schema, spec.key_column
+        self.starting, self.on_data_loss = spec.starting, spec.on_data_loss
+        self.max_records, self.read_timeout = spec.max_records, spec.read_timeout
+        self.group_id = spec.group_id
+        self._conn = {str(k): v for k, v in spec.connection_options.items()}
+        self._conf = dict(spec.consumer_conf)
         self._lock = threading.Lock()
         self._meta: Consumer | None = None
-
-    @property
-    def connection_options(self) -> dict[str, Any]:
-        """The connection's client settings (for the kafka trigger); may hold credentials."""
-        return dict(self._conn)
 
     # -- lifecycle -----------------------------------------------------------------------
     def close(self) -> None:
@@ -243,7 +159,7 @@ class KafkaSource:
                 or reported a non-retryable error.
         """
         wanted = {k: (int(s), int(e)) for k, (s, e) in rng.get("partitions", {}).items() if int(e) > int(s)}
-        if hasattr(engine, "read_kafka"):
+        if isinstance(engine, SupportsKafkaRead):
             return self._read_with_engine(engine, wanted)
         per_part: dict[str, Decoded] = {key: Decoded() for key in wanted}
         if wanted:
@@ -258,7 +174,7 @@ class KafkaSource:
         table, rejects = to_table(merged, self.value_format, self.schema, self.key_column)
         return ReadResult(frame=engine.from_arrow(table), rejects=rejects)
 
-    def _read_with_engine(self, engine: Any, wanted: dict[str, tuple[int, int]]) -> ReadResult:
+    def _read_with_engine(self, engine: Engine, wanted: dict[str, tuple[int, int]]) -> ReadResult:
         """Read through the engine's own Kafka reader (Spark), decode like the confluent path.
 
         The runtime planned the ranges; the engine only reads them, so the checkpoint format
@@ -267,6 +183,7 @@ class KafkaSource:
         rejects are identical to the pandas engine's; a batch is bounded by
         ``max_records_per_batch``, which is what makes collecting it acceptable.
         """
+        assert isinstance(engine, SupportsKafkaRead)
         raw = Decoded()
         if wanted:
             try:
@@ -277,7 +194,7 @@ class KafkaSource:
             except Exception as exc:
                 # The JVM client reports outages as Py4J/Spark errors; they are transient.
                 raise SourceError(
-                    f"node {self.node}: reading {sorted(wanted)} with the {getattr(engine, 'name', '')} engine failed: "
+                    f"node {self.node}: reading {sorted(wanted)} with the {engine.name} engine failed: "
                     f"{redact(str(exc))[:2000]}",
                     retryable=True,
                     hint="is the broker reachable?",
@@ -377,21 +294,3 @@ class KafkaSource:
                 self._consumer().commit(offsets=tps, asynchronous=False)
         except KafkaException as exc:
             log.warning("node %s: could not acknowledge offsets to group %s: %s", self.node, self.group_id, exc)
-
-
-def share_budget(backlog: Mapping[str, int], budget: int | None) -> dict[str, int]:
-    """Split ``budget`` offsets across partitions fairly (water-filling), deterministic.
-
-    Partitions with a small backlog take all of it; the rest is shared equally among the
-    others. Without a budget every partition takes its whole backlog.
-    """
-    if budget is None:
-        return {k: max(0, n) for k, n in backlog.items()}
-    take = {k: 0 for k in backlog}
-    remaining = budget
-    order = sorted((n, k) for k, n in backlog.items() if n > 0)
-    for i, (n, k) in enumerate(order):
-        share = remaining // (len(order) - i)
-        take[k] = min(n, max(share, 0))
-        remaining -= take[k]
-    return take

@@ -23,23 +23,17 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Mapping
 from typing import Any
 
 import orjson
 import pyarrow as pa
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
-from odibi_stream.clients.kafka import (
-    METADATA_TIMEOUT,
-    client_config,
-    list_partitions,
-    to_connector_error,
-)
-from odibi_stream.config.models import WriteConfig
+from odibi_stream.clients.kafka import METADATA_TIMEOUT, list_partitions, to_connector_error
 from odibi_stream.connectors.base import BatchKey, SinkResult
+from odibi_stream.connectors.kafka import KafkaSinkSpec
 from odibi_stream.engines.base import Engine, Frame
-from odibi_stream.exceptions import ConfigError, SinkError
+from odibi_stream.exceptions import SinkError
 
 log = logging.getLogger(__name__)
 
@@ -50,42 +44,18 @@ _TXN_TIMEOUT = 60.0
 
 
 class KafkaSink:
-    """Transactional, idempotent sink to one topic.
+    """Transactional, idempotent sink to one topic (opened from a :class:`KafkaSinkSpec`)."""
 
-    Args:
-        node: Node name.
-        pipeline: Pipeline name (headers, transactional id).
-        connection_options: The connection's librdkafka settings.
-        write: The node's write config (``format: kafka``, ``topic``).
-
-    Raises:
-        ConfigError: no topic, or bad options.
-    """
-
-    def __init__(self, node: str, pipeline: str, connection_options: Mapping[str, Any], write: WriteConfig) -> None:
-        if not write.topic:
-            raise ConfigError(f"node {node}: a kafka write needs 'topic'")
-        self.node = node
-        self.pipeline = pipeline
-        self.topic = write.topic
-        opts = dict(write.options)
-        self.key_column: str | None = opts.get("key_column")
-        value_columns = opts.get("value_columns")
-        if value_columns is not None and not isinstance(value_columns, list):
-            raise ConfigError(f"node {node}: options.value_columns must be a list of column names")
-        self.value_columns: list[str] | None = value_columns
-        self.transactional_id = str(opts.get("transactional_id") or f"odibi-{pipeline}-{node}")
-        base = client_config(connection_options, opts.get("client"))
-        self._producer_conf = {
-            **base,
-            "transactional.id": self.transactional_id,
-            "enable.idempotence": True,
-            "acks": "all",
-            "linger.ms": int(opts.get("linger_ms", 5)),
-            "transaction.timeout.ms": int(opts.get("transaction_timeout_ms", 60_000)),
-        }
+    def __init__(self, spec: KafkaSinkSpec) -> None:
+        self.node = spec.node
+        self.pipeline = spec.pipeline
+        self.topic = spec.topic
+        self.key_column = spec.key_column
+        self.value_columns = spec.value_columns
+        self.transactional_id = spec.transactional_id
+        self._producer_conf = dict(spec.producer_conf)
         self._consumer_conf = {
-            **base,
+            **spec.client_conf,
             "group.id": f"odibi-sink-scan-{uuid.uuid4().hex[:8]}",
             "enable.auto.commit": False,
             "isolation.level": "read_committed",

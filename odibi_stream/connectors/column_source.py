@@ -1,4 +1,4 @@
-"""Incremental source over a Delta table or Parquet folder by a high-water-mark column.
+"""The high-water-mark column source: a Delta table or Parquet folder read by a column.
 
 Positions (values encoded with :mod:`odibi_stream.core.values`, so types survive the checkpoint):
     * range: ``{"lo": encoded | None, "hi": encoded}``: the batch is the rows with
@@ -20,6 +20,7 @@ at or below the high-water mark are only seen through ``lookback``.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -31,7 +32,8 @@ from deltalake.exceptions import TableNotFoundError
 
 from odibi_stream.config.models import ReadConfig, parse_duration
 from odibi_stream.config.project import Location
-from odibi_stream.connectors.base import Position
+from odibi_stream.connectors.base import NoClients, Position
+from odibi_stream.connectors.delta import delta_engine
 from odibi_stream.core.values import decode_value, encode_value, sql_literal, to_utc
 from odibi_stream.engines.base import Engine, ReadResult
 from odibi_stream.exceptions import ConfigError, SourceError
@@ -39,28 +41,53 @@ from odibi_stream.exceptions import ConfigError, SourceError
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-class ColumnSource:
-    """Source protocol implementation for ``incremental.mode: column`` (see module docstring)."""
+@dataclass(frozen=True)
+class ColumnSpec:
+    """A validated column source; opens a :class:`ColumnSource`.
 
-    def __init__(self, node: str, location: Location, read: ReadConfig) -> None:
-        inc = read.incremental
+    Raises (on construction):
+        ConfigError: not delta/parquet, no column, or a column that is not a plain identifier.
+    """
+
+    node: str
+    location: Location
+    read: ReadConfig
+
+    def __post_init__(self) -> None:
+        inc = self.read.incremental
         if (
             inc is None
             or inc.mode != "column"
             or not inc.column
-            or read.format not in ("delta", "parquet")
+            or self.read.format not in ("delta", "parquet")
         ):
             raise ConfigError(
-                f"node {node}: a column source needs format delta/parquet and incremental.column"
+                f"node {self.node}: a column source needs format delta/parquet and incremental.column"
             )
         if not _IDENT.match(inc.column):
             raise ConfigError(
-                f"node {node}: incremental column {inc.column!r} must be a plain identifier"
+                f"node {self.node}: incremental column {inc.column!r} must be a plain identifier"
             )
-        self.node = node
-        self._uri = location.uri
-        self._options = dict(location.storage_options)
-        self._format = read.format
+
+    def open(self) -> ColumnSource:
+        """A reader of the table (tables are opened per call)."""
+        return ColumnSource(self)
+
+    def watch(self) -> None:
+        """Tables give no cheap change signal here: schedules and forced runs wake it."""
+        return None
+
+
+class ColumnSource(NoClients):
+    """Source protocol implementation for ``incremental.mode: column`` (see module docstring)."""
+
+    def __init__(self, spec: ColumnSpec) -> None:
+        inc = spec.read.incremental
+        assert inc is not None and inc.column is not None  # validated by the spec
+        self.node = spec.node
+        self._uri = spec.location.uri
+        self._options = dict(spec.location.storage_options)
+        self._format = spec.read.format
         self._column = inc.column
         self._lookback = inc.lookback
         self._max_records = inc.max_records_per_batch
@@ -127,7 +154,7 @@ class ColumnSource:
             lo = lo - self._lookback_delta(lo)
         where = f"{self._above(lo)} AND {self._column} <= {sql_literal(hi)}"
         if self._format == "delta":
-            return ReadResult(engine.read_delta(self._uri, self._options, where))
+            return ReadResult(delta_engine(engine).read_delta(self._uri, self._options, where))
         return ReadResult(engine.read_table(self._uri, "parquet", self._options, where))
 
     def _lookback_delta(self, lo: Any) -> Any:

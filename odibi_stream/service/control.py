@@ -1,8 +1,9 @@
 """The control-plane protocol: what the HTTP server (and the CLI through it) may ask a daemon.
 
 Lifecycle contract:
-    * The daemon (:class:`odibi_stream.runtime.daemon.Daemon`) implements :class:`ControlPlane`
-      and hands itself to ``odibi_stream.server.app.start_server`` once every pipeline is loaded.
+    * The daemon's :class:`~odibi_stream.service.control_adapter.DaemonControl` implements
+      :class:`ControlPlane`; the layer above the service (the CLI's ``serve``, the ``Runtime``
+      API) hands it to ``odibi_stream.server.app.start_server``.
     * The server calls these methods from its request threads, concurrently with the daemon's own
       threads: implementations must be thread-safe and must never block on a running batch
       (``trigger``/``pause``/``resume`` only *request*; the runner thread acts on it).

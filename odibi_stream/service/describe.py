@@ -2,28 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
-from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
 from odibi_stream.config.models import PipelineConfig
-
-
-def jsonable(value: Any) -> Any:
-    """Convert datetimes/decimals/dataclasses (recursively) into JSON-friendly values."""
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        as_dict = getattr(value, "as_dict", None)
-        return jsonable(as_dict() if callable(as_dict) else dataclasses.asdict(value))
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [jsonable(v) for v in value]
-    return value
 
 
 def static_description(config: PipelineConfig, default_engine: str) -> dict[str, Any]:
