@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from odibi_stream.config.loader import load_project
 from odibi_stream.exceptions import (
     CheckpointError,
     ConfigError,
