@@ -7,10 +7,12 @@ EXTRAS ?= dev,kafka,spark
 
 .PHONY: demo test setup lint typecheck unit chaos bench clean services
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml examples/plugin/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
+	# The example plugin (entry points) that tests/integration/plugins exercises.
+	$(PY) -m pip install -q -e examples/plugin
 	touch $@
 
 setup: $(VENV)/.installed
@@ -21,7 +23,7 @@ demo: setup
 
 ## Everything the tests need (deps, services), then lint, types and the full suite.
 test: setup services
-	$(PY) -m ruff check odibi_stream tests benchmarks scripts
+	$(PY) -m ruff check odibi_stream tests benchmarks scripts examples
 	$(PY) -m mypy
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 

@@ -300,10 +300,13 @@ class LeaseKeeper:
         try:
             lease.renew()
         except LeaseLost:
-            log.warning("lease lost: pipeline=%s", lease.pipeline)
             with self._lock:
-                if self._held.pop(lease.pipeline, None) is None:
+                # Only a lease we still hold can be lost: one dropped (and maybe replaced by a
+                # newer Lease of the same pipeline) while this round ran is none of our business.
+                if self._held.get(lease.pipeline) is not lease:
                     return
+                del self._held[lease.pipeline]
+            log.warning("lease lost: pipeline=%s", lease.pipeline)
             self._on_lost(lease)
         except OdibiError as exc:
             log.warning("lease renew failed (will retry): pipeline=%s: %s", lease.pipeline, exc)

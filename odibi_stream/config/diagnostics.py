@@ -122,6 +122,9 @@ def _convert(
         given = err.get("input")
         hint = did_you_mean(given, expected) if isinstance(given, str) else None
         return ConfigError(f"{dotted(path)}: {msg}", file=file, line=line, hint=hint)
+    if kind == "unknown_choice":
+        hint = (err.get("ctx") or {}).get("hint")
+        return ConfigError(f"{dotted(path)}: {msg}", file=file, line=line, hint=hint)
     if kind == "value_error":
         msg = msg.removeprefix("Value error, ")
     label = dotted(path) or "document"

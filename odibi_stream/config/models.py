@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from odibi_stream.config.formats import check_format, format_schema
+
 _NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -167,12 +169,20 @@ class ReadConfig(Model):
     """A source: where to read from and how."""
 
     connection: str = Field(description="Name of a connection in odibi.yaml.")
-    format: Literal["csv", "json", "jsonl", "parquet", "delta", "kafka", "eventhub"] = Field(description="Data format.")
+    format: str = Field(
+        description="Data format: csv, json, jsonl, parquet, delta, kafka, eventhub, or a plugin's.",
+        json_schema_extra=format_schema("read"),
+    )
     path: str | None = Field(default=None, description="Path or glob relative to the connection (files, delta, parquet).")
     topic: str | None = Field(default=None, description="Kafka topic or Event Hub name.")
     options: dict[str, Any] = Field(default_factory=dict, description="Format options (csv delimiter, header, schema...).")
     incremental: IncrementalConfig | None = Field(default=None, description="Incremental mode; absent means a static read every batch.")
     watermark: WatermarkConfig | None = Field(default=None, description="Event-time watermark.")
+
+    @field_validator("format")
+    @classmethod
+    def _format(cls, v: str) -> str:
+        return check_format(v, "read")
 
 
 class TransformConfig(Model):
@@ -195,13 +205,21 @@ class WriteConfig(Model):
     """A sink: where and how to write."""
 
     connection: str = Field(description="Name of a connection in odibi.yaml.")
-    format: Literal["delta", "parquet", "csv", "jsonl", "kafka"] = Field(description="Output format.")
+    format: str = Field(
+        description="Output format: delta, parquet, csv, jsonl, kafka, or a plugin's.",
+        json_schema_extra=format_schema("write"),
+    )
     path: str | None = Field(default=None, description="Folder/table path relative to the connection.")
     topic: str | None = Field(default=None, description="Kafka topic (format: kafka).")
     mode: Literal["append", "overwrite", "merge"] = Field(default="append", description="Write mode.")
     merge_keys: list[str] = Field(default_factory=list, description="Key columns for mode: merge (upsert).")
     partition_by: list[str] = Field(default_factory=list, description="Partition columns.")
     options: dict[str, Any] = Field(default_factory=dict, description="Sink options.")
+
+    @field_validator("format")
+    @classmethod
+    def _format(cls, v: str) -> str:
+        return check_format(v, "write")
 
     @model_validator(mode="after")
     def _merge(self) -> WriteConfig:

@@ -153,7 +153,7 @@ def test_missing_required_field(write_project: ProjectWriter) -> None:
     err = _error(write_project({"x.yaml": bad}))
     assert err.message == "missing required key 'format' in nodes[0].read"
     assert err.line == 6  # the 'read:' mapping
-    assert err.hint == "'format': Data format."
+    assert err.hint == "'format': Data format: csv, json, jsonl, parquet, delta, kafka, eventhub, or a plugin's."
 
 
 def test_model_rule_violation_points_at_mapping(write_project: ProjectWriter) -> None:
