@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from odibi_example_plugin.connector import GzipJsonlSpec
+
 from odibi_stream.config.models import WriteConfig
 from odibi_stream.config.project import Location
 from odibi_stream.testing.contracts import SinkCase, SinkContract
@@ -21,6 +21,7 @@ class TestGzipJsonlSink(SinkContract):
         spec = GzipJsonlSpec("n", Location(uri=str(folder)), WriteConfig(connection="c", format="jsonl_gz", path="out"))
 
         def rows() -> list[int]:
-            return [json.loads(line)["id"] for p in folder.glob("part-*.jsonl.gz") for line in gzip.open(p)]
+            parts = folder.glob("part-*.jsonl.gz")
+            return [json.loads(line)["id"] for p in parts for line in gzip.decompress(p.read_bytes()).splitlines()]
 
         return SinkCase(spec=spec, rows=rows)

@@ -49,7 +49,7 @@ def test_plugin_format_and_transform_validate_schema_and_run(tmp_path: Path) -> 
     run = _cli("run", str(root))
     assert run.returncode == 0, run.stderr
     parts = sorted((root / "data" / "lake" / "greetings").glob("part-*.jsonl.gz"))
-    rows = [json.loads(line) for p in parts for line in gzip.open(p)]
+    rows = [json.loads(line) for p in parts for line in gzip.decompress(p.read_bytes()).splitlines()]
     assert [r["greeting"] for r in rows] == ["hi ada", "hi bob"]
 
 
