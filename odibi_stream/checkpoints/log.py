@@ -33,9 +33,9 @@ from odibi_stream.checkpoints.entries import (
     Snapshot,
     decode,
     encode,
-    utc_now,
 )
 from odibi_stream.checkpoints.store import CheckpointStore, split_key
+from odibi_stream.core.clock import utc_now
 from odibi_stream.exceptions import (
     CheckpointConflict,
     CheckpointCorrupt,

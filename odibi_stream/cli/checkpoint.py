@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import asdict
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from rich.table import Table
 from odibi_stream.checkpoints.entries import CommitEntry, OffsetsEntry
 from odibi_stream.checkpoints.log import PipelineLog, Recovery
 from odibi_stream.checkpoints.manager import CheckpointManager
+from odibi_stream.core.jsonable import jsonable
 
 _ROW_KEYS = ("rows_in", "rows_out", "rejected", "late")
 
@@ -72,26 +72,16 @@ def open_log(
     return manager, manager.log(name)
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
-
-
 def _entry(entry: OffsetsEntry | CommitEntry | None) -> dict[str, Any] | None:
-    return None if entry is None else _jsonable(asdict(entry))
+    return None if entry is None else jsonable(asdict(entry))
 
 
 def _echo_json(doc: Any) -> None:
-    click.echo(json.dumps(_jsonable(doc), indent=2, sort_keys=True))
+    click.echo(json.dumps(jsonable(doc), indent=2, sort_keys=True))
 
 
 def _compact(value: Any) -> str:
-    return json.dumps(_jsonable(value), sort_keys=True, separators=(",", ":"))
+    return json.dumps(jsonable(value), sort_keys=True, separators=(",", ":"))
 
 
 def _confirm(yes: bool, question: str) -> None:

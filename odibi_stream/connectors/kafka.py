@@ -1,6 +1,13 @@
-"""The Kafka source (``format: kafka``): per-partition offset ranges read with assign + seek.
+"""Kafka (``format: kafka``): the source and sink specs — validated settings, no client.
 
-Positions (see :mod:`odibi_stream.connectors.base`):
+The live parts are :mod:`~odibi_stream.connectors.kafka_reader` (the source: offset ranges read
+with assign + seek), :mod:`~odibi_stream.connectors.kafka_writer` (the transactional sink) and
+:mod:`~odibi_stream.connectors.kafka_watch` (the end-offset probe that wakes the pipeline,
+polled every 0.5 s unless ``trigger: {kafka: {interval_seconds}}`` says otherwise). This module
+imports no confluent-kafka, so a Kafka pipeline validates — and reports a missing ``kafka``
+extra with its install hint — without it.
+
+Source positions (see :mod:`odibi_stream.connectors.base`):
     * range = ``{"partitions": {"topic:p": [start, end]}}`` (end exclusive, every known
       partition listed, empty ones as ``[x, x]``) plus ``"data_loss": {"topic:p": [from, to]}``
       when offsets were skipped under ``on_data_loss: skip_with_report``;
