@@ -210,9 +210,9 @@ class Daemon:
             return
         from odibi_stream.server.app import start_server
 
-        self._server = start_server(self, self.host, self.port, self.token)
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        self.url = f"http://{host}:{self._server.port}/"
+        server = self.project.config.server
+        self._server = start_server(self, self.host, self.port, self.token, config=server, base_dir=self.project.root)
+        self.url = self._server.url
 
     def _control_loop(self) -> None:
         while True:
