@@ -104,6 +104,9 @@ class Listener:
                 conn.evict()
                 continue
             conn.start()
+            # sock_accept does not yield while the backlog holds connections: without this, a
+            # burst of connects is accepted before any evicted connection's fd is released.
+            await asyncio.sleep(0)
 
     async def close(self) -> None:
         """Stop accepting, cut every connection, wait for their tasks (bounded)."""

@@ -35,14 +35,17 @@ class Timers:
                 fn()
 
 
+Setup = tuple[TriggerThrottle, Clock, Timers, list[str]]
+
+
 @pytest.fixture
-def setup() -> tuple[TriggerThrottle, Clock, Timers, list[str]]:
-    clock, timers, calls = Clock(), Timers(), []
+def setup() -> Setup:
+    clock, timers, calls = Clock(), Timers(), list[str]()
     throttle = TriggerThrottle(3, 1.0, clock=clock, schedule=timers)
     return throttle, clock, timers, calls
 
 
-def test_burst_passes_then_one_deferred_run_absorbs_the_flood(setup) -> None:
+def test_burst_passes_then_one_deferred_run_absorbs_the_flood(setup: Setup) -> None:
     throttle, clock, timers, calls = setup
     decisions = [throttle.request("p", calls.append) for _ in range(2500)]
     assert calls == ["p", "p", "p"]
@@ -56,7 +59,7 @@ def test_burst_passes_then_one_deferred_run_absorbs_the_flood(setup) -> None:
     assert throttle.request("p", calls.append).deferred_seconds == pytest.approx(1.0)
 
 
-def test_tokens_refill_at_the_configured_rate(setup) -> None:
+def test_tokens_refill_at_the_configured_rate(setup: Setup) -> None:
     throttle, clock, timers, calls = setup
     for _ in range(3):
         throttle.request("p", calls.append)
@@ -67,7 +70,7 @@ def test_tokens_refill_at_the_configured_rate(setup) -> None:
     assert calls == ["p"] * 5 and len(timers.pending) == 1
 
 
-def test_pipelines_have_separate_buckets(setup) -> None:
+def test_pipelines_have_separate_buckets(setup: Setup) -> None:
     throttle, _clock, _timers, calls = setup
     for _ in range(5):
         throttle.request("a", calls.append)
@@ -75,7 +78,7 @@ def test_pipelines_have_separate_buckets(setup) -> None:
     assert calls.count("a") == 3 and calls.count("b") == 3
 
 
-def test_unknown_names_leave_no_state(setup) -> None:
+def test_unknown_names_leave_no_state(setup: Setup) -> None:
     throttle, _clock, timers, _calls = setup
 
     def unknown(name: str) -> None:
@@ -87,7 +90,7 @@ def test_unknown_names_leave_no_state(setup) -> None:
     assert throttle._buckets == {} and timers.pending == []
 
 
-def test_close_cancels_the_deferred_run(setup) -> None:
+def test_close_cancels_the_deferred_run(setup: Setup) -> None:
     throttle, _clock, timers, calls = setup
     for _ in range(4):
         throttle.request("p", calls.append)
@@ -96,7 +99,7 @@ def test_close_cancels_the_deferred_run(setup) -> None:
     assert calls == ["p"] * 3
 
 
-def test_a_deferred_run_for_a_removed_pipeline_is_dropped_quietly(setup) -> None:
+def test_a_deferred_run_for_a_removed_pipeline_is_dropped_quietly(setup: Setup) -> None:
     throttle, clock, timers, calls = setup
     known = {"p"}
 
