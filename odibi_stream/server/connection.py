@@ -52,8 +52,10 @@ class ConnectionRegistry:
     request is being answered is never evicted.
     """
 
-    def __init__(self, cap: int) -> None:
+    def __init__(self, cap: int, max_inflight: int) -> None:
         self.cap = cap
+        self.max_inflight = max_inflight
+        self.inflight = 0
         self._open: set[Connection] = set()
         self._idle: OrderedDict[Connection, None] = OrderedDict()
         self.evicted = 0
@@ -206,9 +208,19 @@ class Connection:
         router = self.ctx.router
         if router.inline(request):
             return router.handle(request)
-        self.ctx.registry.busy(self)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.ctx.pool, router.handle, request)
+        registry = self.ctx.registry
+        if registry.inflight >= registry.max_inflight:
+            # Busy connections cannot be evicted: queueing without bound would let a wedged
+            # daemon plus eager clients fill the cap and lock /healthz out.
+            self.ctx.rejections.note("busy", "too many requests waiting for a worker")
+            return error(503, "busy, retry shortly", headers=(("Retry-After", "1"),))
+        registry.busy(self)
+        registry.inflight += 1
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self.ctx.pool, router.handle, request)
+        finally:
+            registry.inflight -= 1
 
     async def _next(self, h: h11.Connection, reader: asyncio.StreamReader) -> Any:
         while True:

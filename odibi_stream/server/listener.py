@@ -48,6 +48,12 @@ def backlog_for(cap: int) -> int:
     return min(socket.SOMAXCONN, max(MIN_BACKLOG, 2 * cap))
 
 
+def inflight_limit(cap: int, workers: int) -> int:
+    """Requests queued or running on the pool at once: a few per worker, and never more than
+    half the cap, so new connections (a health probe) always find room."""
+    return max(1, min(4 * workers, cap // 2))
+
+
 class Listener:
     """Accepts on one socket and serves its connections (see the module contract).
 
@@ -72,7 +78,7 @@ class Listener:
         self.ctx = ConnectionContext(
             router=router,
             pool=ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"odibi-http-{name}"),
-            registry=ConnectionRegistry(cap),
+            registry=ConnectionRegistry(cap, max_inflight=inflight_limit(cap, workers)),
             rejections=rejections,
             request_timeout=request_timeout,
             max_body_bytes=max_body_bytes,
@@ -91,10 +97,14 @@ class Listener:
             try:
                 client, _addr = await loop.sock_accept(self.sock)
             except OSError as exc:
-                if exc.errno not in _RESOURCE_ERRNOS:
-                    raise
-                self.ctx.rejections.note("accept", f"out of resources ({errno.errorcode.get(exc.errno or 0, '?')})")
-                await asyncio.sleep(ACCEPT_PAUSE_SECONDS)
+                if self.sock.fileno() == -1:
+                    return  # closed by close()
+                # Never let the accept loop die: out of fds it pauses, a peer that aborted
+                # before accept (ECONNABORTED) is just skipped.
+                code = errno.errorcode.get(exc.errno or 0, type(exc).__name__)
+                self.ctx.rejections.note("accept", f"accept failed ({code})")
+                if exc.errno in _RESOURCE_ERRNOS:
+                    await asyncio.sleep(ACCEPT_PAUSE_SECONDS)
                 continue
             with contextlib.suppress(OSError):
                 client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -247,3 +247,32 @@ def test_metrics_expose_refusals_and_connections(server: ServerHandle) -> None:
     assert b'odibi_http_refused_requests_total{reason="csrf"} 1.0' in body
     assert b'odibi_http_connection_cap{listener="api"} 128.0' in body
     assert b"odibi_http_open_connections" in body and b"odibi_http_evicted_connections_total" in body
+
+
+def test_a_wedged_daemon_cannot_lock_healthz_out(daemon: FakeDaemon) -> None:
+    release = threading.Event()
+    original = daemon.pipelines
+
+    def stuck() -> list[dict[str, Any]]:
+        release.wait(30)
+        return original()
+
+    daemon.pipelines = stuck  # type: ignore[method-assign]
+    with serve(daemon, limits={"max_connections": 8, "workers": 1}) as handle:
+        results: list[int] = []
+        callers = [threading.Thread(target=lambda: results.append(request(handle.port, "GET", "/api/pipelines")[0]))
+                   for _ in range(12)]
+        for caller in callers:
+            caller.start()
+        try:
+            deadline = time.monotonic() + 10
+            while results.count(503) < 8 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert results.count(503) == 8  # 4 queued/running (half the cap), the rest told to retry
+            for _ in range(5):
+                assert request(handle.port, "GET", "/healthz", timeout=5)[0] == 200
+        finally:
+            release.set()
+            for caller in callers:
+                caller.join(10)
+        assert sorted(results) == [200] * 4 + [503] * 8
