@@ -26,7 +26,8 @@ class ServeProc:
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._log,
                                      env={**cli_env(), **(env or {})}, text=True)
         self._lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
+        self._pump_thread = threading.Thread(target=self._pump, daemon=True)
+        self._pump_thread.start()
         self.url = self._wait_url()
         self.port = int(self.url.rsplit(":", 1)[1])
 
@@ -67,5 +68,8 @@ class ServeProc:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
+        self._pump_thread.join(5)  # EOF once the process is gone
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
         self._log.close()
         return self.proc.returncode
