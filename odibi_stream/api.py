@@ -149,7 +149,10 @@ class Runtime:
             from odibi_stream.server.app import start_server
 
             server = stack.enter_context(
-                start_server(daemon.control, self.host, self.port, os.environ.get(TOKEN_ENV) or None)
+                start_server(
+                    daemon.control, self.host, self.port, os.environ.get(TOKEN_ENV) or None,
+                    config=self.project.config.server, base_dir=self.project.root,
+                )
             )
             self.url = server.url
         self.daemon = daemon

@@ -29,6 +29,7 @@ def _base_url(host: str, port: int) -> str:
 def _call(url: str, method: str = "GET") -> tuple[int, Any]:
     """HTTP call to the daemon; raises OSError (URLError) if nothing answers."""
     req = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
+    req.add_header("X-Odibi-Request", "1")  # the daemon refuses POSTs without it (CSRF guard)
     token = os.environ.get("ODIBI_API_TOKEN")
     if token:
         req.add_header("Authorization", f"Bearer {token}")

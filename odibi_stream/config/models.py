@@ -81,11 +81,69 @@ class CheckpointConfig(Model):
         return self
 
 
+# --- control-plane hardening (issue 17): TLS, probe port, readiness policy, resource limits ---
+PipelineState = Literal["running", "idle", "paused", "failed", "waiting_lease"]
+
+
+def _default_fail_on() -> list[PipelineState]:
+    return ["failed"]
+
+
+class TLSConfig(Model):
+    """TLS for the control plane (stdlib ``ssl``); relative paths are under the project folder."""
+
+    cert: str = Field(description="PEM certificate (chain) file served by the control plane.")
+    key: str = Field(description="PEM private key file (unencrypted) matching ``cert``.")
+
+
+class ServerLimitsConfig(Model):
+    """Resource limits of the control plane (slow or flooding clients never starve the daemon)."""
+
+    max_connections: int = Field(
+        default=128, ge=4, le=10000,
+        description="Open connections cap (also capped to a quarter of the fd limit); past it the longest-idle connection is dropped.",
+    )
+    workers: int = Field(default=8, ge=1, le=256, description="Threads answering API requests.")
+    request_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=300,
+        description="Deadline for a client to send a whole request (head and body) and to take the response.",
+    )
+    max_body_bytes: int = Field(
+        default=65536, ge=0, le=16 * 1024 * 1024, description="Largest request body accepted; larger gets 413 before any action."
+    )
+    trigger_burst: int = Field(default=3, ge=1, description="Forced runs a pipeline may be triggered in a burst over HTTP.")
+    trigger_per_second: float = Field(
+        default=1.0, gt=0, description="Sustained HTTP trigger rate per pipeline; faster triggers are coalesced into one deferred run."
+    )
+
+
 class ServerConfig(Model):
     """HTTP control plane settings (used by ``serve``)."""
 
     host: str = Field(default="127.0.0.1", description="Bind address. A non-loopback address requires ODIBI_API_TOKEN.")
     port: int = Field(default=8765, ge=0, le=65535, description="Bind port (0 picks a free port).")
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Extra names accepted in the Host header (DNS-rebinding guard); loopback names, IP literals of the bind and the bind name are always accepted.",
+    )
+    tls: TLSConfig | None = Field(default=None, description="Serve HTTPS with this certificate and key.")
+    probe_port: int | None = Field(
+        default=None, ge=0, le=65535,
+        description="Extra listener (same host) serving only GET /healthz and GET /readyz without auth, for orchestrator probes.",
+    )
+    readiness_fail_on: list[PipelineState] = Field(
+        default_factory=_default_fail_on, description="Pipeline states that make /readyz answer 503."
+    )
+    limits: ServerLimitsConfig = Field(default_factory=ServerLimitsConfig, description="Connection, body and trigger-rate limits.")
+
+    @model_validator(mode="after")
+    def _distinct_ports(self) -> ServerConfig:
+        if self.probe_port and self.probe_port == self.port:
+            raise ValueError("server.probe_port must differ from server.port")
+        return self
+
+
+# --- end of control-plane hardening ---
 
 
 class RuntimeConfig(Model):

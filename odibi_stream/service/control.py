@@ -24,7 +24,7 @@ class ControlPlane(Protocol):
 
     A pipeline description (``pipelines()`` items, ``pipeline(name)``) has the keys:
     ``name``, ``state`` (one of :data:`PIPELINE_STATES`), ``trigger`` (kind), ``engine``,
-    ``last_batch`` (a BatchResult as a dict, or None), ``last_error`` (str or None), ``lag``,
+    ``last_batch`` (a BatchReport as a dict, or None), ``last_error`` (str or None), ``lag``,
     ``watermarks``, ``nodes`` (names), ``edges`` (``[upstream, downstream]`` pairs),
     ``reload_error`` (the last failed reload's message, or None), ``degraded`` (bool: retrying a
     retryable error) and ``batches`` (batches committed by this process).
