@@ -29,9 +29,11 @@ def parse_duration(value: str | int | float) -> timedelta:
 
 
 class Model(BaseModel):
-    """Base: frozen, unknown keys rejected."""
+    """Base: frozen, unknown keys rejected, input values never quoted in errors (secrets)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", populate_by_name=True, hide_input_in_errors=True
+    )
 
 
 # --------------------------------------------------------------------------- project

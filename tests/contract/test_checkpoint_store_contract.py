@@ -1,32 +1,62 @@
 """Contract suite: every CheckpointStore backend must pass these tests unchanged.
 
-To add a backend, add one entry to ``BACKENDS``: a name mapped to a factory that takes a fresh
-``tmp_path``-like location and returns a store; ``reopen`` builds a second, independent
-instance on the same storage (durability checks).
+To add a backend, add one entry to ``BACKENDS``: a name mapped to a function that takes the
+pytest request (for fixtures such as a running emulator) and returns a factory; the factory takes
+a fresh ``tmp_path``-like location and returns a store, and called twice with the same location
+builds a second, independent instance on the same storage (durability checks). Stores with a
+``close()`` are closed after the test.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from odibi_stream.checkpoints.azure_blob import AzureBlobCheckpointStore
 from odibi_stream.checkpoints.local import LocalCheckpointStore
 from odibi_stream.checkpoints.store import CheckpointStore
 from odibi_stream.exceptions import CheckpointConflict, CheckpointError
+from tests.azurite_fixtures import azure_container, azurite  # noqa: F401  (fixtures)
 
 StoreFactory = Callable[[Path], CheckpointStore]
 
-BACKENDS: dict[str, StoreFactory] = {
-    "local": lambda root: LocalCheckpointStore(root),
+
+def _azurite_backend(request: pytest.FixtureRequest) -> StoreFactory:
+    account = request.getfixturevalue("azurite")
+    container = request.getfixturevalue("azure_container")
+    target = account.target(container)
+
+    def make(root: Path) -> CheckpointStore:
+        prefix = "ckpt/" + hashlib.sha1(str(root).encode()).hexdigest()[:16]
+        return AzureBlobCheckpointStore.open(target, prefix)
+
+    return make
+
+
+BACKENDS: dict[str, Callable[[pytest.FixtureRequest], StoreFactory]] = {
+    "local": lambda request: LocalCheckpointStore,
+    "azurite": _azurite_backend,
 }
 
 
 @pytest.fixture(params=sorted(BACKENDS))
-def factory(request: pytest.FixtureRequest) -> StoreFactory:
-    return BACKENDS[request.param]
+def factory(request: pytest.FixtureRequest) -> Iterator[StoreFactory]:
+    build = BACKENDS[request.param](request)
+    opened: list[CheckpointStore] = []
+
+    def make(root: Path) -> CheckpointStore:
+        opened.append(build(root))
+        return opened[-1]
+
+    yield make
+    for s in opened:
+        close = getattr(s, "close", None)
+        if callable(close):
+            close()
 
 
 @pytest.fixture

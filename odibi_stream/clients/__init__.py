@@ -1,0 +1,1 @@
+"""Clients for external systems, built from connection settings (Azure storage, ...)."""
