@@ -36,7 +36,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from odibi_stream.checkpoints.store import split_key
 from odibi_stream.clients.azure import AzureTarget, ContainerHandle, open_container
-from odibi_stream.clients.azure_errors import AUTH_HINT, CallFailed, Failure, call, describe_exc
+from odibi_stream.clients.azure_errors import (
+    AUTH_HINT,
+    TLS_HINT,
+    CallFailed,
+    Failure,
+    call,
+    describe_exc,
+)
 from odibi_stream.exceptions import (
     CheckpointAccessDenied,
     CheckpointConflict,
@@ -279,6 +286,8 @@ class AzureBlobCheckpointStore:
                 raise CheckpointAccessDenied(
                     f"{where}: {op} {key!r} was refused: {why}", hint=AUTH_HINT
                 ) from None
+            if kind is Failure.TLS:
+                raise CheckpointError(f"{where}: {op} {key!r} failed: {why}", hint=TLS_HINT) from None
             if kind is Failure.CONTAINER_NOT_FOUND:
                 raise CheckpointError(
                     f"{where}: the container does not exist",

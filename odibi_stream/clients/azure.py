@@ -287,6 +287,12 @@ def blob_service_client(
         raise ConfigError("Azure storage needs azure-storage-blob", hint=_EXTRA_HINT) from exc
     _quiet_sdk_logging()
     res = resolve(target)
+    if target.auth.mode in TOKEN_MODES and not res.secure:
+        # The SDK refuses to send a bearer token over plain HTTP; say so before any request.
+        raise ConfigError(
+            f"auth mode {target.auth.mode} needs an https endpoint (got {res.blob_url})",
+            hint="Entra tokens are only sent over TLS; use https, or a key/SAS for a local emulator",
+        )
     cred = credential if credential is not None else blob_credential(target)
     return BlobServiceClient(res.blob_url, credential=cred, **client_options(ca_file=ca_file, **kwargs))
 

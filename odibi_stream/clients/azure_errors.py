@@ -7,13 +7,14 @@ The checkpoint store maps failures to checkpoint errors; :func:`file_error` maps
 :class:`AzureStorageError` subclasses for file sources/sinks.
 
 Outages (connection refused/reset, timeouts, 5xx, 408, 429) are retryable; authentication and
-authorisation failures (401/403, credential errors) are terminal with a hint; a missing
-container is terminal (a configuration problem, not an outage).
+authorisation failures (401/403, credential errors) and an untrusted TLS certificate are
+terminal with a hint; a missing container is terminal (a configuration problem, not an outage).
 """
 
 from __future__ import annotations
 
 import enum
+import ssl
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -21,6 +22,10 @@ from typing import TypeVar
 from odibi_stream.exceptions import ConnectorError
 from odibi_stream.observability.redact import redact
 
+TLS_HINT = (
+    "the endpoint's TLS certificate is not trusted: fix the endpoint, or trust its CA "
+    "(ca_file / REQUESTS_CA_BUNDLE)"
+)
 AUTH_HINT = (
     "check the connection's auth: the key or SAS (expiry, permissions read/add/create/write/"
     "delete/list), or the identity's role (Storage Blob Data Contributor) on the container"
@@ -32,6 +37,7 @@ class Failure(enum.Enum):
 
     UNAVAILABLE = "unavailable"
     AUTH = "auth"
+    TLS = "tls"
     BLOB_NOT_FOUND = "blob_not_found"
     CONTAINER_NOT_FOUND = "container_not_found"
     EXISTS = "exists"
@@ -53,6 +59,8 @@ def classify(exc: BaseException) -> Failure:
 
     if isinstance(exc, ae.ClientAuthenticationError):  # includes credential failures
         return Failure.AUTH
+    if _caused_by(exc, ssl.SSLCertVerificationError):
+        return Failure.TLS  # a trust problem to fix, not an outage to wait out
     if isinstance(exc, (ae.ServiceRequestError, ae.ServiceResponseError)):
         return Failure.UNAVAILABLE
     if isinstance(exc, (ConnectionError, TimeoutError)):
@@ -76,6 +84,22 @@ def classify(exc: BaseException) -> Failure:
     if status in (304, 412):
         return Failure.CONDITION
     return Failure.OTHER
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException], depth: int = 8) -> bool:
+    """True if ``kind`` is anywhere in the chain of causes (SDK, requests, urllib3 wrappers)."""
+    seen: set[int] = set()
+    todo: list[object] = [exc]
+    while todo and len(seen) < depth * 4:
+        cur = todo.pop()
+        if not isinstance(cur, BaseException) or id(cur) in seen:
+            continue
+        if isinstance(cur, kind):
+            return True
+        seen.add(id(cur))
+        todo += [getattr(cur, "inner_exception", None), getattr(cur, "reason", None)]
+        todo += [cur.__cause__, cur.__context__, *cur.args]
+    return False
 
 
 def ambiguous(exc: BaseException) -> bool:
@@ -178,6 +202,8 @@ def file_error(op: str, name: str, where: str, failed: CallFailed) -> AzureStora
         return AzureStorageError(what, retryable=True, hint="Azure storage is unreachable; retrying")
     if kind is Failure.AUTH:
         return AzureStorageError(what, retryable=False, hint=AUTH_HINT)
+    if kind is Failure.TLS:
+        return AzureStorageError(what, retryable=False, hint=TLS_HINT)
     if kind is Failure.CONTAINER_NOT_FOUND:
         return AzureStorageError(
             what, retryable=False, hint="create the container, or fix the connection's container"

@@ -5,7 +5,8 @@ root folder inside one container (``/``-separated). Works on flat Blob accounts 
 (HNS) alike, through the Blob API; on HNS accounts the zero-length directory placeholders
 (metadata ``hdi_isfolder=true``) are not files and are skipped.
 
-A file's identity is ``(name, etag, size, last_modified)``. ``last_modified`` is a timezone-aware
+A file's identity is ``(name, etag, size, last_modified)``; etags are always in their quoted form
+(listings return them bare, headers quoted). ``last_modified`` is a timezone-aware
 UTC datetime with *one-second* resolution (HTTP dates): the etag, not the time, detects a
 rewrite. Conditional variants (``etag=``) of read/copy/delete fail with
 :class:`~odibi_stream.clients.azure_errors.BlobChanged` if the blob changed since it was listed,
@@ -137,7 +138,7 @@ class BlobFileSystem:
             props = self._call("stat", name, blob.get_blob_properties, missing=True)
         except _Missing:
             return None
-        return BlobFile(name, int(props.size), str(props.etag), _utc(props.last_modified))
+        return BlobFile(name, int(props.size), _etag(props.etag), _utc(props.last_modified))
 
     def exists(self, name: str) -> bool:
         """True if ``name`` exists."""
@@ -207,7 +208,7 @@ class BlobFileSystem:
                 if mine is not None:
                     return BlobFile(name, size, *mine)
             raise file_error("upload", name, self.location, failed) from None
-        return BlobFile(name, size, str(res["etag"]), _utc(res["last_modified"]))
+        return BlobFile(name, size, _etag(res["etag"]), _utc(res["last_modified"]))
 
     def copy(self, src: str, dst: str, *, etag: str | None = None) -> None:
         """Server-side copy ``src`` → ``dst`` (overwriting ``dst``), waiting for completion.
@@ -271,7 +272,7 @@ class BlobFileSystem:
 
     def _file(self, item: Any) -> BlobFile:
         rel = item.name[len(self._root) + 1 :] if self._root else item.name
-        return BlobFile(rel, int(item.size), str(item.etag), _utc(item.last_modified))
+        return BlobFile(rel, int(item.size), _etag(item.etag), _utc(item.last_modified))
 
     def _call(self, op: str, name: str, fn: Callable[[], T], *, missing: bool = False) -> T:
         try:
@@ -288,7 +289,7 @@ class BlobFileSystem:
             return None
         stored = props.content_settings.content_md5
         if int(props.size) == size and stored is not None and bytes(stored) == md5:
-            return str(props.etag), _utc(props.last_modified)
+            return _etag(props.etag), _utc(props.last_modified)
         return None
 
     def _await_copy(self, target: BlobClient, dst: str) -> None:
@@ -315,6 +316,12 @@ def _is_file(item: Any) -> bool:
         return False  # a BlobPrefix (virtual folder)
     meta = getattr(item, "metadata", None) or {}
     return str(meta.get("hdi_isfolder", "")).lower() != "true"
+
+
+def _etag(value: object) -> str:
+    # Listings return etags bare (0x8D...), response headers quoted ("0x8D..."): one form, the
+    # quoted one conditional headers expect, so identities from either compare equal.
+    return '"' + str(value).strip('"') + '"'
 
 
 def _utc(value: datetime) -> datetime:
