@@ -203,11 +203,9 @@ def _abfs_auth(auth: AzureAuth, res: ResolvedAccount) -> dict[str, str]:
             "fs.azure.account.key": res.account_key,
         }
     if res.sas_token is not None:
-        return {
-            "fs.azure.account.auth.type": "SAS",
-            "fs.azure.sas.token.provider.type": "org.apache.hadoop.fs.azurebfs.sas.FixedSASTokenProvider",
-            "fs.azure.sas.fixed.token": res.sas_token,
-        }
+        # No provider class: with a fixed token set, ABFS builds its FixedSASTokenProvider
+        # itself (that class has no no-argument constructor, so naming it fails).
+        return {"fs.azure.account.auth.type": "SAS", "fs.azure.sas.fixed.token": res.sas_token}
     if auth.service_principal is not None:
         sp = auth.service_principal
         authority = (sp.authority_host or PUBLIC_AUTHORITY).rstrip("/")
