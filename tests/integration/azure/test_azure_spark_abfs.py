@@ -1,12 +1,12 @@
 """Spark (ABFS) and delta-rs share one Delta table on Azurite through the translated settings.
 
-Needs ``org.apache.hadoop:hadoop-azure`` (matching pyspark's Hadoop 3.5) among the Spark jars;
-until ``scripts/fetch-spark-jars.sh`` fetches it, the test is skipped with that reason printed.
+Needs ``org.apache.hadoop:hadoop-azure`` (matching pyspark's Hadoop 3.5) among the Spark jars,
+which ``scripts/fetch-spark-jars.sh`` fetches; like the other Spark tests it fails (not skips)
+when only the jars are missing.
 """
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import pyarrow as pa
@@ -22,9 +22,7 @@ def _engine_with_abfs() -> object:
     from odibi_stream.engines.spark_session import find_jars
 
     if not any(Path(j).name.startswith("hadoop-azure-") for j in find_jars()):
-        reason = "hadoop-azure is not among the Spark jars (scripts/spark/pom.xml does not fetch it yet)"
-        warnings.warn(reason, pytest.PytestWarning, stacklevel=1)
-        pytest.skip(reason)
+        pytest.fail("hadoop-azure is not among the Spark jars — run: bash scripts/fetch-spark-jars.sh")
     return shared_engine()
 
 
