@@ -100,9 +100,7 @@ class AzureBlobCheckpointStore:
         Raises:
             ConfigError: the target lacks a container/account or its auth cannot reach storage.
         """
-        from azure.storage.blob import ExponentialRetry
-
-        handle = open_container(target, ca_file=ca_file, retry_policy=ExponentialRetry(retry_total=0))
+        handle = open_container(target, ca_file=ca_file, retry=False)
         return cls(handle.client, prefix, location=handle.describe(prefix), handle=handle)
 
     # ------------------------------------------------------------------ protocol

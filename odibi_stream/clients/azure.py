@@ -185,6 +185,16 @@ def resolve(target: AzureTarget) -> ResolvedAccount:
     )
 
 
+def require_sdk() -> None:
+    """Raise a :class:`ConfigError` with the install hint unless azure-storage-blob (and
+    azure-core) can be imported; the Blob SDK is an optional extra."""
+    try:
+        import azure.core
+        import azure.storage.blob  # noqa: F401
+    except ImportError as exc:
+        raise ConfigError("Azure storage needs azure-storage-blob", hint=_EXTRA_HINT) from exc
+
+
 def token_credential(auth: AzureAuth) -> Any:
     """An azure-identity ``TokenCredential`` for the Entra modes (lazy import).
 
@@ -226,6 +236,7 @@ def blob_credential(target: AzureTarget) -> Any:
             connection string carries neither a key nor a SAS.
     """
     res = resolve(target)
+    require_sdk()
     from azure.core.credentials import AzureNamedKeyCredential, AzureSasCredential
 
     if res.account_key is not None:
@@ -260,6 +271,7 @@ def client_options(*, ca_file: str | None = None, **overrides: Any) -> dict[str,
     health reporting, so storage calls fail fast. ``ca_file`` trusts a private CA (an HTTPS
     emulator or a TLS-intercepting proxy).
     """
+    require_sdk()
     from azure.storage.blob import ExponentialRetry
 
     # The SDK annotates the backoffs as int; fractions of a second work and are what we want.
@@ -281,10 +293,9 @@ def blob_service_client(
 ) -> BlobServiceClient:
     """A ``BlobServiceClient`` for the target's account (``credential`` defaults to
     :func:`blob_credential`); ``kwargs`` override :func:`client_options`."""
-    try:
-        from azure.storage.blob import BlobServiceClient
-    except ImportError as exc:
-        raise ConfigError("Azure storage needs azure-storage-blob", hint=_EXTRA_HINT) from exc
+    require_sdk()
+    from azure.storage.blob import BlobServiceClient
+
     _quiet_sdk_logging()
     res = resolve(target)
     if target.auth.mode in TOKEN_MODES and not res.secure:
@@ -331,15 +342,28 @@ def container_uri(target: AzureTarget, path: str = "") -> str:
 
 
 def open_container(
-    target: AzureTarget, *, ca_file: str | None = None, **kwargs: Any
+    target: AzureTarget, *, ca_file: str | None = None, retry: bool = True, **kwargs: Any
 ) -> ContainerHandle:
     """Build the container client of ``target`` (no network I/O happens here).
 
+    Args:
+        target: The connection.
+        ca_file: Extra CA bundle to trust (see :func:`client_options`).
+        retry: False for a pipeline that never retries (callers that retry themselves and must
+            know whether an attempt may have been applied).
+        kwargs: Overrides of :func:`client_options`.
+
     Raises:
-        ConfigError: the target names no container, or its auth cannot reach storage.
+        ConfigError: the target names no container, its auth cannot reach storage, or the
+            Blob SDK is not installed.
     """
     if not target.container:
         raise ConfigError("the Azure connection needs 'container'")
+    if not retry:
+        require_sdk()
+        from azure.storage.blob import ExponentialRetry
+
+        kwargs.setdefault("retry_policy", ExponentialRetry(retry_total=0))
     cred = blob_credential(target)
     service = blob_service_client(target, credential=cred, ca_file=ca_file, **kwargs)
     return ContainerHandle(service.get_container_client(target.container), cred, target)
@@ -364,6 +388,7 @@ def eventhub_auth(auth: AzureAuth) -> EventHubAuth:
     Raises:
         ConfigError: ``account_key`` (a storage key cannot sign Event Hubs requests).
     """
+    require_sdk()
     from azure.core.credentials import AzureNamedKeyCredential, AzureSasCredential
 
     if auth.connection_string is not None:

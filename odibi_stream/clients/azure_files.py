@@ -97,9 +97,7 @@ class BlobFileSystem:
     @classmethod
     def open(cls, target: AzureTarget, root: str = "", *, ca_file: str | None = None) -> BlobFileSystem:
         """Build a file system on the target's container (no network I/O)."""
-        from azure.storage.blob import ExponentialRetry
-
-        handle = open_container(target, ca_file=ca_file, retry_policy=ExponentialRetry(retry_total=0))
+        handle = open_container(target, ca_file=ca_file, retry=False)
         sas = resolve(target).sas_token
         where = handle.describe(root)
         return cls(handle.client, root, location=where, handle=handle, source_sas=sas)

@@ -319,3 +319,35 @@ def test_eventhub_auth_modes(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> N
     token.credential.close()
     with pytest.raises(ConfigError, match="shared access policy"):
         eventhub_auth(AzureAuth.model_validate({"account_key": KEY}))
+
+
+NO_SDK = """
+import sys
+sys.modules["azure"] = None  # as if the azure extra were not installed
+from odibi_stream.checkpoints.azure_blob import AzureBlobCheckpointStore
+from odibi_stream.clients.azure import AzureTarget
+from odibi_stream.clients.azure_files import BlobFileSystem
+from odibi_stream.clients.azure_options import object_store_options
+from odibi_stream.config.azure_auth import AzureAuth
+from odibi_stream.exceptions import ConfigError
+t = AzureTarget("a", "c", AzureAuth(account_key="k" * 8))
+print(sorted(object_store_options(t)))  # delta-rs options need no Azure SDK
+for build in (AzureBlobCheckpointStore.open, BlobFileSystem.open):
+    try:
+        build(t)
+    except ConfigError as exc:
+        print("ConfigError", exc.hint)
+"""
+
+
+def test_without_the_azure_extra_a_clear_config_error() -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import cli_env
+
+    done = subprocess.run([sys.executable, "-c", NO_SDK], env=cli_env(), capture_output=True, text=True, timeout=60)
+    lines = done.stdout.splitlines()
+    assert done.returncode == 0, done.stderr
+    assert lines[0] == "['azure_storage_account_key', 'azure_storage_account_name']"
+    assert lines[1:] == ["ConfigError install the Azure extra: pip install 'odibi-stream[azure]'"] * 2
