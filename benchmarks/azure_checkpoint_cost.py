@@ -42,18 +42,33 @@ NOW = datetime.now(timezone.utc)
 
 def plan(n: int, epoch: int) -> OffsetsEntry:
     """A realistic plan: two sources with file ranges."""
-    files = [{"path": f"landing/f{n}-{i}.csv", "size": 1000 + i, "mtime_ns": n * 1000 + i} for i in range(3)]
+    files = [
+        {"path": f"landing/f{n}-{i}.csv", "size": 1000 + i, "mtime_ns": n * 1000 + i}
+        for i in range(3)
+    ]
     return OffsetsEntry(
-        batch=n, epoch=epoch, created=NOW, sources={"files": {"files": files}, "k": {"0": [n, n + 1]}},
-        watermarks={}, config_fingerprint="f" * 64,
+        batch=n,
+        epoch=epoch,
+        created=NOW,
+        sources={"files": {"files": files}, "k": {"0": [n, n + 1]}},
+        watermarks={},
+        config_fingerprint="f" * 64,
     )
 
 
 def commit(n: int, epoch: int) -> CommitEntry:
     """The matching commit with per-node metrics."""
-    nodes = {name: {"rows_in": 10, "rows_out": 10, "rejected": 0, "late": 0, "sink": {}} for name in ("src", "sink")}
+    nodes = {
+        name: {"rows_in": 10, "rows_out": 10, "rejected": 0, "late": 0, "sink": {}}
+        for name in ("src", "sink")
+    }
     return CommitEntry(
-        batch=n, epoch=epoch, committed=NOW, sources={"files": {}}, watermarks={}, nodes=nodes,
+        batch=n,
+        epoch=epoch,
+        committed=NOW,
+        sources={"files": {}},
+        watermarks={},
+        nodes=nodes,
         metrics={"total": 1.0},
     )
 
@@ -100,7 +115,9 @@ def measure(name: str, store: CheckpointStore, batches: int) -> dict[str, list[f
 def azurite_endpoint() -> tuple[str, bool]:
     """(endpoint, started by us)."""
     running = subprocess.run(["bash", str(SCRIPT), "status"], capture_output=True).returncode == 0
-    done = subprocess.run(["bash", str(SCRIPT), "start"], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        ["bash", str(SCRIPT), "start"], capture_output=True, text=True, check=True
+    )
     return done.stdout.strip().splitlines()[-1], not running
 
 

@@ -236,7 +236,9 @@ class AzureBlobCheckpointStore:
     def _cas_put(self, key: str, blob: BlobClient, data: bytes, etag: str | None) -> bool:
         try:
             new = self._run(
-                "compare_and_swap", key, lambda: _put(blob, data, if_match=etag, if_none_match=etag is None)
+                "compare_and_swap",
+                key,
+                lambda: _put(blob, data, if_match=etag, if_none_match=etag is None),
             )
         except CallFailed as rej:
             if rej.kind in (Failure.EXISTS, Failure.CONDITION):
@@ -285,11 +287,14 @@ class AzureBlobCheckpointStore:
                     f"{where}: {op} {key!r} was refused: {why}", hint=AUTH_HINT
                 ) from None
             if kind is Failure.TLS:
-                raise CheckpointError(f"{where}: {op} {key!r} failed: {why}", hint=TLS_HINT) from None
+                raise CheckpointError(
+                    f"{where}: {op} {key!r} failed: {why}", hint=TLS_HINT
+                ) from None
             if kind is Failure.CONTAINER_NOT_FOUND:
                 raise CheckpointError(
                     f"{where}: the container does not exist",
-                    hint="create it (az storage container create) or fix the connection's container",
+                    hint="create it (az storage container create) or fix the connection's "
+                    "container",
                 ) from None
             raise CheckpointError(f"{where}: {op} {key!r} failed: {why}") from None
 

@@ -161,7 +161,8 @@ def resolve(target: AzureTarget) -> ResolvedAccount:
     if parsed is not None and (parsed.scheme not in ("http", "https") or not parsed.hostname):
         raise ConfigError(
             "the Azure endpoint must be an http(s) URL",
-            hint="e.g. https://myacct.blob.core.windows.net or http://127.0.0.1:10000/devstoreaccount1",
+            hint="e.g. https://myacct.blob.core.windows.net or "
+            "http://127.0.0.1:10000/devstoreaccount1",
         )
     account = target.account_name or account or _account_in_url(parsed)
     if not account:
@@ -302,10 +303,13 @@ def blob_service_client(
         # The SDK refuses to send a bearer token over plain HTTP; say so before any request.
         raise ConfigError(
             f"auth mode {target.auth.mode} needs an https endpoint (got {res.blob_url})",
-            hint="Entra tokens are only sent over TLS; use https, or a key/SAS for a local emulator",
+            hint="Entra tokens are only sent over TLS; use https, or a key/SAS for a "
+            "local emulator",
         )
     cred = credential if credential is not None else blob_credential(target)
-    return BlobServiceClient(res.blob_url, credential=cred, **client_options(ca_file=ca_file, **kwargs))
+    return BlobServiceClient(
+        res.blob_url, credential=cred, **client_options(ca_file=ca_file, **kwargs)
+    )
 
 
 @dataclass

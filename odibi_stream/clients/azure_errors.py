@@ -199,7 +199,9 @@ def file_error(op: str, name: str, where: str, failed: CallFailed) -> AzureStora
     if kind is Failure.CONDITION:
         return BlobChanged(f"{where}: {name!r} changed since it was listed")
     if kind is Failure.UNAVAILABLE:
-        return AzureStorageError(what, retryable=True, hint="Azure storage is unreachable; retrying")
+        return AzureStorageError(
+            what, retryable=True, hint="Azure storage is unreachable; retrying"
+        )
     if kind is Failure.AUTH:
         return AzureStorageError(what, retryable=False, hint=AUTH_HINT)
     if kind is Failure.TLS:

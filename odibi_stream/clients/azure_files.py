@@ -95,7 +95,9 @@ class BlobFileSystem:
         self._backoff = backoff
 
     @classmethod
-    def open(cls, target: AzureTarget, root: str = "", *, ca_file: str | None = None) -> BlobFileSystem:
+    def open(
+        cls, target: AzureTarget, root: str = "", *, ca_file: str | None = None
+    ) -> BlobFileSystem:
         """Build a file system on the target's container (no network I/O)."""
         handle = open_container(target, ca_file=ca_file, retry=False)
         sas = resolve(target).sas_token
@@ -323,7 +325,11 @@ def _etag(value: object) -> str:
 
 
 def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return (
+        value.replace(tzinfo=timezone.utc)
+        if value.tzinfo is None
+        else value.astimezone(timezone.utc)
+    )
 
 
 def _if_match(etag: str | None) -> dict[str, Any]:

@@ -228,7 +228,8 @@ def _abfs_auth(auth: AzureAuth, res: ResolvedAccount) -> dict[str, str]:
         tenant, client, token_file, wi_authority = _workload(auth)
         wi_conf = {
             "fs.azure.account.auth.type": "OAuth",
-            "fs.azure.account.oauth.provider.type": ABFS_PROVIDERS + "WorkloadIdentityTokenProvider",
+            "fs.azure.account.oauth.provider.type": ABFS_PROVIDERS
+            + "WorkloadIdentityTokenProvider",
             "fs.azure.account.oauth2.msi.tenant": tenant,
             "fs.azure.account.oauth2.client.id": client,
             "fs.azure.account.oauth2.token.file": token_file,

@@ -86,7 +86,9 @@ class FaultProxy:
                     return  # applied upstream, answer lost
                 out = [f"HTTP/1.1 {resp.status} {resp.reason}"]
                 # HEAD answers carry the blob's length but no body: keep that header as is.
-                skip = ("transfer-encoding", "connection") + (() if method == "HEAD" else ("content-length",))
+                skip = ("transfer-encoding", "connection") + (
+                    () if method == "HEAD" else ("content-length",)
+                )
                 out += [f"{k}: {v}" for k, v in resp.getheaders() if k.lower() not in skip]
                 if method != "HEAD":
                     out.append(f"Content-Length: {len(data)}")

@@ -36,9 +36,19 @@ from odibi_stream.exceptions import (
 from tests.azurite_fixtures import AzuriteAccount, LocalAzurite
 
 IDENTITY_HEADER = "local-identity-header-value"
-MI_ENV = ("MSI_ENDPOINT", "MSI_SECRET", "IMDS_ENDPOINT", "IDENTITY_SERVER_THUMBPRINT",
-          "AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "AZURE_FEDERATED_TOKEN_FILE",
-          "AZURE_USERNAME", "AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_TOKEN_CREDENTIALS")
+MI_ENV = (
+    "MSI_ENDPOINT",
+    "MSI_SECRET",
+    "IMDS_ENDPOINT",
+    "IDENTITY_SERVER_THUMBPRINT",
+    "AZURE_CLIENT_ID",
+    "AZURE_TENANT_ID",
+    "AZURE_CLIENT_SECRET",
+    "AZURE_FEDERATED_TOKEN_FILE",
+    "AZURE_USERNAME",
+    "AZURE_CLIENT_CERTIFICATE_PATH",
+    "AZURE_TOKEN_CREDENTIALS",
+)
 
 
 def _b64(doc: dict[str, Any]) -> str:
@@ -150,7 +160,9 @@ def test_a_token_for_the_wrong_audience_is_access_denied(
 ) -> None:
     account, container, ca = tls
     identity.audience = "https://vault.azure.net"
-    target = AzureTarget(None, container, AzureAuth.model_validate("managed_identity"), account.endpoint)
+    target = AzureTarget(
+        None, container, AzureAuth.model_validate("managed_identity"), account.endpoint
+    )
     with (
         AzureBlobCheckpointStore.open(target, "ckpt", ca_file=ca) as store,
         pytest.raises(CheckpointAccessDenied) as err,
@@ -169,7 +181,10 @@ def test_untrusted_certificate_is_not_silently_accepted(
     ):
         store.read("p/x")
     assert not is_retryable(err.value) and err.value.hint and "CA" in err.value.hint
-    with BlobFileSystem.open(account.target(container)) as files, pytest.raises(AzureStorageError) as ferr:
+    with (
+        BlobFileSystem.open(account.target(container)) as files,
+        pytest.raises(AzureStorageError) as ferr,
+    ):
         files.list("")
     assert not is_retryable(ferr.value)
 

@@ -34,11 +34,15 @@ def proxy(azurite: AzuriteAccount) -> Iterator[FaultProxy]:
     p.close()
 
 
-def _store(account: AzuriteAccount, container: str, prefix: str = "ckpt", **kw: object) -> AzureBlobCheckpointStore:
+def _store(
+    account: AzuriteAccount, container: str, prefix: str = "ckpt", **kw: object
+) -> AzureBlobCheckpointStore:
     return AzureBlobCheckpointStore.open(account.target(container, **kw), prefix)  # type: ignore[arg-type]
 
 
-def test_each_call_is_one_round_trip(azurite: AzuriteAccount, azure_container: str, proxy: FaultProxy) -> None:
+def test_each_call_is_one_round_trip(
+    azurite: AzuriteAccount, azure_container: str, proxy: FaultProxy
+) -> None:
     via = AzuriteAccount(proxy.endpoint)
     with _store(via, azure_container) as store:
         store.create("p/offsets/0.json", b"plan")
@@ -76,7 +80,9 @@ def test_lost_cas_response_still_reports_success(azure_container: str, proxy: Fa
         assert store.compare_and_swap("p/new.json", b"n1", None)
 
 
-def test_cas_compares_values_even_with_a_stale_etag(azurite: AzuriteAccount, azure_container: str) -> None:
+def test_cas_compares_values_even_with_a_stale_etag(
+    azurite: AzuriteAccount, azure_container: str
+) -> None:
     with _store(azurite, azure_container) as a, _store(azurite, azure_container) as b:
         assert a.compare_and_swap("p/lease.json", b"same", None)
         b.replace("p/lease.json", b"same")  # same bytes, new etag: a's cached etag is stale
@@ -89,7 +95,9 @@ def test_cas_compares_values_even_with_a_stale_etag(azurite: AzuriteAccount, azu
         assert a.compare_and_swap("p/lease.json", b"mine", None)
 
 
-def test_hidden_blobs_and_folders_are_never_listed(azurite: AzuriteAccount, azure_container: str) -> None:
+def test_hidden_blobs_and_folders_are_never_listed(
+    azurite: AzuriteAccount, azure_container: str
+) -> None:
     with _store(azurite, azure_container) as store:
         store.create("p/offsets/0.json", b"x")
         with azurite.service() as svc:
@@ -104,17 +112,25 @@ def test_hidden_blobs_and_folders_are_never_listed(azurite: AzuriteAccount, azur
         assert store.list("") == []
 
 
-def test_describe_names_the_location_without_secrets(azurite: AzuriteAccount, azure_container: str) -> None:
+def test_describe_names_the_location_without_secrets(
+    azurite: AzuriteAccount, azure_container: str
+) -> None:
     with _store(azurite, azure_container, prefix="team/ckpt") as store:
         where = store.describe()
     assert where.startswith(f"az://devstoreaccount1/{azure_container}/team/ckpt")
     assert azurite.account_key not in where and "AccountKey" not in where
 
 
-def test_wrong_key_is_terminal_access_denied_without_the_key(azurite: AzuriteAccount, azure_container: str) -> None:
+def test_wrong_key_is_terminal_access_denied_without_the_key(
+    azurite: AzuriteAccount, azure_container: str
+) -> None:
     wrong = "QUJD" + azurite.account_key[4:]
     with _store(azurite, azure_container, auth=AzureAuth(account_key=wrong)) as store:
-        for call in (lambda: store.read("p/x"), lambda: store.create("p/x", b"1"), lambda: store.list("p")):
+        for call in (
+            lambda: store.read("p/x"),
+            lambda: store.create("p/x", b"1"),
+            lambda: store.list("p"),
+        ):
             with pytest.raises(CheckpointAccessDenied) as err:
                 call()
             assert not is_retryable(err.value)
@@ -122,7 +138,9 @@ def test_wrong_key_is_terminal_access_denied_without_the_key(azurite: AzuriteAcc
             assert wrong not in str(err.value) and wrong[:12] not in str(err.value)
 
 
-def test_read_only_sas_can_read_but_not_write(azurite: AzuriteAccount, azure_container: str) -> None:
+def test_read_only_sas_can_read_but_not_write(
+    azurite: AzuriteAccount, azure_container: str
+) -> None:
     with _store(azurite, azure_container) as writer:
         writer.create("p/offsets/0.json", b"plan")
     sas = generate_container_sas(

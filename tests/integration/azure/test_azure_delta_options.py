@@ -24,14 +24,18 @@ def _auth(mode: str, account: AzuriteAccount, container: str) -> AzureAuth:
         account.account_name,
         container,
         account_key=account.account_key,
-        permission=ContainerSasPermissions(read=True, write=True, create=True, delete=True, list=True, add=True),
+        permission=ContainerSasPermissions(
+            read=True, write=True, create=True, delete=True, list=True, add=True
+        ),
         expiry=datetime.now(timezone.utc) + timedelta(hours=1),
     )
     return AzureAuth(sas_token=sas)
 
 
 @pytest.mark.parametrize("mode", ["account_key", "sas_token", "connection_string"])
-def test_delta_round_trip_on_azurite(azurite: AzuriteAccount, azure_container: str, mode: str) -> None:
+def test_delta_round_trip_on_azurite(
+    azurite: AzuriteAccount, azure_container: str, mode: str
+) -> None:
     target = azurite.target(azure_container, _auth(mode, azurite, azure_container))
     opts = dict(object_store_options(target))
     uri = f"az://{azure_container}/lake/orders"

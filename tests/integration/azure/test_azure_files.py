@@ -40,18 +40,30 @@ def test_listing_returns_identities_of_direct_or_all_files(fs: BlobFileSystem) -
     a = direct[0]
     assert a.size == 5 and a.etag.startswith('"')
     assert a.last_modified.tzinfo is not None and a.last_modified.utcoffset() == timedelta(0)
-    assert before - timedelta(seconds=2) <= a.last_modified <= datetime.now(timezone.utc) + timedelta(seconds=2)
+    assert (
+        before - timedelta(seconds=2)
+        <= a.last_modified
+        <= datetime.now(timezone.utc) + timedelta(seconds=2)
+    )
     assert [f.name for f in fs.list("in", recursive=True)] == ["in/a.csv", "in/sub/b.csv"]
-    assert [f.name for f in fs.list("", recursive=True)] == ["in/a.csv", "in/sub/b.csv", "out/c.csv"]
+    assert [f.name for f in fs.list("", recursive=True)] == [
+        "in/a.csv",
+        "in/sub/b.csv",
+        "out/c.csv",
+    ]
     assert fs.list("nothing") == []
     assert fs.stat("in/a.csv") == a
     assert fs.stat("in/missing.csv") is None
 
 
-def test_adls_folder_placeholders_are_not_files(azurite: AzuriteAccount, azure_container: str, fs: BlobFileSystem) -> None:
+def test_adls_folder_placeholders_are_not_files(
+    azurite: AzuriteAccount, azure_container: str, fs: BlobFileSystem
+) -> None:
     fs.upload("in/a.csv", b"1")
     with azurite.service() as svc:  # what an HNS account lists for a directory
-        svc.get_container_client(azure_container).upload_blob("zone/in/dir", b"", metadata={"hdi_isfolder": "true"})
+        svc.get_container_client(azure_container).upload_blob(
+            "zone/in/dir", b"", metadata={"hdi_isfolder": "true"}
+        )
     assert [f.name for f in fs.list("in")] == ["in/a.csv"]
 
 
@@ -61,7 +73,9 @@ def test_glob_finds_what_pathlib_finds(fs: BlobFileSystem, tmp_path: Path, patte
         fs.upload(rel, b"x")
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_bytes(b"x")
-    expected = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.glob(pattern) if p.is_file())
+    expected = sorted(
+        p.relative_to(tmp_path).as_posix() for p in tmp_path.glob(pattern) if p.is_file()
+    )
     assert [f.name for f in fs.glob(pattern)] == expected
 
 
@@ -96,7 +110,9 @@ def test_upload_is_create_exclusive(fs: BlobFileSystem, tmp_path: Path) -> None:
     assert again.etag != first.etag and fs.read_bytes("sink/part-0.parquet") == b"replaced"
 
 
-def test_lost_upload_response_counts_as_ours(azurite: AzuriteAccount, azure_container: str, tmp_path: Path) -> None:
+def test_lost_upload_response_counts_as_ours(
+    azurite: AzuriteAccount, azure_container: str, tmp_path: Path
+) -> None:
     proxy = FaultProxy(azurite.endpoint)
     try:
         with BlobFileSystem.open(AzuriteAccount(proxy.endpoint).target(azure_container)) as files:
@@ -137,7 +153,9 @@ def test_sas_client_can_copy(azurite: AzuriteAccount, azure_container: str) -> N
         azurite.account_name,
         azure_container,
         account_key=azurite.account_key,
-        permission=ContainerSasPermissions(read=True, write=True, create=True, delete=True, list=True, add=True),
+        permission=ContainerSasPermissions(
+            read=True, write=True, create=True, delete=True, list=True, add=True
+        ),
         expiry=datetime.now(timezone.utc) + timedelta(hours=1),
     )
     with BlobFileSystem.open(azurite.target(azure_container, AzureAuth(sas_token=sas))) as files:
@@ -147,7 +165,9 @@ def test_sas_client_can_copy(azurite: AzuriteAccount, azure_container: str) -> N
         assert [f.name for f in files.glob("archive/*.csv")] == ["archive/c.csv"]
 
 
-def test_wrong_key_is_terminal_and_secret_free(azurite: AzuriteAccount, azure_container: str) -> None:
+def test_wrong_key_is_terminal_and_secret_free(
+    azurite: AzuriteAccount, azure_container: str
+) -> None:
     wrong = "QUJD" + azurite.account_key[4:]
     target = azurite.target(azure_container, AzureAuth(account_key=wrong))
     with BlobFileSystem.open(target) as files, pytest.raises(AzureStorageError) as err:
@@ -156,14 +176,19 @@ def test_wrong_key_is_terminal_and_secret_free(azurite: AzuriteAccount, azure_co
     assert wrong[:12] not in str(err.value)
 
 
-def test_outage_is_retryable_then_recovers(isolated_azurite: tuple[AzuriteAccount, LocalAzurite]) -> None:
+def test_outage_is_retryable_then_recovers(
+    isolated_azurite: tuple[AzuriteAccount, LocalAzurite],
+) -> None:
     account, instance = isolated_azurite
     container = new_container(account)
     with BlobFileSystem.open(account.target(container)) as files:
         files.upload("landing/a.csv", b"1")
         instance.stop()
-        for call in (lambda: files.list("landing"), lambda: files.read_bytes("landing/a.csv"),
-                     lambda: files.upload("landing/b.csv", b"2")):
+        for call in (
+            lambda: files.list("landing"),
+            lambda: files.read_bytes("landing/a.csv"),
+            lambda: files.upload("landing/b.csv", b"2"),
+        ):
             began = time.monotonic()
             with pytest.raises(AzureStorageError) as err:
                 call()

@@ -126,7 +126,9 @@ def test_keeper_renews_and_reports_a_takeover(stores: StoreMaker) -> None:
         while time.monotonic() < end:  # renewals keep the short lease alive past its ttl
             a.check()
             time.sleep(0.1)
-        rec = LeaseRecord("B", a.epoch + 1, LeaseRecord.decode(store.read("p/lease.json") or b"", "k").expires)
+        rec = LeaseRecord(
+            "B", a.epoch + 1, LeaseRecord.decode(store.read("p/lease.json") or b"", "k").expires
+        )
         stores().replace("p/lease.json", rec.encode())
         assert lost.wait(5)
     finally:
@@ -147,10 +149,15 @@ HOLDER = textwrap.dedent(
 )
 
 
-def test_another_process_holds_then_crashes(azurite: AzuriteAccount, azure_container: str, stores: StoreMaker) -> None:
+def test_another_process_holds_then_crashes(
+    azurite: AzuriteAccount, azure_container: str, stores: StoreMaker
+) -> None:
     done = subprocess.run(
         [sys.executable, "-c", HOLDER, azurite.endpoint, azure_container],
-        env=cli_env(), capture_output=True, text=True, timeout=60,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.stdout.split() == ["acquired", "1"], done.stderr
     mine = Lease(stores(), "orders", "me", ttl_seconds=30)

@@ -22,11 +22,15 @@ def _engine_with_abfs() -> object:
     from odibi_stream.engines.spark_session import find_jars
 
     if not any(Path(j).name.startswith("hadoop-azure-") for j in find_jars()):
-        pytest.fail("hadoop-azure is not among the Spark jars — run: bash scripts/fetch-spark-jars.sh")
+        pytest.fail(
+            "hadoop-azure is not among the Spark jars — run: bash scripts/fetch-spark-jars.sh"
+        )
     return shared_engine()
 
 
-def test_spark_and_delta_rs_read_each_others_commits(azurite: AzuriteAccount, azure_container: str) -> None:
+def test_spark_and_delta_rs_read_each_others_commits(
+    azurite: AzuriteAccount, azure_container: str
+) -> None:
     from deltalake import DeltaTable, write_deltalake
 
     engine = _engine_with_abfs()
@@ -39,7 +43,11 @@ def test_spark_and_delta_rs_read_each_others_commits(azurite: AzuriteAccount, az
     spark.range(3).write.format("delta").mode("append").save(uri)
     opts = dict(object_store_options(target))
     rs_uri = f"az://{azure_container}/lake/shared"
-    assert sorted(DeltaTable(rs_uri, storage_options=opts).to_pyarrow_table().column("id").to_pylist()) == [0, 1, 2]
-    write_deltalake(rs_uri, pa.table({"id": pa.array([3], pa.int64())}), storage_options=opts, mode="append")
+    assert sorted(
+        DeltaTable(rs_uri, storage_options=opts).to_pyarrow_table().column("id").to_pylist()
+    ) == [0, 1, 2]
+    write_deltalake(
+        rs_uri, pa.table({"id": pa.array([3], pa.int64())}), storage_options=opts, mode="append"
+    )
     rows = sorted(r.id for r in spark.read.format("delta").load(uri).collect())
     assert rows == [0, 1, 2, 3]

@@ -68,14 +68,26 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 def test_resolve_public_cloud_default() -> None:
     res = resolve(target({"account_key": KEY}))
     assert res.blob_url == "https://acct.blob.core.windows.net"
-    assert (res.account, res.secure, res.path_style, res.suffix) == ("acct", True, False, "core.windows.net")
+    assert (res.account, res.secure, res.path_style, res.suffix) == (
+        "acct",
+        True,
+        False,
+        "core.windows.net",
+    )
     assert res.account_key == KEY and KEY not in repr(res)
 
 
 def test_resolve_sovereign_cloud_and_path_style_emulator() -> None:
     china = resolve(target("default", endpoint="https://acct.blob.core.chinacloudapi.cn/"))
-    assert china.suffix == "core.chinacloudapi.cn" and china.dfs_host == "acct.dfs.core.chinacloudapi.cn"
-    emu = resolve(target({"account_key": KEY}, endpoint="http://127.0.0.1:10000/devstoreaccount1", account=None))
+    assert (
+        china.suffix == "core.chinacloudapi.cn"
+        and china.dfs_host == "acct.dfs.core.chinacloudapi.cn"
+    )
+    emu = resolve(
+        target(
+            {"account_key": KEY}, endpoint="http://127.0.0.1:10000/devstoreaccount1", account=None
+        )
+    )
     assert emu.account == "devstoreaccount1" and emu.path_style and not emu.secure
     assert emu.netloc == "127.0.0.1:10000"
 
@@ -125,7 +137,10 @@ def test_resolve_errors_are_config_errors() -> None:
         ({"connection_string": f"AccountName=acct;AccountKey={KEY}"}, AzureNamedKeyCredential),
         ({"service_principal": SP}, ClientSecretCredential),
         ({"managed_identity": {"client_id": "uami"}}, ManagedIdentityCredential),
-        ({"workload_identity": {"tenant_id": "t", "client_id": "c", "token_file": "/t"}}, WorkloadIdentityCredential),
+        (
+            {"workload_identity": {"tenant_id": "t", "client_id": "c", "token_file": "/t"}},
+            WorkloadIdentityCredential,
+        ),
         ("azure_cli", AzureCliCredential),
         ("default", DefaultAzureCredential),
     ],
@@ -154,12 +169,17 @@ def test_storage_rejects_event_hubs_only_modes() -> None:
 
 
 def test_open_container_builds_client_without_io() -> None:
-    handle = open_container(target({"account_key": KEY}, endpoint="http://127.0.0.1:1/devstoreaccount1"))
+    handle = open_container(
+        target({"account_key": KEY}, endpoint="http://127.0.0.1:1/devstoreaccount1")
+    )
     try:
         assert handle.client.container_name == "landing"
         assert handle.client.url == "http://127.0.0.1:1/devstoreaccount1/landing"
         assert KEY not in repr(handle) and KEY not in handle.describe("p")
-        assert handle.describe("p/q") == "az://acct/landing/p/q (endpoint http://127.0.0.1:1/devstoreaccount1)"
+        assert (
+            handle.describe("p/q")
+            == "az://acct/landing/p/q (endpoint http://127.0.0.1:1/devstoreaccount1)"
+        )
     finally:
         handle.close()
     with pytest.raises(ConfigError, match="container"):
@@ -181,7 +201,13 @@ def test_object_store_shared_secrets() -> None:
         "azure_storage_account_key": KEY,
     }
     assert object_store_options(target({"sas_token": SAS}))["azure_storage_sas_key"] == SAS
-    emu = object_store_options(target({"account_key": AZURITE_KEY}, endpoint="http://127.0.0.1:5/devstoreaccount1", account=None))
+    emu = object_store_options(
+        target(
+            {"account_key": AZURITE_KEY},
+            endpoint="http://127.0.0.1:5/devstoreaccount1",
+            account=None,
+        )
+    )
     assert emu == {
         "azure_storage_account_name": "devstoreaccount1",
         "azure_storage_endpoint": "http://127.0.0.1:5/devstoreaccount1",
@@ -191,15 +217,25 @@ def test_object_store_shared_secrets() -> None:
 
 
 def test_object_store_entra_modes(clean_env: pytest.MonkeyPatch) -> None:
-    sp = object_store_options(target({"service_principal": {**SP, "authority_host": "https://login.chinacloudapi.cn"}}))
+    sp = object_store_options(
+        target({"service_principal": {**SP, "authority_host": "https://login.chinacloudapi.cn"}})
+    )
     assert sp["azure_tenant_id"] == "tid" and sp["azure_client_id"] == "cid"
     assert sp["azure_client_secret"] == CLIENT_SECRET
     assert sp["azure_storage_authority_host"] == "https://login.chinacloudapi.cn"
     mi = object_store_options(target({"managed_identity": {"client_id": "uami"}}))
     assert mi == {"azure_storage_account_name": "acct", "azure_client_id": "uami"}
-    assert object_store_options(target("managed_identity")) == {"azure_storage_account_name": "acct"}
-    wi = object_store_options(target({"workload_identity": {"tenant_id": "t", "client_id": "c", "token_file": "/tok"}}))
-    assert (wi["azure_tenant_id"], wi["azure_client_id"], wi["azure_federated_token_file"]) == ("t", "c", "/tok")
+    assert object_store_options(target("managed_identity")) == {
+        "azure_storage_account_name": "acct"
+    }
+    wi = object_store_options(
+        target({"workload_identity": {"tenant_id": "t", "client_id": "c", "token_file": "/tok"}})
+    )
+    assert (wi["azure_tenant_id"], wi["azure_client_id"], wi["azure_federated_token_file"]) == (
+        "t",
+        "c",
+        "/tok",
+    )
     assert object_store_options(target("azure_cli"))["azure_use_azure_cli"] == "true"
 
 
@@ -208,9 +244,13 @@ def test_object_store_workload_identity_from_aks_env(clean_env: pytest.MonkeyPat
         object_store_options(target("workload_identity"))
     clean_env.setenv("AZURE_TENANT_ID", "env-t")
     clean_env.setenv("AZURE_CLIENT_ID", "env-c")
-    clean_env.setenv("AZURE_FEDERATED_TOKEN_FILE", "/var/run/secrets/azure/tokens/azure-identity-token")
+    clean_env.setenv(
+        "AZURE_FEDERATED_TOKEN_FILE", "/var/run/secrets/azure/tokens/azure-identity-token"
+    )
     wi = object_store_options(target("workload_identity"))
-    assert wi["azure_tenant_id"] == "env-t" and wi["azure_federated_token_file"].endswith("azure-identity-token")
+    assert wi["azure_tenant_id"] == "env-t" and wi["azure_federated_token_file"].endswith(
+        "azure-identity-token"
+    )
 
 
 def test_object_store_default_chain(clean_env: pytest.MonkeyPatch) -> None:
@@ -263,19 +303,37 @@ def test_hadoop_conf_shared_key_and_sas() -> None:
 def test_hadoop_conf_entra_modes(clean_env: pytest.MonkeyPatch) -> None:
     sp = hadoop_conf(target({"service_principal": SP}))
     assert sp[f"fs.azure.account.oauth.provider.type.{HOST}"].endswith(".ClientCredsTokenProvider")
-    assert sp[f"fs.azure.account.oauth2.client.endpoint.{HOST}"] == "https://login.microsoftonline.com/tid/oauth2/token"
+    assert (
+        sp[f"fs.azure.account.oauth2.client.endpoint.{HOST}"]
+        == "https://login.microsoftonline.com/tid/oauth2/token"
+    )
     assert sp[f"fs.azure.account.oauth2.client.secret.{HOST}"] == CLIENT_SECRET
     mi = hadoop_conf(target({"managed_identity": {"client_id": "uami"}}))
     assert mi[f"fs.azure.account.oauth.provider.type.{HOST}"].endswith(".MsiTokenProvider")
     assert mi[f"fs.azure.account.oauth2.client.id.{HOST}"] == "uami"
-    wi = hadoop_conf(target({"workload_identity": {"tenant_id": "t", "client_id": "c", "token_file": "/tok", "authority_host": "https://login.microsoftonline.us"}}))
-    assert wi[f"fs.azure.account.oauth.provider.type.{HOST}"].endswith(".WorkloadIdentityTokenProvider")
+    wi = hadoop_conf(
+        target(
+            {
+                "workload_identity": {
+                    "tenant_id": "t",
+                    "client_id": "c",
+                    "token_file": "/tok",
+                    "authority_host": "https://login.microsoftonline.us",
+                }
+            }
+        )
+    )
+    assert wi[f"fs.azure.account.oauth.provider.type.{HOST}"].endswith(
+        ".WorkloadIdentityTokenProvider"
+    )
     assert wi[f"fs.azure.account.oauth2.token.file.{HOST}"] == "/tok"
     assert wi[f"fs.azure.account.oauth2.msi.tenant.{HOST}"] == "t"
     assert wi[f"fs.azure.account.oauth2.msi.authority.{HOST}"] == "https://login.microsoftonline.us"
 
 
-@pytest.mark.parametrize("auth", ["azure_cli", "default", {"shared_access_key": {"name": "n", "key": KEY}}])
+@pytest.mark.parametrize(
+    "auth", ["azure_cli", "default", {"shared_access_key": {"name": "n", "key": KEY}}]
+)
 def test_hadoop_conf_rejects_modes_abfs_lacks(auth: object) -> None:
     with pytest.raises(ConfigError) as err:
         hadoop_conf(target(auth))
@@ -283,7 +341,11 @@ def test_hadoop_conf_rejects_modes_abfs_lacks(auth: object) -> None:
 
 
 def test_hadoop_conf_for_azurite_matches_the_measured_recipe() -> None:
-    emu = target({"account_key": AZURITE_KEY}, endpoint="http://127.0.0.1:10000/devstoreaccount1", account=None)
+    emu = target(
+        {"account_key": AZURITE_KEY},
+        endpoint="http://127.0.0.1:10000/devstoreaccount1",
+        account=None,
+    )
     conf = hadoop_conf(emu)
     host = "devstoreaccount1.dfs.core.windows.net"
     assert conf == {
@@ -299,7 +361,10 @@ def test_hadoop_conf_for_azurite_matches_the_measured_recipe() -> None:
     assert all(k.startswith("spark.hadoop.fs.azure.") for k in spark_conf(emu))
     assert abfs_uri(emu, "/lake/orders/") == f"abfs://landing@{host}/lake/orders"
     assert abfs_uri(target({"account_key": KEY}), "x") == f"abfss://landing@{HOST}/x"
-    assert hadoop_conf(target({"account_key": KEY}), hierarchical=True)["fs.azure.account.hns.enabled"] == "true"
+    assert (
+        hadoop_conf(target({"account_key": KEY}), hierarchical=True)["fs.azure.account.hns.enabled"]
+        == "true"
+    )
 
 
 # --------------------------------------------------------------------------- Event Hubs
@@ -311,8 +376,13 @@ def test_eventhub_auth_modes(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> N
     assert conn.connection_string == cs and "abcdefgh" not in repr(conn)
     sas = eventhub_auth(AzureAuth.model_validate({"sas_token": SAS}))
     assert isinstance(sas.credential, AzureSasCredential)
-    named = eventhub_auth(AzureAuth.model_validate({"shared_access_key": {"name": "R", "key": KEY}}))
-    assert isinstance(named.credential, AzureNamedKeyCredential) and named.credential.named_key == ("R", KEY)
+    named = eventhub_auth(
+        AzureAuth.model_validate({"shared_access_key": {"name": "R", "key": KEY}})
+    )
+    assert isinstance(named.credential, AzureNamedKeyCredential) and named.credential.named_key == (
+        "R",
+        KEY,
+    )
     assert KEY not in repr(named)
     token = eventhub_auth(AzureAuth.model_validate({"service_principal": SP}))
     assert isinstance(token.credential, ClientSecretCredential)
@@ -346,8 +416,12 @@ def test_without_the_azure_extra_a_clear_config_error() -> None:
 
     from tests.conftest import cli_env
 
-    done = subprocess.run([sys.executable, "-c", NO_SDK], env=cli_env(), capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", NO_SDK], env=cli_env(), capture_output=True, text=True, timeout=60
+    )
     lines = done.stdout.splitlines()
     assert done.returncode == 0, done.stderr
     assert lines[0] == "['azure_storage_account_key', 'azure_storage_account_name']"
-    assert lines[1:] == ["ConfigError install the Azure extra: pip install 'odibi-stream[azure]'"] * 2
+    assert (
+        lines[1:] == ["ConfigError install the Azure extra: pip install 'odibi-stream[azure]'"] * 2
+    )
