@@ -93,7 +93,13 @@ class AzureBlobCheckpointStore:
 
     @classmethod
     def open(
-        cls, target: AzureTarget, prefix: str = "", *, ca_file: str | None = None
+        cls,
+        target: AzureTarget,
+        prefix: str = "",
+        *,
+        ca_file: str | None = None,
+        attempts: int = 3,
+        backoff: float = 0.1,
     ) -> AzureBlobCheckpointStore:
         """Build a store for ``prefix`` in the target's container (no network I/O).
 
@@ -101,7 +107,10 @@ class AzureBlobCheckpointStore:
             ConfigError: the target lacks a container/account or its auth cannot reach storage.
         """
         handle = open_container(target, ca_file=ca_file, retry=False)
-        return cls(handle.client, prefix, location=handle.describe(prefix), handle=handle)
+        where = handle.describe(prefix)
+        return cls(
+            handle.client, prefix, location=where, handle=handle, attempts=attempts, backoff=backoff
+        )
 
     # ------------------------------------------------------------------ protocol
 

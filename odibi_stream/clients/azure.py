@@ -1,4 +1,4 @@
-"""Azure connections → Blob SDK clients, token credentials and Event Hubs credentials.
+"""Azure connections → Blob SDK clients and token credentials.
 
 An :class:`AzureTarget` is what a connection says (account, container, optional endpoint, one
 :class:`~odibi_stream.config.azure_auth.AzureAuth`). :func:`resolve` turns it into the account
@@ -13,7 +13,7 @@ emulator URL ``http://127.0.0.1:10000/devstoreaccount1`` whose first path segmen
 Secrets: values are read from the auth model only here and in ``azure_options``; each one is
 registered with :mod:`odibi_stream.observability.redact` first, and nothing returned by this
 module shows a secret in its ``repr``. azure-storage-blob and azure-identity are imported lazily
-(the ``azure`` extra).
+(the ``azure`` extra). Event Hubs credentials: :mod:`odibi_stream.clients.azure_eventhub`.
 
 Lifecycle: build one :class:`ContainerHandle` per store / file system and keep it for the life
 of the process (it owns a connection pool and, for Entra modes, a token cache); ``close()`` it
@@ -371,42 +371,3 @@ def open_container(
     cred = blob_credential(target)
     service = blob_service_client(target, credential=cred, ca_file=ca_file, **kwargs)
     return ContainerHandle(service.get_container_client(target.container), cred, target)
-
-
-@dataclass(frozen=True)
-class EventHubAuth:
-    """How to build an Event Hubs client: ``from_connection_string(connection_string)`` or
-    ``EventHub*Client(fully_qualified_namespace, eventhub_name, credential)``."""
-
-    mode: str
-    connection_string: str | None = field(default=None, repr=False)
-    credential: Any = field(default=None, repr=False)
-
-
-def eventhub_auth(auth: AzureAuth) -> EventHubAuth:
-    """Translate ``auth`` for azure-eventhub.
-
-    connection_string → itself; sas_token → ``AzureSasCredential``; shared_access_key →
-    ``AzureNamedKeyCredential(name, key)``; Entra modes → a ``TokenCredential``.
-
-    Raises:
-        ConfigError: ``account_key`` (a storage key cannot sign Event Hubs requests).
-    """
-    require_sdk()
-    from azure.core.credentials import AzureNamedKeyCredential, AzureSasCredential
-
-    if auth.connection_string is not None:
-        return EventHubAuth(auth.mode, connection_string=_secret(auth, "connection_string"))
-    if auth.sas_token is not None:
-        return EventHubAuth(auth.mode, credential=AzureSasCredential(_secret(auth, "sas_token")))
-    if auth.shared_access_key is not None:
-        key = auth.shared_access_key.key.get_secret_value()
-        register_secret(key)
-        cred = AzureNamedKeyCredential(auth.shared_access_key.name, key)
-        return EventHubAuth(auth.mode, credential=cred)
-    if auth.mode in TOKEN_MODES:
-        return EventHubAuth(auth.mode, credential=token_credential(auth))
-    raise ConfigError(
-        "auth.account_key is a storage account key; Event Hubs needs a shared access policy",
-        hint="use shared_access_key: {name, key}, connection_string, sas_token or an Entra mode",
-    )

@@ -96,13 +96,25 @@ class BlobFileSystem:
 
     @classmethod
     def open(
-        cls, target: AzureTarget, root: str = "", *, ca_file: str | None = None
+        cls,
+        target: AzureTarget,
+        root: str = "",
+        *,
+        ca_file: str | None = None,
+        attempts: int = 4,
+        backoff: float = 0.25,
     ) -> BlobFileSystem:
         """Build a file system on the target's container (no network I/O)."""
         handle = open_container(target, ca_file=ca_file, retry=False)
-        sas = resolve(target).sas_token
-        where = handle.describe(root)
-        return cls(handle.client, root, location=where, handle=handle, source_sas=sas)
+        return cls(
+            handle.client,
+            root,
+            location=handle.describe(root),
+            handle=handle,
+            source_sas=resolve(target).sas_token,
+            attempts=attempts,
+            backoff=backoff,
+        )
 
     # ------------------------------------------------------------------ listing
 

@@ -22,11 +22,11 @@ from odibi_stream.clients.azure import (
     AzureTarget,
     blob_credential,
     container_uri,
-    eventhub_auth,
     open_container,
     parse_connection_string,
     resolve,
 )
+from odibi_stream.clients.azure_eventhub import eventhub_auth
 from odibi_stream.clients.azure_options import (
     abfs_uri,
     hadoop_conf,
@@ -425,3 +425,22 @@ def test_without_the_azure_extra_a_clear_config_error() -> None:
     assert (
         lines[1:] == ["ConfigError install the Azure extra: pip install 'odibi-stream[azure]'"] * 2
     )
+
+
+def test_outage_errors_name_no_sas_signature() -> None:
+    from odibi_stream.checkpoints.azure_blob import AzureBlobCheckpointStore
+    from odibi_stream.clients.azure_files import BlobFileSystem
+    from odibi_stream.exceptions import CheckpointUnavailable, OdibiError
+
+    dead = "http://127.0.0.1:1/devstoreaccount1"  # nothing listens on port 1
+    unreachable = target({"sas_token": SAS}, endpoint=dead, account=None)
+    with (
+        AzureBlobCheckpointStore.open(unreachable, "ckpt", backoff=0.0) as store,
+        pytest.raises(CheckpointUnavailable) as err,
+    ):
+        store.create("p/offsets/0.json", b"x")
+    with BlobFileSystem.open(unreachable, backoff=0.0) as files, pytest.raises(OdibiError) as ferr:
+        files.list("landing")
+    for exc in (err.value, ferr.value):
+        text = f"{exc} {exc.hint}"
+        assert "c2lnbmF0dXJl" not in text and "sig=c2" not in text
