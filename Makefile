@@ -3,9 +3,9 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-EXTRAS ?= dev,kafka,spark
+EXTRAS ?= dev,kafka,spark,azure
 
-.PHONY: demo test setup lint typecheck unit chaos bench clean services
+.PHONY: demo test setup lint typecheck unit chaos bench clean services services-stop
 
 $(VENV)/.installed: pyproject.toml examples/plugin/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,17 +21,26 @@ setup: $(VENV)/.installed
 demo: setup
 	$(PY) scripts/demo.py
 
-## Everything the tests need (deps, services), then lint, types and the full suite.
-test: setup services
-	$(PY) -m ruff check odibi_stream tests benchmarks scripts examples
-	$(PY) -m mypy
+## Everything the tests need (deps, services), then lint, types and the full suite; the
+## services this run had to start (Kafka, Azurite) are stopped again, pass or fail.
+test: setup
+	@ledger="$$(mktemp)"; \
+	trap 'bash scripts/services.sh stop --ledger "$$ledger"; rm -f "$$ledger"' EXIT; \
+	bash scripts/services.sh start --ledger "$$ledger" && \
+	$(PY) -m ruff check odibi_stream tests benchmarks scripts examples && \
+	$(PY) -m mypy && \
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
+## Start (and install) the local services tests use: Kafka broker, Azurite blob emulator.
 services:
-	@bash scripts/services.sh
+	@bash scripts/services.sh start
+
+## Stop them.
+services-stop:
+	@bash scripts/services.sh stop
 
 lint: setup
-	$(PY) -m ruff check odibi_stream tests benchmarks scripts
+	$(PY) -m ruff check odibi_stream tests benchmarks scripts examples
 
 typecheck: setup
 	$(PY) -m mypy

@@ -120,6 +120,10 @@ class CheckpointConflict(Terminal, CheckpointError):
     """A create-exclusive write found the entry already present (another owner wrote it)."""
 
 
+class CheckpointAccessDenied(Terminal, CheckpointError):
+    """Checkpoint storage refused our credentials or permissions (fix the config, then restart)."""
+
+
 class LeaseLost(Terminal, CheckpointError):
     """This process no longer owns the pipeline (a newer epoch exists)."""
 

@@ -60,3 +60,13 @@ class CheckpointManager:
     def describe(self) -> str:
         """Return the printable location of the store (no secrets)."""
         return self.store.describe()
+
+    def close(self) -> None:
+        """Close the store (idempotent); logs and leases must not be used afterwards."""
+        self.store.close()
+
+    def __enter__(self) -> CheckpointManager:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -90,3 +90,6 @@ class MemoryCheckpointStore:
     def describe(self) -> str:
         """``memory://<name>``."""
         return f"memory://{self.name}"
+
+    def close(self) -> None:
+        """Nothing to release (the data stays for other stores of the same name)."""

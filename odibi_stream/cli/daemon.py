@@ -75,17 +75,17 @@ def serve(project: str, env: str | None, host: str | None, port: int | None) -> 
 def _checkpoint_rows(proj: Any) -> list[dict[str, Any]]:
     from odibi_stream.checkpoints.manager import CheckpointManager
 
-    manager = CheckpointManager.open(proj.checkpoint)
     rows = []
-    for name, cfg in proj.pipelines.items():
-        rec = manager.log(name).recover()
-        rows.append({
-            "name": name,
-            "trigger": cfg.trigger.kind,
-            "last_committed": rec.last_committed,
-            "pending": rec.pending.batch if rec.pending else None,
-            "problems": rec.problems,
-        })
+    with CheckpointManager.open(proj.checkpoint) as manager:
+        for name, cfg in proj.pipelines.items():
+            rec = manager.log(name).recover(quarantine=False)
+            rows.append({
+                "name": name,
+                "trigger": cfg.trigger.kind,
+                "last_committed": rec.last_committed,
+                "pending": rec.pending.batch if rec.pending else None,
+                "problems": rec.problems,
+            })
     return rows
 
 

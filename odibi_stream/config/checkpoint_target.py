@@ -15,11 +15,11 @@ the API and the ``checkpoint`` CLI alike.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from odibi_stream.config.models import CheckpointConfig, ConnectionConfig
+from odibi_stream.config.project_models import CheckpointConfig, ConnectionConfig
 from odibi_stream.exceptions import ConfigError
 
 DEFAULT_ROOT = "./checkpoints"
@@ -85,7 +85,7 @@ def resolve_checkpoint(
             raise ConfigError("memory:// checkpoint roots need a name, e.g. memory://tests", file=file, line=line)
         return CheckpointTarget("memory", rest)
     if scheme in _AZURE_SCHEMES:
-        return _from_uri(scheme, rest, file, line)
+        return _with_connection(_from_uri(scheme, rest, file, line), connections, file, line)
     raise ConfigError(f"unsupported checkpoint root scheme '{scheme}://'", file=file, line=line, hint=_HINT)
 
 
@@ -107,6 +107,30 @@ def _from_uri(scheme: str, rest: str, file: str | None, line: int | None) -> Che
     if not container:
         raise ConfigError("malformed az:// checkpoint root", file=file, line=line, hint="az://CONTAINER/PATH")
     return CheckpointTarget("azure", prefix.strip("/"), container=container)
+
+
+def _with_connection(
+    target: CheckpointTarget, connections: dict[str, ConnectionConfig], file: str | None, line: int | None
+) -> CheckpointTarget:
+    """Attach the Azure connection of the root's account (its endpoint and ``auth``).
+
+    An ``abfss://container@account...`` root uses the connection of that account, if any (else
+    the account is reached with ``DefaultAzureCredential``); an ``az://container/...`` root names
+    no account, so the project must have exactly one Azure connection.
+    """
+    azure = {n: c for n, c in connections.items() if c.type in ("azure_blob", "adls")}
+    if target.account is not None:
+        same = [c for c in azure.values() if c.account_name == target.account]
+        return replace(target, connection=same[0]) if same else target
+    if len(azure) != 1:
+        raise ConfigError(
+            "an az://container/path checkpoint root needs exactly one azure_blob/adls connection "
+            f"(this project has {len(azure)})",
+            file=file, line=line,
+            hint="use checkpoint: {connection: NAME, path: ...} or an abfss://container@account.dfs.core.windows.net/path root",
+        )
+    conn = next(iter(azure.values()))
+    return replace(target, account=conn.account_name, connection=conn)
 
 
 def _from_connection(

@@ -22,9 +22,10 @@ from pydantic import BaseModel, ValidationError
 from odibi_stream.config.checkpoint_target import CheckpointTarget, resolve_checkpoint
 from odibi_stream.config.diagnostics import validation_errors
 from odibi_stream.config.graph import dag_errors, find_cycle
-from odibi_stream.config.models import PipelineConfig, ProjectConfig
+from odibi_stream.config.models import PipelineConfig
 from odibi_stream.config.overlay import ENVIRONMENTS_KEY, apply_overlay
 from odibi_stream.config.project import PROJECT_FILE_KEY, Project
+from odibi_stream.config.project_models import ProjectConfig
 from odibi_stream.config.substitute import substitute
 from odibi_stream.config.yamlpos import KeyPath, PositionedYaml, line_for, load_yaml
 from odibi_stream.core.hints import did_you_mean

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from odibi_stream.config.checkpoint_target import CheckpointTarget
-from odibi_stream.config.models import ConnectionConfig, PipelineConfig, ProjectConfig
+from odibi_stream.config.models import PipelineConfig
+from odibi_stream.config.project_models import ConnectionConfig, ProjectConfig
 from odibi_stream.config.yamlpos import KeyPath, line_for
 from odibi_stream.core.hints import unknown_name_hint
 from odibi_stream.exceptions import ConfigError

@@ -30,7 +30,8 @@ import pyarrow.dataset as ds
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
-from odibi_stream.config.models import ReadConfig, parse_duration
+from odibi_stream.config.base import parse_duration
+from odibi_stream.config.models import ReadConfig
 from odibi_stream.config.project import Location
 from odibi_stream.connectors.base import NoClients, Position
 from odibi_stream.connectors.delta import delta_engine

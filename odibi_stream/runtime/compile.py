@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from odibi_stream.config.models import NodeConfig, PipelineConfig, parse_duration
+from odibi_stream.config.base import parse_duration
+from odibi_stream.config.models import NodeConfig, PipelineConfig
 from odibi_stream.config.project import Location, Project
 from odibi_stream.connectors.base import Sink, SinkSpec, Source, SourceSpec
 from odibi_stream.connectors.dead_letter import DeadLetterSink, DeadLetterSpec

@@ -27,7 +27,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
-from odibi_stream.config.models import ServerConfig
+from odibi_stream.config.project_models import ServerConfig
 from odibi_stream.exceptions import ConfigError
 from odibi_stream.observability.logs import get_logger
 from odibi_stream.server.guards import HostPolicy

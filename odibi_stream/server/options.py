@@ -14,7 +14,7 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
-from odibi_stream.config.models import ServerConfig
+from odibi_stream.config.project_models import ServerConfig
 from odibi_stream.exceptions import ConfigError
 
 MAX_HEAD_BYTES = 16 * 1024

@@ -91,6 +91,7 @@ class Daemon:
     # ------------------------------------------------------------------ lifecycle
     def start(self, stack: ExitStack) -> None:
         """Start every part; ``stack`` stops them in reverse order when it closes."""
+        stack.callback(self.checkpoints.close)  # last: leases are released before it
         self.schedules.start()
         stack.callback(self.schedules.stop)  # after the workers drained (LIFO)
         stack.callback(self.engines.close)

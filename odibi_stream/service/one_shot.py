@@ -39,11 +39,10 @@ def run_pipeline(
     """
     compiled = compile_pipeline(project, name, clock)
     ttl = lease_ttl or project.config.runtime.lease_ttl_seconds
-    checkpoints = CheckpointManager.open(project.checkpoint)
     own_engine = engine is None
     engine = engine or get_engine(compiled.config.engine or project.config.engine, project.config.spark or None)
     try:
-        with owned(checkpoints.store, name, ttl, wait=ttl if wait is None else wait, clock=clock) as lease, \
+        with CheckpointManager.open(project.checkpoint) as checkpoints, owned(checkpoints.store, name, ttl, wait=ttl if wait is None else wait, clock=clock) as lease, \
                 PipelineRunner(compiled, engine=engine, checkpoints=checkpoints, fence=lease,
                                retain_batches=project.config.checkpoint.retain_batches, clock=clock) as runner:
             reports: list[BatchReport] = []

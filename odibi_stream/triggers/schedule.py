@@ -28,7 +28,8 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from odibi_stream.config.models import ScheduleTrigger, parse_duration
+from odibi_stream.config.base import parse_duration
+from odibi_stream.config.models import ScheduleTrigger
 from odibi_stream.core.clock import SYSTEM_CLOCK, Clock
 from odibi_stream.core.wake import WakeFn, WakeReason
 from odibi_stream.exceptions import CheckpointCorrupt, ConfigError

@@ -11,7 +11,7 @@ from odibi_stream.checkpoints.local import LocalCheckpointStore
 from odibi_stream.checkpoints.memory import MemoryCheckpointStore
 from odibi_stream.config.checkpoint_target import CheckpointTarget, resolve_checkpoint
 from odibi_stream.config.loader import load_project
-from odibi_stream.config.models import CheckpointConfig, ConnectionConfig
+from odibi_stream.config.project_models import CheckpointConfig, ConnectionConfig
 from odibi_stream.exceptions import ConfigError
 from tests.conftest import write_project
 

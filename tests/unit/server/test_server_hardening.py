@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
-from odibi_stream.config.models import ServerConfig
+from odibi_stream.config.project_models import ServerConfig
 from odibi_stream.server.app import ServerHandle, start_server
 from tests.unit.server.fake_control import FakeDaemon
 from tests.unit.server.http_raw import post, raw, read_all, request, status_of

@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from odibi_stream.config.models import ServerConfig
+from odibi_stream.config.project_models import ServerConfig
 from odibi_stream.exceptions import ConfigError
 from odibi_stream.server.app import start_server
 from tests.unit.server.certs import self_signed
