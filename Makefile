@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-EXTRAS ?= dev,kafka,spark
+EXTRAS ?= dev,kafka,spark,eventhub
 
 .PHONY: demo test setup lint typecheck unit chaos bench clean services
 
