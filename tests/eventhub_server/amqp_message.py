@@ -251,3 +251,44 @@ def seed_event(
     rest += b"\x00\x53\x75" + _binary(data)
     annotations = (_symbol(PARTITION_KEY) + _string(partition_key),) if partition_key is not None else ()
     return InboundEvent(b"", annotations, partition_key, rest)
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """A stored event decoded for test assertions (what a receiver would get)."""
+
+    sequence_number: int
+    offset: str
+    enqueued_time_ms: int
+    partition_key: str | None
+    body: bytes
+    properties: dict[str, Any]
+    message_id: str | None
+
+
+def decode_stored(payload: bytes) -> StoredEvent:
+    """Decode a stored event with the SDK's decoder (the body's data sections joined)."""
+    from azure.eventhub._pyamqp._decode import decode_payload
+
+    message = decode_payload(memoryview(payload))
+    annotations = message.message_annotations or {}
+    key = annotations.get(PARTITION_KEY)
+    message_id = message.properties.message_id if message.properties else None
+    return StoredEvent(
+        sequence_number=int(annotations[SEQUENCE_NUMBER]),
+        offset=bytes(annotations[OFFSET]).decode(),
+        enqueued_time_ms=int(annotations[ENQUEUED_TIME]),
+        partition_key=_as_text(key),
+        body=b"".join(cast(list[bytes], message.data or [])),
+        properties={
+            (k.decode() if isinstance(k, bytes) else str(k)): v
+            for k, v in (message.application_properties or {}).items()
+        },
+        message_id=_as_text(message_id),
+    )
+
+
+def _as_text(value: Any) -> str | None:
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    return None if value is None else str(value)

@@ -22,6 +22,7 @@ from multiprocessing.connection import Client, Connection, Listener
 from pathlib import Path
 from typing import Any
 
+from tests.eventhub_server.amqp_message import StoredEvent
 from tests.eventhub_server.errors import SERVER_BUSY
 from tests.eventhub_server.faults import Operation
 from tests.eventhub_server.server import EventHubServer, format_connection_string
@@ -36,6 +37,8 @@ REMOTE_METHODS = frozenset(
         "inject_error",
         "publish",
         "partition_properties",
+        "add_partitions",
+        "events",
         "attached_receivers",
         "add_policy",
         "register_bearer_token",
@@ -228,6 +231,14 @@ class RemoteEventHubServer:
                 properties=dict(properties) if properties else None,
             )
         )
+
+    def add_partitions(self, hub: str, total: int) -> None:
+        """See :meth:`EventHubServer.add_partitions`."""
+        self._call("add_partitions", hub, total)
+
+    def events(self, hub: str, partition: str) -> list[StoredEvent]:
+        """See :meth:`EventHubServer.events`."""
+        return list(self._call("events", hub, partition))
 
     def partition_properties(self, hub: str, partition: str) -> PartitionProperties:
         """See :meth:`EventHubServer.partition_properties`."""

@@ -27,7 +27,7 @@ from dataclasses import replace
 from typing import Any
 
 from tests.eventhub_server.amqp_connection import Connection
-from tests.eventhub_server.amqp_message import seed_event
+from tests.eventhub_server.amqp_message import StoredEvent, decode_stored, seed_event
 from tests.eventhub_server.auth import DEFAULT_POLICY, LISTEN, MANAGE, SEND, Authenticator, Policy
 from tests.eventhub_server.context import MAX_MESSAGE_SIZE, ServerContext
 from tests.eventhub_server.errors import SERVER_BUSY
@@ -238,6 +238,15 @@ class EventHubServer:
             part = target.route(partition_key)
             out += [(part.id, seq) for seq in part.append([event])]
         return out
+
+    def add_partitions(self, hub: str, total: int) -> None:
+        """Grow ``hub`` to ``total`` partitions (clients see them in the hub's properties)."""
+        self.namespace.hub(hub).add_partitions(total)
+
+    def events(self, hub: str, partition: str) -> list[StoredEvent]:
+        """The events a partition still holds, decoded (fast assertions without a receiver)."""
+        stored = self.namespace.hub(hub).partition(partition).stored()
+        return [decode_stored(payload) for payload in stored.payloads]
 
     def partition_properties(self, hub: str, partition: str) -> PartitionProperties:
         """What ``$management`` would report for the partition."""

@@ -154,6 +154,11 @@ class Partition:
                 start + self._base, self._payloads[start:stop], self._header_lengths[start:stop].tolist()
             )
 
+    def stored(self) -> EventSlice:
+        """Every event still stored (for assertions; receivers use :meth:`read`)."""
+        with self._lock:
+            return EventSlice(self._base, list(self._payloads), self._header_lengths.tolist())
+
     def properties(self) -> PartitionProperties:
         """Beginning and last-enqueued positions; an empty partition reports -1 / "-1" / epoch."""
         with self._lock:
@@ -218,7 +223,7 @@ class Partition:
 
 
 class Hub:
-    """An event hub: fixed partitions "0".."n-1", consumer groups, partition-key routing."""
+    """An event hub: partitions "0".."n-1" (more can be added), consumer groups, routing."""
 
     def __init__(self, name: str, partitions: int, consumer_groups: Sequence[str] = ()) -> None:
         if partitions < 1:
@@ -229,6 +234,17 @@ class Hub:
         self.consumer_groups = {DEFAULT_CONSUMER_GROUP, *consumer_groups}
         self._round_robin = 0
         self._lock = threading.Lock()
+
+    def add_partitions(self, total: int) -> None:
+        """Grow to ``total`` partitions (Premium/Dedicated hubs can; existing ones keep data)."""
+        with self._lock:
+            if total < len(self.partitions):
+                raise ValueError(f"cannot shrink {self.name} from {len(self.partitions)} to {total} partitions")
+            # Copy on write: readers iterate the old dict without a lock.
+            grown = dict(self.partitions)
+            for i in range(len(grown), total):
+                grown[str(i)] = Partition(self.name, str(i))
+            self.partitions = grown
 
     def partition(self, partition_id: str) -> Partition:
         """The partition, or the service's out-of-range error."""
@@ -246,13 +262,14 @@ class Hub:
 
         The key hash is CRC-32 (stable across runs), not the service's own hash function.
         """
+        partitions = self.partitions
         if partition_key is not None:
-            index = zlib.crc32(partition_key.encode("utf-8")) % len(self.partitions)
+            index = zlib.crc32(partition_key.encode("utf-8")) % len(partitions)
         else:
             with self._lock:
-                index = self._round_robin % len(self.partitions)
+                index = self._round_robin % len(partitions)
                 self._round_robin += 1
-        return self.partitions[str(index)]
+        return partitions[str(index)]
 
 
 class Namespace:

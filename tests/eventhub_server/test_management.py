@@ -74,3 +74,16 @@ def test_unknown_partition_is_an_error(eventhub_server: EventHubTarget) -> None:
     ) as client, pytest.raises(ConnectError):
         client.get_partition_properties("99")
 
+
+
+def test_added_partitions_appear_to_clients(eventhub_server: EventHubTarget) -> None:
+    server = local_server(eventhub_server, "adding partitions")
+    server.create_hub("grow", 2)
+    server.publish("grow", [b"old"], partition="1")
+    server.add_partitions("grow", 4)
+    conn = server.connection_string("grow")
+    with EventHubProducerClient.from_connection_string(conn) as client:
+        assert client.get_partition_ids() == ["0", "1", "2", "3"]
+    send(conn, [b"new"], partition_id="3")
+    assert [e.body for e in server.events("grow", "3")] == [b"new"]
+    assert [e.body for e in server.events("grow", "1")] == [b"old"]

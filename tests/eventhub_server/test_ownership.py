@@ -76,9 +76,10 @@ def test_a_higher_or_equal_owner_level_preempts(hub_conn: str, second: int) -> N
     try:
         _stolen(first, f"higher epoch of '{second}'")
         assert newer.errors == []
-        send(hub_conn, [b"after"], partition_id="0")
-        wait_for(lambda: any(e.body_as_str() == "after" for e in newer.events), 30, "the new owner")
-        assert not any(e.body_as_str() == "after" for e in first.events)
+        marker = f"after-{uuid.uuid4().hex}"  # unique: a live hub keeps earlier tests' events
+        send(hub_conn, [marker.encode()], partition_id="0")
+        wait_for(lambda: any(e.body_as_str() == marker for e in newer.events), 30, "the new owner")
+        assert not any(e.body_as_str() == marker for e in first.events)
     finally:
         first.close()
         newer.close()

@@ -10,7 +10,7 @@ import pytest
 from azure.eventhub import EventData, EventHubProducerClient
 from azure.eventhub.aio import EventHubProducerClient as AsyncProducer
 
-from tests.eventhub_server.fixtures import EventHubTarget
+from tests.eventhub_server.fixtures import EventHubTarget, local_server
 from tests.eventhub_server.sdk import receive
 from tests.eventhub_server.server import EventHubServer
 
@@ -122,3 +122,19 @@ def test_batches_are_sized_by_the_advertised_message_limit() -> None:
             assert batch.max_size_in_bytes == 64 * 1024
             with pytest.raises(ValueError):
                 batch.add(EventData(b"x" * 70_000))
+
+
+def test_stored_events_are_visible_to_the_test(eventhub_server: EventHubTarget) -> None:
+    server = local_server(eventhub_server, "reading the server's store")
+    server.create_hub("seen", 1)
+    event = EventData(b"body")
+    event.properties = {"a": "b"}
+    event.message_id = "id-1"
+    with EventHubProducerClient.from_connection_string(server.connection_string("seen")) as producer:
+        batch = producer.create_batch(partition_key="k")
+        batch.add(event)
+        producer.send_batch(batch)
+    (stored,) = server.events("seen", "0")
+    assert (stored.sequence_number, stored.offset, stored.partition_key) == (0, "0", "k")
+    assert (stored.body, stored.properties, stored.message_id) == (b"body", {"a": b"b"}, "id-1")
+    assert stored.enqueued_time_ms == server.partition_properties("seen", "0").last_enqueued_time_ms
