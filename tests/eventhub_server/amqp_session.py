@@ -225,7 +225,7 @@ class Session:
 
     def detach(self, link: Link, error: ServiceError | None) -> None:
         """Detach ``link`` from the server side (pre-emption, injected fault, shutdown)."""
-        if link.detached:
+        if link.detached or link.closed:  # already gone (client detach, session end)
             return
         link.detached = True
         self.send(DetachFrame(handle=link.handle, closed=True, error=amqp_error(error) if error else None))

@@ -24,11 +24,18 @@ class NodeLink(Link):
         self.node = node
         self._node = node
         self._assembler = Assembler()
+        if not self.client_receives:
+            self.delivery_count = fields[9] or 0  # the client's initial delivery count
 
     def after_attach(self) -> None:
         if not self.client_receives:
-            self.credit = PRODUCER_CREDIT
-            self.session.send_flow({"handle": self.handle, "delivery_count": 0, "link_credit": self.credit})
+            self._grant()
+
+    def _grant(self) -> None:
+        self.credit = PRODUCER_CREDIT
+        self.session.send_flow(
+            {"handle": self.handle, "delivery_count": self.delivery_count, "link_credit": self.credit}
+        )
 
     def on_transfer(self, frame: Frame) -> None:
         done = self._assembler.add(frame)
@@ -53,4 +60,4 @@ class NodeLink(Link):
             self.session.deliver(responder.handle, [bytes(out)], settled=True)
         self.credit -= 1
         if self.credit < PRODUCER_CREDIT // 2:
-            self.after_attach()
+            self._grant()

@@ -138,3 +138,14 @@ def test_stored_events_are_visible_to_the_test(eventhub_server: EventHubTarget) 
     assert (stored.sequence_number, stored.offset, stored.partition_key) == (0, "0", "k")
     assert (stored.body, stored.properties, stored.message_id) == (b"body", {"a": b"b"}, "id-1")
     assert stored.enqueued_time_ms == server.partition_properties("seen", "0").last_enqueued_time_ms
+
+
+def test_a_long_lived_producer_sends_many_deliveries(eventhub_server: EventHubTarget) -> None:
+    hub = _hub(eventhub_server, 1)
+    conn = eventhub_server.connection_string(hub)
+    start = _last_seqs(conn, 1)["0"]
+    with EventHubProducerClient.from_connection_string(conn) as producer:
+        for i in range(1200):  # one delivery each, past the link credit the server grants at once
+            producer.send_event(EventData(f"{i}"), partition_id="0")
+    events = receive(conn, "0", starting_position=start, expect=1200)
+    assert [int(e.body_as_str()) for e in events] == list(range(1200))
