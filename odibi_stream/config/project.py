@@ -40,11 +40,14 @@ class Location:
         uri: Absolute local path, or ``az://container/path`` (blob) / ``abfss://...`` (ADLS).
         storage_options: Options for deltalake/pyarrow object stores; ``{}`` for local paths.
         is_local: True for the local filesystem.
+        connection: The connection's config, for connectors that need more than a URI (Event
+            Hubs: namespace and ``auth``); never printed.
     """
 
     uri: str
     storage_options: dict[str, str] = field(default_factory=dict)
     is_local: bool = True
+    connection: ConnectionConfig | None = field(default=None, compare=False)
 
     def __repr__(self) -> str:
         # storage_options hold account keys: never show them.
@@ -101,7 +104,7 @@ class Project:
         """Resolve ``path`` under ``connection`` to a :class:`Location`.
 
         Raises:
-            ConfigError: Unknown connection, or one without storage (eventhub).
+            ConfigError: Unknown connection, or a path under an eventhub connection.
         """
         conn = self.connection(connection)
         if conn.type == "local":
@@ -111,6 +114,10 @@ class Project:
             return Location(uri=str(full.resolve()), storage_options={}, is_local=True)
         if conn.type in ("azure_blob", "adls"):
             return _azure_location(connection, conn, path)
+        if conn.type == "eventhub" and not path:
+            # Event Hubs has no paths (the hub is the node's topic); its connector resolves
+            # namespace, hub and auth from the connection.
+            return Location(uri=f"sb://{conn.namespace or ''}", is_local=False, connection=conn)
         if conn.type == "kafka":
             # Message buses have no paths: the client options travel as storage_options.
             servers = conn.options.get("bootstrap.servers", "")
@@ -118,7 +125,7 @@ class Project:
         raise ConfigError(
             f"connection '{connection}' is of type {conn.type} and has no storage location",
             file=str(self.files.get(PROJECT_FILE_KEY)),
-            hint="use a local, azure_blob or adls connection for paths",
+            hint="use a local, azure_blob or adls connection for paths (an event hub is named by 'topic')",
         )
 
     def pipeline(self, name: str) -> PipelineConfig:

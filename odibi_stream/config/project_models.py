@@ -20,6 +20,10 @@ class ConnectionConfig(Model):
         default=None,
         description="Root folder (local) or path inside the container (azure); node paths are relative to it.",
     )
+    namespace: str | None = Field(
+        default=None,
+        description="Event Hubs namespace (eventhub): myns, myns.servicebus.windows.net or sb://myns.servicebus.windows.net/; optional when a connection string names it.",
+    )
     account_name: str | None = Field(default=None, description="Azure storage account name.")
     container: str | None = Field(default=None, description="Azure blob container / ADLS filesystem.")
     endpoint: str | None = Field(
