@@ -125,7 +125,7 @@ def write_eventhub_project(
     *,
     max_records: int = 1000,
     sql: str = "SELECT id, amount, kind, partition, sequence_number FROM raw",
-    options: str = "{starting: earliest}",
+    options: str = "{starting: earliest, schema: {id: long, amount: long, kind: string}}",
     trigger: str = "{eventhub: {poll_seconds: 0.2}}",
     extra_odibi: str = "",
 ) -> Path:

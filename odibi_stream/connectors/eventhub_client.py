@@ -39,8 +39,11 @@ from odibi_stream.exceptions import ConnectorError
 
 log = logging.getLogger("odibi_stream.connectors.eventhub")
 
-RETRY_TOTAL = 1
-"""SDK-level retries per operation; outages are retried by the runtime, with backoff."""
+RETRY_TOTAL = 0
+"""SDK-level retries per operation: none. A receiver's internal retry re-attaches from the
+last event it handed over and, per ``receive`` call, swallows a refused attach (a missing
+consumer group would look like silence); a producer's would re-send a batch whose
+acknowledgement was lost. Outages are retried by the runtime, with backoff, after a re-scan."""
 MGMT_TIMEOUT = 30.0
 _TERMINAL_CONDITIONS = ("not-found", "unauthorized-access", "link:stolen", "argument-error")
 

@@ -68,6 +68,14 @@ Starting = str | dict[str, int] | datetime
 """``"earliest"``, ``"latest"``, partition → first sequence number, or an aware datetime."""
 
 
+class OptionError(ConfigError):
+    """A bad option; ``keys`` is its path under the node's read/write section (for file:line)."""
+
+    def __init__(self, message: str, *, option: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.keys = ("options", option)
+
+
 @dataclass(frozen=True)
 class ReadOptions:
     """Validated read options (see the module docstring)."""
@@ -98,8 +106,9 @@ def _known(node: str, options: Mapping[str, Any], known: tuple[str, ...], what: 
 
     for key in options:
         if key not in known:
-            raise ConfigError(
+            raise OptionError(
                 f"node {node}: unknown eventhub {what} option {key!r}",
+                option=str(key),
                 hint=unknown_name_hint(str(key), known, f"{what} options"),
             )
 
@@ -113,18 +122,29 @@ def read_options(node: str, options: Mapping[str, Any]) -> ReadOptions:
     _known(node, options, READ_OPTIONS, "read")
     try:
         value_format = check_value_format(str(options.get("value_format", "json")))
+    except ConfigError as exc:
+        raise OptionError(
+            f"node {node}: {exc.message}", option="value_format", hint=exc.hint
+        ) from None
+    try:
         schema = parse_schema(options.get("schema"))
     except ConfigError as exc:
-        raise ConfigError(f"node {node}: {exc.message}", hint=exc.hint) from None
+        raise OptionError(f"node {node}: {exc.message}", option="schema", hint=exc.hint) from None
     policy = str(options.get("on_data_loss", "fail"))
     policy = "skip_and_report" if policy == "skip_with_report" else policy
     if policy not in DATA_LOSS_POLICIES:
-        raise ConfigError(
-            f"node {node}: unknown on_data_loss {policy!r}", hint="use fail or skip_and_report"
+        raise OptionError(
+            f"node {node}: unknown on_data_loss {policy!r}",
+            option="on_data_loss",
+            hint="use fail or skip_and_report",
         )
     group = str(options.get("consumer_group", DEFAULT_CONSUMER_GROUP)).strip()
     if not group:
-        raise ConfigError(f"node {node}: consumer_group is empty", hint="omit it for $Default")
+        raise OptionError(
+            f"node {node}: consumer_group is empty",
+            option="consumer_group",
+            hint="omit it for $Default",
+        )
     return ReadOptions(
         value_format=value_format,
         schema=schema or None,
@@ -150,13 +170,20 @@ def write_options(node: str, options: Mapping[str, Any]) -> WriteOptions:
     if columns is not None and not (
         isinstance(columns, list) and all(isinstance(c, str) for c in columns)
     ):
-        raise ConfigError(f"node {node}: options.value_columns must be a list of column names")
+        raise OptionError(
+            f"node {node}: options.value_columns must be a list of column names",
+            option="value_columns",
+        )
     key = options.get("key_column")
     if key is not None and not isinstance(key, str):
-        raise ConfigError(f"node {node}: options.key_column must be a column name")
+        raise OptionError(
+            f"node {node}: options.key_column must be a column name", option="key_column"
+        )
     prefix = options.get("message_id_prefix", "")
     if not isinstance(prefix, str):
-        raise ConfigError(f"node {node}: options.message_id_prefix must be text")
+        raise OptionError(
+            f"node {node}: options.message_id_prefix must be text", option="message_id_prefix"
+        )
     group = (
         str(options.get("consumer_group", DEFAULT_CONSUMER_GROUP)).strip() or DEFAULT_CONSUMER_GROUP
     )
@@ -188,15 +215,19 @@ def parse_starting(node: str, value: Any) -> Starting:
                 text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
             )
         except ValueError:
-            raise ConfigError(f"node {node}: bad starting position {value!r}", hint=hint) from None
+            raise OptionError(
+                f"node {node}: bad starting position {value!r}", option="starting", hint=hint
+            ) from None
         return _aware(node, parsed, hint)
-    raise ConfigError(f"node {node}: bad starting position {value!r}", hint=hint)
+    raise OptionError(f"node {node}: bad starting position {value!r}", option="starting", hint=hint)
 
 
 def _aware(node: str, moment: datetime, hint: str) -> datetime:
     if moment.tzinfo is None:
-        raise ConfigError(
-            f"node {node}: starting time {moment.isoformat()} has no time zone", hint=hint
+        raise OptionError(
+            f"node {node}: starting time {moment.isoformat()} has no time zone",
+            option="starting",
+            hint=hint,
         )
     return moment.astimezone(timezone.utc)
 
@@ -206,9 +237,10 @@ def _positions(node: str, value: dict[Any, Any], hint: str) -> dict[str, int]:
     for key, seq in value.items():
         part = str(key).strip()
         if not part.isdigit() or isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
-            raise ConfigError(
+            raise OptionError(
                 f"node {node}: bad starting position {key!r}: {seq!r} (partition ids are numbers, "
                 "sequence numbers non-negative integers)",
+                option="starting",
                 hint=hint,
             )
         out[part] = seq
@@ -224,8 +256,9 @@ def _owner_level(node: str, value: Any) -> int | str | None:
         return "auto"
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
-    raise ConfigError(
+    raise OptionError(
         f"node {node}: bad owner_level {value!r}",
+        option="owner_level",
         hint="use auto (default), a non-negative integer, or none",
     )
 
@@ -236,5 +269,7 @@ def _positive(node: str, name: str, value: Any) -> float:
     except (TypeError, ValueError):
         number = -1.0
     if number <= 0 or isinstance(value, bool):
-        raise ConfigError(f"node {node}: {name} must be a positive number, not {value!r}")
+        raise OptionError(
+            f"node {node}: {name} must be a positive number, not {value!r}", option=name
+        )
     return number

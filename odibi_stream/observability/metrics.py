@@ -85,6 +85,12 @@ class Metrics:
             ["pipeline", "source", "unit"],
             registry=r,
         )
+        self.source_lost = Counter(
+            "odibi_source_events_lost_total",
+            "Events a source skipped because they were no longer available (retention), under on_data_loss: skip_and_report.",
+            ["pipeline", "source"],
+            registry=r,
+        )
         self.watermark = Gauge(
             "odibi_watermark_seconds",
             "Event-time watermark of a node as Unix epoch seconds.",
@@ -130,6 +136,8 @@ class Metrics:
         self._count_nodes(pipeline, report.nodes)
         self._set_lag(pipeline, report.lag)
         self._set_watermarks(pipeline, report.watermarks)
+        for source, lost in report.data_loss.items():
+            self.source_lost.labels(pipeline, source).inc(lost)
 
     def record_status(self, pipeline: str, status: Mapping[str, Any]) -> None:
         """Set the state, lag and watermark gauges from a pipeline description.

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from odibi_stream.connectors.factory import build_sink, build_source
 from odibi_stream.core.clock import SYSTEM_CLOCK, Clock
 from odibi_stream.core.wake import Watch
 from odibi_stream.dag.graph import Dag, build_dag
+from odibi_stream.exceptions import ConfigError
 from odibi_stream.plugins.transforms import resolve_function
 from odibi_stream.triggers.build import check_trigger
 
@@ -135,10 +137,11 @@ def compile_pipeline(project: Project, name: str, clock: Clock = SYSTEM_CLOCK) -
     sinks: dict[str, SinkSpec] = {}
     functions: dict[str, Callable[..., Any]] = {}
     delays: dict[str, float] = {}
-    for node in cfg.nodes:
+    for index, node in enumerate(cfg.nodes):
         if node.read is not None:
-            loc = project.location(node.read.connection, node.read.path)
-            src = build_source(cfg.pipeline, node, loc, clock)
+            with _where(project, cfg.pipeline, file, ("nodes", index, "read")):
+                loc = project.location(node.read.connection, node.read.path)
+                src = build_source(cfg.pipeline, node, loc, clock)
             if src is None:
                 static[node.name] = loc
             else:
@@ -148,8 +151,12 @@ def compile_pipeline(project: Project, name: str, clock: Clock = SYSTEM_CLOCK) -
         if node.transform is not None and node.transform.function:
             functions[node.name] = resolve_function(node.transform.function)
         if node.write is not None:
-            sinks[node.name] = build_sink(node, project.location(node.write.connection, node.write.path), cfg.pipeline)
-    check_trigger(cfg, [w for spec in sources.values() if (w := spec.watch()) is not None])
+            with _where(project, cfg.pipeline, file, ("nodes", index, "write")):
+                sinks[node.name] = build_sink(
+                    node, project.location(node.write.connection, node.write.path), cfg.pipeline
+                )
+    with _where(project, cfg.pipeline, file, ("trigger",)):
+        check_trigger(cfg, [w for spec in sources.values() if (w := spec.watch()) is not None])
     dead_letter = None
     if cfg.dead_letter is not None:
         dl = cfg.dead_letter
@@ -169,6 +176,24 @@ def compile_pipeline(project: Project, name: str, clock: Clock = SYSTEM_CLOCK) -
         node_where=_node_lines(project, cfg, file),
         where=str(file) if file else None,
     )
+
+
+@contextmanager
+def _where(
+    project: Project, pipeline: str, file: Path | None, path: tuple[str | int, ...]
+) -> Iterator[None]:
+    """Give a connector's ConfigError the ``file:line`` of the node section it came from.
+
+    A connector may set ``keys`` on the error (e.g. ``("options", "starting")``) to point at
+    the offending setting; the longest known prefix of the path gives the line.
+    """
+    try:
+        yield
+    except ConfigError as exc:
+        if exc.file is None and file is not None:
+            keys = tuple(getattr(exc, "keys", ()))
+            exc.file, exc.line = str(file), project.line(pipeline, *path, *keys)
+        raise
 
 
 def _node_lines(project: Project, cfg: PipelineConfig, file: Path | None) -> dict[str, str]:
