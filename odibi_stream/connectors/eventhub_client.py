@@ -29,7 +29,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from azure.eventhub import EventData, EventHubConsumerClient, EventHubProducerClient, TransportType
+from azure.eventhub import (
+    EventData,
+    EventDataBatch,
+    EventHubConsumerClient,
+    EventHubProducerClient,
+    TransportType,
+)
 from azure.eventhub.exceptions import AuthenticationError, EventHubError
 
 from odibi_stream.clients.azure_eventhub import eventhub_auth
@@ -145,6 +151,24 @@ def open_consumer(
     if not keep_alive:
         consumer._keep_alive = None  # read when the consumer opens its handler
     return consumer
+
+
+def send_once(client: EventHubProducerClient, batch: EventDataBatch, partition: str) -> None:
+    """Send ``batch`` to ``partition`` exactly one time (raises on any failure).
+
+    ``EventHubProducerClient.send_batch`` rebuilds its partition producer and sends again after
+    any error — a duplicate whenever the first attempt landed but its acknowledgement was lost.
+    The sink instead fails the write and re-scans the hub before the runtime retries, so it
+    drives the partition producer itself (with the SDK's own helpers).
+    """
+    sdk: Any = client
+    try:
+        sdk._start_producer(partition, None)
+        producer = sdk._producers[partition]
+    except (AttributeError, KeyError, TypeError):  # the SDK moved an internal: its public call
+        client.send_batch(batch)
+        return
+    producer.send(batch)
 
 
 def close_quietly(closable: Any, *, background: bool = False) -> None:

@@ -16,11 +16,12 @@ send whose acknowledgement was lost may have landed. The sink narrows that to th
   which of its events are there. A replayed batch skips exactly those and sends the rest, so
   a crash at any point of a batch (some partitions sent, some not) leaves every row in the hub
   once after the replay.
-* What remains is the same event twice when a send is retried after an acknowledgement was
-  lost *within* one write attempt — impossible here, because a failed send is never retried
-  blindly: the write fails, the runtime retries the batch, and the retry re-scans first.
-  Readers that must be exact even under a re-delivering network de-duplicate by message id
-  (deterministic per row), which makes the pipeline exactly-once end to end for them.
+* A failed send is never re-sent blindly (the SDK's ``send_batch`` would, once): the write
+  fails, the runtime retries the batch, and the retry re-scans first. What remains is the
+  window the service itself leaves open — an event stored whose acknowledgement never came
+  *and* whose retry started before the store became visible to the scan — so readers that
+  must be exact de-duplicate by message id (deterministic per row), which makes the pipeline
+  exactly-once end to end for them.
 
 Errors: outages are retryable :class:`SinkError` (the retry re-scans, so it is safe); an event
 over the size limit, a missing column or refused credentials are terminal.
@@ -41,10 +42,12 @@ from odibi_stream.connectors.base import BatchKey, SinkResult
 from odibi_stream.connectors.eventhub import EventHubSinkSpec
 from odibi_stream.connectors.eventhub_client import (
     Management,
+    close_quietly,
     connector_error,
     consumer_client,
     is_sdk_error,
     producer_client,
+    send_once,
 )
 from odibi_stream.connectors.eventhub_decode import PARTITION_KEY
 from odibi_stream.connectors.eventhub_scan import COUNT, WRITER, WriterMark, scan_hub
@@ -103,6 +106,16 @@ class EventHubSink:
                 ) from exc
         return self._marks[writer]
 
+    def _partitions(self) -> list[str]:
+        """The hub's partition ids in numeric order (rows are assigned by position in it)."""
+        _, mgmt = self._scanner()
+        try:
+            return sorted(mgmt.partition_ids(), key=lambda p: (len(p), p))
+        except Exception as exc:
+            if not is_sdk_error(exc) and not hasattr(exc, "condition"):
+                raise
+            raise connector_error(exc, f"{self.what}: read the partition ids", SinkError) from exc
+
     def _scanner(self) -> tuple[EventHubConsumerClient, Management]:
         if self._reader is None:
             self._reader = consumer_client(self.target, self.options.consumer_group)
@@ -114,34 +127,58 @@ class EventHubSink:
     def write(self, engine: Engine, frame: Frame, key: BatchKey) -> SinkResult:
         """Send ``frame`` as batch ``key`` (what the hub already holds of it is skipped).
 
+        A failed send is followed by one re-scan and one more attempt with fresh connections
+        (the first send after an idle period may meet a connection the service closed); the
+        re-scan tells exactly what the failed attempt left in the hub.
+
         Raises:
             SinkError: retryable for outages, terminal for bad rows or credentials.
         """
         writer = self.writer(key)
-        mark = self._mark(writer)
         detail: dict[str, Any] = {"hub": self.target.hub, "batch": key.batch}
-        if mark.covers(key.batch):
-            return SinkResult(rows=0, skipped=True, detail=detail)
-        table = engine.to_arrow(frame)
-        done = mark.written(key.batch)
-        _, mgmt = self._scanner()
-        partitions = sorted(mgmt.partition_ids(), key=lambda p: (len(p), p))
-        events = [e for e in self._events(table, partitions) if e[0] not in done]
-        if done:
-            log.info(
-                "%s: batch %d is partly in the hub already (%d events); sending the other %d",
-                self.what,
-                key.batch,
-                len(done),
-                len(events),
+        table: pa.Table | None = None
+        for attempt in (1, 2):
+            mark = self._mark(writer)
+            if mark.covers(key.batch):
+                return SinkResult(rows=0, skipped=True, detail=detail)
+            table = engine.to_arrow(frame) if table is None else table
+            done = mark.written(key.batch)
+            events = [e for e in self._events(table, self._partitions()) if e[0] not in done]
+            if done:
+                log.info(
+                    "%s: batch %d is partly in the hub already (%d events); sending the other %d",
+                    self.what,
+                    key.batch,
+                    len(done),
+                    len(events),
+                )
+            try:
+                self._send(events, writer, key.batch, table.num_rows)
+            except SinkError as exc:
+                self._marks.pop(writer, None)  # what landed is unknown: re-scan before sending
+                self._reset_producer()
+                if not exc.retryable or attempt == 2:
+                    raise
+                log.warning(
+                    "%s: batch %d: %s; re-scanning the hub and trying once more",
+                    self.what,
+                    key.batch,
+                    exc,
+                )
+                continue
+            except BaseException:
+                self._marks.pop(writer, None)
+                raise
+            self._marks[writer] = WriterMark(key.batch, set(), 0)  # all of it: complete
+            return SinkResult(
+                rows=len(events), skipped=False, detail={**detail, "resumed": bool(done)}
             )
-        try:
-            self._send(events, writer, key.batch, table.num_rows)
-        except BaseException:
-            self._marks.pop(writer, None)  # what landed is unknown: re-scan before the next write
-            raise
-        self._marks[writer] = WriterMark(key.batch, set(), 0)  # all of it: complete
-        return SinkResult(rows=len(events), skipped=False, detail={**detail, "resumed": bool(done)})
+        raise AssertionError("unreachable")
+
+    def _reset_producer(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            close_quietly(producer, background=True)
 
     def _events(self, table: pa.Table, partitions: list[str]) -> list[Event]:
         names = table.column_names
@@ -216,11 +253,11 @@ class EventHubSink:
                         retryable=False,
                         hint="write fewer columns (value_columns) or smaller rows",
                     ) from None
-                producer.send_batch(current)
+                send_once(producer, current, part)
                 current = producer.create_batch(partition_id=part)
                 current.add(event)
         if len(current):
-            producer.send_batch(current)
+            send_once(producer, current, part)
 
     def _client(self) -> EventHubProducerClient:
         if self._producer is None:
