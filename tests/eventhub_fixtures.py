@@ -7,7 +7,6 @@ the unmodified SDK or the connector's public specs, so the same tests run on bot
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,14 +135,15 @@ def write_eventhub_project(
     """
     from tests.conftest import write_project
 
-    odibi = f"""\
-        project: eh
-        checkpoint: {{root: ./checkpoints}}
-        connections:
-          hub: {{type: eventhub, auth: {{connection_string: "${{secret:EH_CONN}}"}}}}
-          lake: {{type: local, base_path: ./data}}
-        {extra_odibi}
-        """
+    odibi = (
+        "project: eh\n"
+        "checkpoint: {root: ./checkpoints}\n"
+        "runtime: {lease_ttl_seconds: 1}\n"
+        "connections:\n"
+        '  hub: {type: eventhub, auth: {connection_string: "${secret:EH_CONN}"}}\n'
+        "  lake: {type: local, base_path: ./data}\n"
+        f"{extra_odibi}"
+    )
     pipeline = f"""\
         pipeline: eh2delta
         trigger: {trigger}
@@ -158,4 +158,4 @@ def write_eventhub_project(
             transform: {{sql: "{sql}"}}
             write: {{connection: lake, format: delta, path: out}}
         """
-    return write_project(root, {"eh2delta": pipeline}, odibi_yaml=textwrap.dedent(odibi))
+    return write_project(root, {"eh2delta": pipeline}, odibi_yaml=odibi)
