@@ -21,8 +21,8 @@ from odibi_stream.config.project_models import ConnectionConfig
 from odibi_stream.connectors.eventhub import EventHubSinkSpec, EventHubSourceSpec
 from tests.eventhub_server.control import RemoteEventHubServer
 from tests.eventhub_server.fixtures import EventHubTarget
-from tests.eventhub_server.server import EventHubServer
 from tests.eventhub_server.sdk import receive, send
+from tests.eventhub_server.server import EventHubServer
 
 
 def location(conn_str: str, **fields: Any) -> Location:
@@ -36,7 +36,9 @@ def source_spec(
 ) -> EventHubSourceSpec:
     """A source spec reading ``hub`` with the given read options."""
     inc = IncrementalConfig(mode="offsets", max_records_per_batch=max_records)
-    read = ReadConfig(connection="hub", format="eventhub", topic=hub, options=options, incremental=inc)
+    read = ReadConfig(
+        connection="hub", format="eventhub", topic=hub, options=options, incremental=inc
+    )
     return EventHubSourceSpec(node, "p", location(conn_str), read)
 
 
@@ -46,7 +48,9 @@ def sink_spec(conn_str: str, hub: str, *, node: str = "out", **options: Any) -> 
     return EventHubSinkSpec(node, "p", location(conn_str), write)
 
 
-def send_json(target: EventHubTarget, hub: str, rows: Iterable[Mapping[str, Any]], partitions: int) -> int:
+def send_json(
+    target: EventHubTarget, hub: str, rows: Iterable[Mapping[str, Any]], partitions: int
+) -> int:
     """Send JSON rows round robin over the first ``partitions`` partitions.
 
     On the test server straight into its store (fast); on a live namespace through the SDK.
@@ -63,10 +67,22 @@ def send_json(target: EventHubTarget, hub: str, rows: Iterable[Mapping[str, Any]
 def ends(target: EventHubTarget, hub: str) -> dict[str, int]:
     """Next sequence number to be assigned, per partition (where new events will start)."""
     if isinstance(target, (EventHubServer, RemoteEventHubServer)):
-        parts = len(target.namespace.hub(hub).partitions) if isinstance(target, EventHubServer) else None
-        ids = [str(i) for i in range(parts)] if parts is not None else _ids(target.connection_string(hub))
-        return {p: target.partition_properties(hub, p).last_enqueued_sequence_number + 1 for p in ids}
-    with EventHubConsumerClient.from_connection_string(target.connection_string(hub), "$Default") as client:
+        parts = (
+            len(target.namespace.hub(hub).partitions)
+            if isinstance(target, EventHubServer)
+            else None
+        )
+        ids = (
+            [str(i) for i in range(parts)]
+            if parts is not None
+            else _ids(target.connection_string(hub))
+        )
+        return {
+            p: target.partition_properties(hub, p).last_enqueued_sequence_number + 1 for p in ids
+        }
+    with EventHubConsumerClient.from_connection_string(
+        target.connection_string(hub), "$Default"
+    ) as client:
         out = {}
         for pid in client.get_partition_ids():
             props = client.get_partition_properties(pid)
@@ -98,12 +114,24 @@ def hub_events(target: EventHubTarget, hub: str, since: Mapping[str, int]) -> li
         for pid, seq in sorted(since.items()):
             for e in target.events(hub, pid):
                 if e.sequence_number >= seq:
-                    out.append(HubEvent(pid, e.sequence_number, e.message_id, e.body, e.properties, e.partition_key))
+                    out.append(
+                        HubEvent(
+                            pid,
+                            e.sequence_number,
+                            e.message_id,
+                            e.body,
+                            e.properties,
+                            e.partition_key,
+                        )
+                    )
         return out
     conn = target.connection_string(hub)
     for pid, seq in sorted(since.items()):
         for e in receive(conn, pid, starting_position=seq, inclusive=True, idle_seconds=0.5):
-            props = {(k.decode() if isinstance(k, bytes) else str(k)): v for k, v in (e.properties or {}).items()}
+            props = {
+                (k.decode() if isinstance(k, bytes) else str(k)): v
+                for k, v in (e.properties or {}).items()
+            }
             key = e.partition_key
             out.append(
                 HubEvent(

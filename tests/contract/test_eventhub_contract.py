@@ -36,7 +36,9 @@ class TestEventHubSource(SourceContract):
         spec = source_spec(conn, hub, max_records=4, starting=ends(eventhub_server, hub))
 
         def add(start: int) -> None:
-            send_json(eventhub_server, hub, ({"id": i} for i in range(start, start + TOTAL)), PARTITIONS)
+            send_json(
+                eventhub_server, hub, ({"id": i} for i in range(start, start + TOTAL)), PARTITIONS
+            )
 
         return SourceCase(spec=spec, add=add, total=TOTAL)
 
@@ -50,7 +52,11 @@ class TestEventHubSink(SinkContract):
         spec = sink_spec(conn, hub, message_id_prefix=prefix)
 
         def rows() -> list[int]:
-            ours = [e for e in hub_events(eventhub_server, hub, since) if str(e.message_id).startswith(prefix)]
+            ours = [
+                e
+                for e in hub_events(eventhub_server, hub, since)
+                if str(e.message_id).startswith(prefix)
+            ]
             return [orjson.loads(e.body)["id"] for e in ours]
 
         return SinkCase(spec=spec, rows=rows)

@@ -88,7 +88,10 @@ def test_trigger_lag_and_a_30s_outage(
 
         text = metrics_text(daemon)
         for part in "0123":
-            assert f'odibi_source_lag{{pipeline="eh2delta",source="raw",unit="telemetry:{part}"}} 0.0' in text
+            assert (
+                f'odibi_source_lag{{pipeline="eh2delta",source="raw",unit="telemetry:{part}"}} 0.0'
+                in text
+            )
         code, detail = daemon.get("/api/pipelines/eh2delta")
         assert code == 200 and detail["lag"] == {"raw": {f"telemetry:{p}": 0 for p in "0123"}}
 
@@ -98,7 +101,9 @@ def test_trigger_lag_and_a_30s_outage(
         down_since = time.monotonic()
         code, _ = daemon.post("/api/pipelines/eh2delta/trigger")
         assert code in (200, 202)
-        ready = wait_until(lambda: (d := readiness(daemon))["degraded"] and d, 45, "degraded readiness")
+        ready = wait_until(
+            lambda: (d := readiness(daemon))["degraded"] and d, 45, "degraded readiness"
+        )
         assert ready["pipelines"]["eh2delta"]["degraded"] is True
         time.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - down_since)))  # the outage itself
         assert daemon.pipelines()["eh2delta"]["state"] != "failed"
@@ -106,7 +111,9 @@ def test_trigger_lag_and_a_30s_outage(
 
         server.start()  # same port, same data
         send_json(server, hub, rows(300, 120), 4)
-        wait_until(lambda: out_ids(project) == Counter(range(420)), 90, "all 420 events after the outage")
+        wait_until(
+            lambda: out_ids(project) == Counter(range(420)), 90, "all 420 events after the outage"
+        )
         wait_until(lambda: not readiness(daemon)["degraded"], 60, "recovery from degraded")
         assert out_ids(project) == Counter(range(420))  # exactly once
         assert "retrying" in daemon.stderr()
@@ -133,7 +140,10 @@ def test_retention_loss_policy_and_report(
     def run() -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [*CLI, "run", str(project), "--pipeline", "eh2delta"],
-            env=cli_env(), capture_output=True, text=True, timeout=120,
+            env=cli_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
 
     assert run().returncode == 0
@@ -145,10 +155,16 @@ def test_retention_loss_policy_and_report(
     assert out_ids(project) == Counter(range(20))  # nothing committed past the loss
 
     pipeline = project / "pipelines" / "eh2delta.yaml"
-    pipeline.write_text(pipeline.read_text().replace("starting: earliest", "starting: earliest, on_data_loss: skip_and_report"))
+    pipeline.write_text(
+        pipeline.read_text().replace(
+            "starting: earliest", "starting: earliest, on_data_loss: skip_and_report"
+        )
+    )
     daemon = DaemonProc(project, tmp_path / "daemon.log")
     try:
-        expected = Counter(list(range(20)) + [i for i in range(100, 120) if i not in (100, 102, 104, 106)])
+        expected = Counter(
+            list(range(20)) + [i for i in range(100, 120) if i not in (100, 102, 104, 106)]
+        )
         wait_until(lambda: out_ids(project) == expected, 60, "the surviving events")
         code, detail = daemon.get("/api/pipelines/eh2delta")
         assert code == 200 and detail["last_batch"]["data_loss"] == {"raw": 4}, detail["last_batch"]
@@ -163,6 +179,9 @@ def test_retention_loss_policy_and_report(
     finally:
         daemon.close()
     # The commit entry keeps the range with its loss (what `checkpoint history` shows operators).
-    commits = [orjson.loads(f.read_bytes()) for f in (project / "checkpoints" / "eh2delta" / "commits").glob("*.json")]
+    commits = [
+        orjson.loads(f.read_bytes())
+        for f in (project / "checkpoints" / "eh2delta" / "commits").glob("*.json")
+    ]
     losses = [c["sources"]["raw"] for c in commits if c["sources"].get("raw", {}).get("lost")]
     assert [(r["lost"], r["data_loss"]) for r in losses] == [(4, {"0": {"from": 10, "to": 14}})]

@@ -44,13 +44,17 @@ def test_events_carry_ids_properties_and_keys(
     conn = eventhub_server.connection_string(hub)
     since = ends(eventhub_server, hub)
     prefix = f"t{uuid.uuid4().hex[:6]}/"
-    sink = sink_spec(conn, hub, key_column="customer", value_columns=["id", "name"], message_id_prefix=prefix).open()
+    sink = sink_spec(
+        conn, hub, key_column="customer", value_columns=["id", "name"], message_id_prefix=prefix
+    ).open()
     opened.append(sink)
     ids = list(range(40))
     customers = [f"c{i % 5}" for i in ids]
     result = sink.write(ENGINE, frame(ids, customer=customers), BatchKey("p", "out", 7))
     assert result.rows == 40 and not result.skipped
-    events = [e for e in hub_events(eventhub_server, hub, since) if str(e.message_id).startswith(prefix)]
+    events = [
+        e for e in hub_events(eventhub_server, hub, since) if str(e.message_id).startswith(prefix)
+    ]
     assert sorted(orjson.loads(e.body)["id"] for e in events) == ids
     for e in events:
         body = orjson.loads(e.body)
@@ -66,7 +70,11 @@ def test_events_carry_ids_properties_and_keys(
     opened.append(round_robin)
     assert round_robin.already_written(BatchKey("p", "out", 7))  # found by its scan
     round_robin.write(ENGINE, frame(list(range(100, 140))), BatchKey("p", "out", 8))
-    spread = Counter(e.partition for e in hub_events(eventhub_server, hub, since) if str(e.message_id).startswith(prefix))
+    spread = Counter(
+        e.partition
+        for e in hub_events(eventhub_server, hub, since)
+        if str(e.message_id).startswith(prefix)
+    )
     assert spread == {"0": 10, "1": 10, "2": 10, "3": 10}
 
 
@@ -100,7 +108,9 @@ def test_a_crash_mid_batch_is_completed_by_the_replay_without_duplicates(
     server.inject_error(hub, "send", partition="2")  # healed in the write: re-scan, send the rest
     # partitions 2 and 3 (5 rows each) were still to send after the failure
     assert first.write(ENGINE, frame(list(range(20))), BatchKey("p", "out", 0)).rows == 10
-    server.inject_error(hub, "send", partition="2", count=2)  # partitions 0 and 1 land, 2 fails twice
+    server.inject_error(
+        hub, "send", partition="2", count=2
+    )  # partitions 0 and 1 land, 2 fails twice
     with pytest.raises(SinkError) as failed:
         first.write(ENGINE, frame(list(range(100, 140))), BatchKey("p", "out", 1))
     assert is_retryable(failed.value)
@@ -136,7 +146,9 @@ def test_the_scan_finds_our_batch_among_other_writers_events(
     assert not fresh.already_written(BatchKey("p", "other", 0))
 
 
-def test_an_outage_is_retryable(eventhub_server: EventHubTarget, hub: str, opened: list[EventHubSink]) -> None:
+def test_an_outage_is_retryable(
+    eventhub_server: EventHubTarget, hub: str, opened: list[EventHubSink]
+) -> None:
     server = local_server(eventhub_server, "an outage on demand")
     sink = sink_spec(server.connection_string(hub), hub, read_timeout_seconds=5).open()
     opened.append(sink)
@@ -149,4 +161,7 @@ def test_an_outage_is_retryable(eventhub_server: EventHubTarget, hub: str, opene
     finally:
         server.start()
     sink.write(ENGINE, frame([2]), BatchKey("p", "out", 1))
-    assert sorted(orjson.loads(e.body)["id"] for p in "0123" for e in server.events(hub, p)) == [1, 2]
+    assert sorted(orjson.loads(e.body)["id"] for p in "0123" for e in server.events(hub, p)) == [
+        1,
+        2,
+    ]

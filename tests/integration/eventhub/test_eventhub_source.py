@@ -58,7 +58,11 @@ def drain(src: EventHubSource, state: Position) -> tuple[pa.Table, Position, int
         tables.append(ENGINE.to_arrow(src.read(ENGINE, rng).frame))
         state = src.fold(state, rng)
         batches += 1
-    return (pa.concat_tables(tables, promote_options="default") if tables else pa.table({})), state, batches
+    return (
+        (pa.concat_tables(tables, promote_options="default") if tables else pa.table({})),
+        state,
+        batches,
+    )
 
 
 def ids(table: pa.Table) -> list[int]:
@@ -77,14 +81,21 @@ def test_starting_latest_and_a_partition_mapping(
     assert ids(drain(latest, state)[0]) == [100, 101, 102, 103]
     # {partition: sequence number}: the first event to read; unlisted partitions from the earliest.
     base = ends(eventhub_server, hub)
-    mapping = open_source(opened, source_spec(conn, hub, starting={"0": base["0"] - 1, "1": base["1"]}))
+    mapping = open_source(
+        opened, source_spec(conn, hub, starting={"0": base["0"] - 1, "1": base["1"]})
+    )
     table, _, _ = drain(mapping, mapping.initial_state())
-    by_part = {p: sorted(table.filter(pa.compute.equal(table["partition"], p))["id"].to_pylist()) for p in "0123"}
+    by_part = {
+        p: sorted(table.filter(pa.compute.equal(table["partition"], p))["id"].to_pylist())
+        for p in "0123"
+    }
     assert by_part["0"] == [100] and by_part["1"] == []
     assert len(by_part["2"]) == 3 and len(by_part["3"]) == 3  # everything the hub holds there
 
 
-def test_starting_at_a_time(eventhub_server: EventHubTarget, hub: str, opened: list[EventHubSource]) -> None:
+def test_starting_at_a_time(
+    eventhub_server: EventHubTarget, hub: str, opened: list[EventHubSource]
+) -> None:
     conn = eventhub_server.connection_string(hub)
     send_json(eventhub_server, hub, ({"id": i} for i in range(8)), 4)
     time.sleep(0.05)  # enqueued times are milliseconds: the cut must fall between the two sends
@@ -125,9 +136,13 @@ def test_ranges_are_exact_bounded_and_replayable(
     assert ENGINE.to_arrow(fresh.read(ENGINE, first).frame).equals(once)
 
 
-def test_columns_and_value_formats(eventhub_server: EventHubTarget, hub: str, opened: list[EventHubSource]) -> None:
+def test_columns_and_value_formats(
+    eventhub_server: EventHubTarget, hub: str, opened: list[EventHubSource]
+) -> None:
     conn = eventhub_server.connection_string(hub)
-    send(conn, [b'{"id": 1, "amount": 2.5}'], partition_id="2", properties={"origin": "test", "n": 7})
+    send(
+        conn, [b'{"id": 1, "amount": 2.5}'], partition_id="2", properties={"origin": "test", "n": 7}
+    )
     send(conn, [b'{"id": 2, "amount": 3}'], partition_key="customer-9")
     send(conn, [b"\xff not json"], partition_id="1")
     src = open_source(opened, source_spec(conn, hub, schema={"id": "long", "amount": "double"}))
@@ -136,13 +151,22 @@ def test_columns_and_value_formats(eventhub_server: EventHubTarget, hub: str, op
     result = src.read(ENGINE, rng)
     table = ENGINE.to_arrow(result.frame)
     assert table.column_names == [
-        "id", "amount", "partition", "sequence_number", "offset", "enqueued_time",
-        "partition_key", "properties", "system_properties",
+        "id",
+        "amount",
+        "partition",
+        "sequence_number",
+        "offset",
+        "enqueued_time",
+        "partition_key",
+        "properties",
+        "system_properties",
     ]
     assert table.schema.field("enqueued_time").type == pa.timestamp("ms", tz="UTC")
     assert table.schema.field("amount").type == pa.float64()
     rows = {r["id"]: r for r in table.to_pylist()}
-    assert rows[1]["partition"] == "2" and rows[1]["amount"] == 2.5 and rows[1]["sequence_number"] == 0
+    assert (
+        rows[1]["partition"] == "2" and rows[1]["amount"] == 2.5 and rows[1]["sequence_number"] == 0
+    )
     assert orjson.loads(rows[1]["properties"]) == {"origin": "test", "n": 7}
     assert rows[2]["partition_key"] == "customer-9" and rows[2]["properties"] is None
     assert isinstance(rows[2]["offset"], str)
@@ -151,7 +175,10 @@ def test_columns_and_value_formats(eventhub_server: EventHubTarget, hub: str, op
     text = open_source(opened, source_spec(conn, hub, value_format="string"))
     raw = open_source(opened, source_spec(conn, hub, value_format="bytes"))
     as_text = ENGINE.to_arrow(text.read(ENGINE, rng).frame)
-    assert sorted(as_text.column("value").to_pylist()) == ['{"id": 1, "amount": 2.5}', '{"id": 2, "amount": 3}']
+    assert sorted(as_text.column("value").to_pylist()) == [
+        '{"id": 1, "amount": 2.5}',
+        '{"id": 2, "amount": 3}',
+    ]
     as_bytes = ENGINE.to_arrow(raw.read(ENGINE, rng).frame)
     assert b"\xff not json" in as_bytes.column("value").to_pylist()
 
@@ -188,7 +215,10 @@ def test_retention_loss_fails_by_default_with_the_exact_count(
 
 
 def test_retention_loss_skipped_and_reported(
-    eventhub_server: EventHubTarget, hub: str, opened: list[EventHubSource], caplog: pytest.LogCaptureFixture
+    eventhub_server: EventHubTarget,
+    hub: str,
+    opened: list[EventHubSource],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     server = local_server(eventhub_server, "retention on demand")
     conn = server.connection_string(hub)
@@ -249,7 +279,9 @@ def test_consumer_group_and_owner_level_options(
     audit = open_source(opened, source_spec(conn, hub, consumer_group="audit", owner_level=None))
     assert audit.owner_level is None
     assert ids(drain(audit, audit.initial_state())[0]) == list(range(6))
-    missing = open_source(opened, source_spec(conn, hub, consumer_group="nope", read_timeout_seconds=5))
+    missing = open_source(
+        opened, source_spec(conn, hub, consumer_group="nope", read_timeout_seconds=5)
+    )
     rng = missing.plan(missing.initial_state())
     assert rng is not None
     with pytest.raises(SourceError) as failed:
@@ -257,7 +289,9 @@ def test_consumer_group_and_owner_level_options(
     assert not is_retryable(failed.value) and "could not be found" in str(failed.value)
 
 
-def test_throttling_is_retryable(eventhub_server: EventHubTarget, hub: str, opened: list[EventHubSource]) -> None:
+def test_throttling_is_retryable(
+    eventhub_server: EventHubTarget, hub: str, opened: list[EventHubSource]
+) -> None:
     server = local_server(eventhub_server, "injected faults")
     conn = server.connection_string(hub)
     send_json(server, hub, ({"id": i} for i in range(8)), 4)
@@ -277,23 +311,32 @@ def test_throttling_is_retryable(eventhub_server: EventHubTarget, hub: str, open
 
 def _credential_location(server: Any, auth: dict[str, Any]) -> Location:
     conn = ConnectionConfig(
-        type="eventhub", namespace=f"127.0.0.1:{server.port}", auth=auth, options={"use_tls": "false"}
+        type="eventhub",
+        namespace=f"127.0.0.1:{server.port}",
+        auth=auth,
+        options={"use_tls": "false"},
     )
     return Location(uri="sb://", is_local=False, connection=conn)
 
 
-def test_auth_modes_and_a_bad_key(eventhub_server: EventHubTarget, hub: str, opened: list[EventHubSource]) -> None:
+def test_auth_modes_and_a_bad_key(
+    eventhub_server: EventHubTarget, hub: str, opened: list[EventHubSource]
+) -> None:
     from azure.eventhub._pyamqp.utils import generate_sas_token
 
     server = local_server(eventhub_server, "credential objects against a loopback endpoint")
     send_json(server, hub, ({"id": i} for i in range(4)), 4)
-    token = generate_sas_token(f"sb://127.0.0.1:{server.port}/{hub}", server.key_name, server.key, int(time.time()) + 600)
+    token = generate_sas_token(
+        f"sb://127.0.0.1:{server.port}/{hub}", server.key_name, server.key, int(time.time()) + 600
+    )
     for auth in (
         {"shared_access_key": {"name": server.key_name, "key": server.key}},
         {"sas_token": token},
     ):
         read = ReadConfig(connection="hub", format="eventhub", topic=hub)
-        src = open_source(opened, EventHubSourceSpec("raw", "p", _credential_location(server, auth), read))
+        src = open_source(
+            opened, EventHubSourceSpec("raw", "p", _credential_location(server, auth), read)
+        )
         assert ids(drain(src, src.initial_state())[0]) == [0, 1, 2, 3]
     bad = open_source(opened, source_spec(server.connection_string(hub, key="d3Jvbmc="), hub))
     with pytest.raises(SourceError) as refused:
@@ -302,7 +345,11 @@ def test_auth_modes_and_a_bad_key(eventhub_server: EventHubTarget, hub: str, ope
     assert server.key not in str(refused.value)
 
 
-def test_a_mapping_naming_a_missing_partition(eventhub_server: EventHubTarget, hub: str, opened: list[EventHubSource]) -> None:
-    src = open_source(opened, source_spec(eventhub_server.connection_string(hub), hub, starting={"9": 0}))
+def test_a_mapping_naming_a_missing_partition(
+    eventhub_server: EventHubTarget, hub: str, opened: list[EventHubSource]
+) -> None:
+    src = open_source(
+        opened, source_spec(eventhub_server.connection_string(hub), hub, starting={"9": 0})
+    )
     with pytest.raises(ConfigError, match=r"partition\(s\) \['9'\]"):
         src.initial_state()

@@ -29,7 +29,9 @@ ODIBI = """\
     """
 
 
-def project(tmp_path: Path, read: str, *, conn: str | None = None, trigger: str = "{eventhub: {}}") -> Path:
+def project(
+    tmp_path: Path, read: str, *, conn: str | None = None, trigger: str = "{eventhub: {}}"
+) -> Path:
     conn = conn or 'namespace: myns, auth: {shared_access_key: {name: p, key: "${secret:EH_KEY}"}}'
     pipeline = f"""\
         pipeline: events
@@ -56,7 +58,9 @@ def line_of(root: Path, text: str) -> int:
     return next(i for i, line in enumerate(lines, 1) if text in line)
 
 
-def test_a_good_project_validates_into_specs_and_a_poll_watch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_good_project_validates_into_specs_and_a_poll_watch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = project(
         tmp_path,
         "{connection: hub, format: eventhub, topic: telemetry,\n"
@@ -113,7 +117,11 @@ def test_a_good_project_validates_into_specs_and_a_poll_watch(tmp_path: Path, mo
             "incremental by sequence numbers",
             "read:",
         ),
-        ("{connection: lake, format: eventhub, topic: t}", "needs a connection of type eventhub", "read:"),
+        (
+            "{connection: lake, format: eventhub, topic: t}",
+            "needs a connection of type eventhub",
+            "read:",
+        ),
         ("{connection: hub, format: csv, path: in/*.csv}", "has no storage location", None),
     ],
 )
@@ -133,13 +141,29 @@ def test_read_mistakes_point_at_their_line(
 @pytest.mark.parametrize(
     ("conn", "topic", "message"),
     [
-        (f'auth: {{connection_string: "{CONN.format(";EntityPath=other")}"}}', "telemetry", "disagrees with the connection string's EntityPath"),
-        (f'namespace: elsewhere, auth: {{connection_string: "{CONN.format("")}"}}', "telemetry", "disagrees with the connection string's Endpoint"),
+        (
+            f'auth: {{connection_string: "{CONN.format(";EntityPath=other")}"}}',
+            "telemetry",
+            "disagrees with the connection string's EntityPath",
+        ),
+        (
+            f'namespace: elsewhere, auth: {{connection_string: "{CONN.format("")}"}}',
+            "telemetry",
+            "disagrees with the connection string's Endpoint",
+        ),
         ("namespace: myns", "telemetry", "has no 'auth'"),
         ('namespace: myns, auth: {account_key: "abcd"}', "telemetry", "storage account key"),
         ("auth: {sas_token: 'sv=1&sig=abc'}", "telemetry", "has no 'namespace'"),
-        ('namespace: myns, auth: default, options: {bootstrap.servers: "x"}', "telemetry", "unknown eventhub connection option"),
-        ("namespace: myns, auth: default, options: {use_tls: maybe}", "telemetry", "must be true or false"),
+        (
+            'namespace: myns, auth: default, options: {bootstrap.servers: "x"}',
+            "telemetry",
+            "unknown eventhub connection option",
+        ),
+        (
+            "namespace: myns, auth: default, options: {use_tls: maybe}",
+            "telemetry",
+            "must be true or false",
+        ),
     ],
 )
 def test_connection_mistakes(
@@ -148,11 +172,15 @@ def test_connection_mistakes(
     root = project(tmp_path, f"{{connection: hub, format: eventhub, topic: {topic}}}", conn=conn)
     err = error_of(root, monkeypatch)
     assert message in err.message, err.message
-    assert err.file == str(root / "pipelines" / "events.yaml") and err.line == line_of(root, "read:")
+    assert err.file == str(root / "pipelines" / "events.yaml") and err.line == line_of(
+        root, "read:"
+    )
     assert "SharedAccessKey=k" not in str(err)
 
 
-def test_entity_path_names_the_hub_when_topic_is_omitted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_entity_path_names_the_hub_when_topic_is_omitted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     conn = f'auth: {{connection_string: "{CONN.format(";EntityPath=telemetry;UseDevelopmentEmulator=true")}"}}'
     root = project(tmp_path, "{connection: hub, format: eventhub}", conn=conn)
     monkeypatch.setenv("EH_KEY", "unused")
@@ -162,11 +190,17 @@ def test_entity_path_names_the_hub_when_topic_is_omitted(tmp_path: Path, monkeyp
     assert spec.target.namespace == "myns.servicebus.windows.net"
 
 
-def test_eventhub_trigger_without_an_eventhub_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    root = project(tmp_path, "{connection: lake, format: csv, path: in/*.csv, incremental: {mode: files}}")
+def test_eventhub_trigger_without_an_eventhub_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = project(
+        tmp_path, "{connection: lake, format: csv, path: in/*.csv, incremental: {mode: files}}"
+    )
     err = error_of(root, monkeypatch)
     assert "trigger eventhub needs a eventhub read node" in err.message
-    assert err.file == str(root / "pipelines" / "events.yaml") and err.line == line_of(root, "trigger:")
+    assert err.file == str(root / "pipelines" / "events.yaml") and err.line == line_of(
+        root, "trigger:"
+    )
 
 
 def test_write_mistakes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -182,7 +216,11 @@ def test_write_mistakes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     conn = 'namespace: myns, auth: {shared_access_key: {name: p, key: "${secret:EH_KEY}"}}'
     root = write_project(tmp_path / "p", {"events": pipeline}, odibi_yaml=ODIBI.format(conn=conn))
     err = error_of(root, monkeypatch)
-    assert "unknown eventhub write option 'key_colum'" in err.message and err.hint and "key_column" in err.hint
+    assert (
+        "unknown eventhub write option 'key_colum'" in err.message
+        and err.hint
+        and "key_column" in err.hint
+    )
     assert err.line == line_of(root, "key_colum")
     (root / "pipelines" / "events.yaml").write_text(
         (root / "pipelines" / "events.yaml").read_text().replace("key_colum", "key_column")
@@ -210,23 +248,40 @@ def test_cli_validate_without_the_extra_names_it_with_file_and_line(tmp_path: Pa
     env = cli_env()
     env["PYTHONPATH"] = f"{site}:{env['PYTHONPATH']}"
     env["EH_KEY"] = "k"
-    done = subprocess.run([*CLI, "validate", str(root)], env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [*CLI, "validate", str(root)], env=env, capture_output=True, text=True, timeout=120
+    )
     out = done.stdout + done.stderr
     assert done.returncode == 2, out
     assert f"{root / 'pipelines' / 'events.yaml'}:{line_of(root, 'read:')}" in out
     assert "needs the 'eventhub' extra" in out and "pip install 'odibi-stream[eventhub]'" in out
     assert "Traceback" not in out
     check = subprocess.run(
-        [sys.executable, "-c", "import importlib.util; print(importlib.util.find_spec('azure.eventhub'))"],
-        env=env, capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-c",
+            "import importlib.util; print(importlib.util.find_spec('azure.eventhub'))",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert check.returncode != 0 or "None" in check.stdout  # the extra really is missing there
 
 
 def test_cli_validate_reports_file_line_and_exit_2(tmp_path: Path) -> None:
-    root = project(tmp_path, textwrap.dedent("{connection: hub, format: eventhub, topic: t, options: {starting: soon}}"))
+    root = project(
+        tmp_path,
+        textwrap.dedent("{connection: hub, format: eventhub, topic: t, options: {starting: soon}}"),
+    )
     env = cli_env()
     env["EH_KEY"] = "k"
-    done = subprocess.run([*CLI, "validate", str(root)], env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [*CLI, "validate", str(root)], env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 2
-    assert f"events.yaml:{line_of(root, 'starting')}: node raw: bad starting position 'soon'" in done.stderr
+    assert (
+        f"events.yaml:{line_of(root, 'starting')}: node raw: bad starting position 'soon'"
+        in done.stderr
+    )
