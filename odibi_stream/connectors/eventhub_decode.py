@@ -18,17 +18,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import orjson
 import pyarrow as pa
-from azure.eventhub import EventData
-from azure.eventhub.amqp import AmqpMessageBodyType
 
+from odibi_stream.connectors.eventhub_client import SEQUENCE, Received, as_message
 from odibi_stream.connectors.kafka_decode import Decoded, decode_values
 from odibi_stream.engines.base import Reject
 
-SEQUENCE = b"x-opt-sequence-number"
 OFFSET = b"x-opt-offset"
 ENQUEUED = b"x-opt-enqueued-time"
 PARTITION_KEY = b"x-opt-partition-key"
@@ -70,21 +69,21 @@ class EventRows(Decoded):
         """Not for Kafka messages: use :meth:`add_events`."""
         raise TypeError("EventRows holds Event Hubs events; use add_events")
 
-    def add_events(self, partition: str, events: Iterable[EventData]) -> None:
+    def add_events(self, partition: str, events: Iterable[Received]) -> None:
         """Append received events of one partition, in order."""
         cols = self.columns
-        for event in events:
-            raw = event.raw_amqp_message
-            notes = raw.annotations or {}
-            self.values.append(body_bytes(event))
+        for received in events:
+            msg = as_message(received)
+            notes = msg.message_annotations or {}
+            self.values.append(body_bytes(msg))
             cols["partition"].append(partition)
             cols["sequence_number"].append(notes.get(SEQUENCE))
             cols["offset"].append(_text(notes.get(OFFSET)))
-            cols["enqueued_time"].append(notes.get(ENQUEUED))
+            cols["enqueued_time"].append(_millis(notes.get(ENQUEUED)))
             cols["partition_key"].append(_text(notes.get(PARTITION_KEY)))
-            props = raw.application_properties
+            props = msg.application_properties
             cols["properties"].append(_json_text(props) if props else None)
-            cols["system_properties"].append(_system_properties(raw, notes))
+            cols["system_properties"].append(_system_properties(msg.properties, notes))
 
     def source(self, i: int) -> str:
         """``hub/partition/sequence number`` of row ``i`` (the dead-letter ``source``)."""
@@ -94,13 +93,12 @@ class EventRows(Decoded):
         return len(self.values)
 
 
-def body_bytes(event: EventData) -> bytes | None:
+def body_bytes(msg: Any) -> bytes | None:
     """The body as bytes: data sections joined; a value or sequence body as JSON (text as is)."""
-    kind = event.body_type
-    raw: Any = event.body
-    if kind == AmqpMessageBodyType.DATA:
-        return b"".join(raw)
-    body = raw if kind == AmqpMessageBodyType.VALUE else list(raw)
+    data = msg.data
+    if data is not None:
+        return data[0] if len(data) == 1 else b"".join(data)
+    body = msg.value if msg.sequence is None else msg.sequence
     if body is None or isinstance(body, bytes):
         return body
     if isinstance(body, str):
@@ -114,6 +112,14 @@ def _text(value: Any) -> str | None:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
+def _millis(value: Any) -> int | None:
+    if value is None or isinstance(value, int):
+        return value
+    if isinstance(value, datetime):
+        return int(value.timestamp() * 1000)
+    return int(value)
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
@@ -124,9 +130,8 @@ def _json_text(mapping: Mapping[Any, Any]) -> str:
     return orjson.dumps({_text(k): v for k, v in mapping.items()}, default=_plain).decode()
 
 
-def _system_properties(raw: Any, notes: Mapping[Any, Any]) -> str | None:
+def _system_properties(props: Any, notes: Mapping[Any, Any]) -> str | None:
     found: dict[Any, Any] = {}
-    props = raw.properties
     if props is not None:
         for name in _MESSAGE_PROPERTIES:
             value = getattr(props, name, None)

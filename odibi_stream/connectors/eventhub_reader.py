@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
-from azure.eventhub import EventData, EventHubConsumerClient
+from azure.eventhub import EventHubConsumerClient
 
 from odibi_stream.connectors.base import Position
 from odibi_stream.connectors.budget import share_budget
@@ -28,6 +28,7 @@ from odibi_stream.connectors.eventhub import EventHubSourceSpec
 from odibi_stream.connectors.eventhub_client import (
     Management,
     PartitionInfo,
+    Received,
     connector_error,
     consumer_client,
     is_sdk_error,
@@ -231,7 +232,7 @@ class EventHubSource:
             for p, (s, e) in rng.get("partitions", {}).items()
             if int(e) > int(s)
         }
-        got: dict[str, list[EventData]] = {}
+        got: dict[str, list[Received]] = {}
         if wanted:
             pool = self._readers()
             futures = {
@@ -259,10 +260,10 @@ class EventHubSource:
                 )
             return self._pool
 
-    def _read_partition(self, part: str, start: int, end: int) -> list[EventData]:
+    def _read_partition(self, part: str, start: int, end: int) -> list[Received]:
         receiver = self._receiver(part, start)
         try:
-            out: list[EventData] = []
+            out: list[Received] = []
             while receiver.next_seq < end:
                 try:
                     out += receiver.take(end, self.options.read_timeout, self.what)

@@ -23,13 +23,15 @@ from collections import deque
 from datetime import datetime
 from typing import Any
 
-from azure.eventhub import EventData, EventHubConsumerClient
+from azure.eventhub import EventHubConsumerClient
 
 from odibi_stream.connectors.eventhub_client import (
+    Received,
     close_quietly,
     connector_error,
     is_sdk_error,
     open_consumer,
+    sequence_of,
 )
 from odibi_stream.exceptions import SourceError
 
@@ -76,7 +78,7 @@ class PartitionReceiver:
         self.partition = partition
         self.next_seq = start
         self._prefetch = prefetch
-        self._incoming: deque[EventData] = deque()
+        self._incoming: deque[Received] = deque()
         self._consumer: Any = open_consumer(
             client,
             consumer_group,
@@ -88,7 +90,7 @@ class PartitionReceiver:
             keep_alive=keep_alive,
         )
 
-    def take(self, end: int, timeout: float, what: str) -> list[EventData]:
+    def take(self, end: int, timeout: float, what: str) -> list[Received]:
         """Events ``next_seq .. end - 1``, in order; afterwards ``next_seq == end``.
 
         Args:
@@ -101,7 +103,7 @@ class PartitionReceiver:
             SourceError: no progress for ``timeout`` seconds (retryable), or the SDK failed
                 (retryable for outages, terminal for e.g. a stolen partition).
         """
-        out: list[EventData] = []
+        out: list[Received] = []
         deadline = time.monotonic() + timeout
         while self.next_seq < end:
             if not self._incoming:
@@ -131,12 +133,12 @@ class PartitionReceiver:
                 exc, f"{what}: receive partition {self.partition}", SourceError
             ) from exc
 
-    def _drain(self, out: list[EventData], end: int) -> bool:
+    def _drain(self, out: list[Received], end: int) -> bool:
         progressed = False
         incoming = self._incoming
         while incoming and self.next_seq < end:
             event = incoming[0]
-            seq = event.sequence_number
+            seq = sequence_of(event)
             if seq is None or seq < self.next_seq:
                 incoming.popleft()  # a duplicate after an SDK re-attach
                 continue
@@ -182,7 +184,7 @@ def first_sequence_at(
     Raises:
         SourceError: no event arrived within ``timeout`` (retryable) or the SDK failed.
     """
-    incoming: deque[EventData] = deque()
+    incoming: deque[Received] = deque()
     consumer = open_consumer(
         client,
         consumer_group,
@@ -211,8 +213,8 @@ def first_sequence_at(
                 raise connector_error(
                     exc, f"{what}: find the start of partition {partition}", SourceError
                 ) from exc
-        seq = incoming[0].sequence_number
+        seq = sequence_of(incoming[0])
         assert seq is not None
-        return int(seq)
+        return seq
     finally:
         close_quietly(consumer)

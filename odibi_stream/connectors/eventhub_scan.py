@@ -20,9 +20,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from azure.eventhub import EventData, EventHubConsumerClient
+from azure.eventhub import EventHubConsumerClient
 
-from odibi_stream.connectors.eventhub_client import Management
+from odibi_stream.connectors.eventhub_client import Management, Received, as_message
 from odibi_stream.connectors.eventhub_receiver import PartitionReceiver, SequenceGap
 
 WINDOW = 500
@@ -68,23 +68,25 @@ def _value(props: dict[Any, Any], key: bytes) -> Any:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
-def identity(event: EventData, writer: str) -> tuple[int, int, int | None] | None:
+def identity(event: Received, writer: str) -> tuple[int, int, int | None] | None:
     """(batch, index, count) of an event ``writer`` wrote, else None."""
-    props = event.properties or {}
+    msg = as_message(event)
+    props = msg.application_properties or {}
     if _value(props, WRITER) != writer:
         return None
+    message_id = msg.properties.message_id if msg.properties is not None else None
+    if isinstance(message_id, bytes):
+        message_id = message_id.decode("utf-8", "replace")
     try:
         batch = int(_value(props, BATCH))
-        index = int(str(event.message_id).rsplit("/", 1)[1])
+        index = int(str(message_id).rsplit("/", 1)[1])
     except (TypeError, ValueError, IndexError):
         return None
     count = _value(props, COUNT)
     return batch, index, None if count is None else int(count)
 
 
-def newest_in(
-    events: Iterable[EventData], writer: str, mark: WriterMark
-) -> tuple[WriterMark, bool]:
+def newest_in(events: Iterable[Received], writer: str, mark: WriterMark) -> tuple[WriterMark, bool]:
     """Fold ``events`` (one window, read forwards) into ``mark`` found in later windows.
 
     Returns the new mark and True once an event of an older batch proves the mark final.
@@ -137,8 +139,8 @@ def scan_partition(
     return mark
 
 
-def _take(receiver: PartitionReceiver, stop: int, timeout: float, what: str) -> list[EventData]:
-    out: list[EventData] = []
+def _take(receiver: PartitionReceiver, stop: int, timeout: float, what: str) -> list[Received]:
+    out: list[Received] = []
     while receiver.next_seq < stop:
         try:
             out += receiver.take(stop, timeout, what)

@@ -75,7 +75,8 @@ def test_events_carry_ids_properties_and_keys(
         for e in hub_events(eventhub_server, hub, since)
         if str(e.message_id).startswith(prefix)
     )
-    assert spread == {"0": 10, "1": 10, "2": 10, "3": 10}
+    assert sum(spread.values()) == 40 and max(spread.values()) - min(spread.values()) <= 1
+    assert len(spread) == min(40, len(since))  # every partition got its share
 
 
 def test_batches_split_at_the_size_limit_and_an_oversized_row_is_terminal(
