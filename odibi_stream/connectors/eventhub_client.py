@@ -149,15 +149,15 @@ def open_consumer(
     *,
     owner_level: int | None,
     prefetch: int,
-    keep_alive: bool = True,
 ) -> Any:
     """An ``EventHubConsumer`` of one partition attached at ``position`` (inclusive).
 
     ``consumer.receive(batch=True, max_batch_size=n, max_wait_time=None)`` runs one connection
-    iteration and passes up to ``n`` buffered events to ``on_events``; ``close()`` detaches.
-    An int position is a sequence number, a datetime an enqueued time. ``keep_alive`` keeps an
-    idle connection open with the SDK's 30 s pings (a thread whose join makes ``close`` take up
-    to a second); short-lived receivers go without.
+    iteration and passes up to ``n`` buffered messages to ``on_events``; ``close()`` detaches.
+    An int position is a sequence number, a datetime an enqueued time. The consumer runs no
+    keep-alive thread: the SDK's pings read the socket from a second thread, concurrently with
+    ``receive``, which can append two deliveries to the buffer out of order (and makes
+    ``close`` wait up to a second for the thread).
     """
     create: Any = client._create_consumer  # the SDK's own building block of receive_batch
     consumer = create(
@@ -169,8 +169,7 @@ def open_consumer(
         owner_level=owner_level,
         prefetch=prefetch,
     )
-    if not keep_alive:
-        consumer._keep_alive = None  # read when the consumer opens its handler
+    consumer._keep_alive = None  # read when the consumer opens its handler
     buffer = getattr(consumer, "_message_buffer", None)
     if buffer is not None and hasattr(consumer, "_next_message_in_buffer"):
         consumer._next_message_in_buffer = buffer.popleft  # hand over messages, not EventData

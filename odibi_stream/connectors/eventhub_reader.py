@@ -79,13 +79,10 @@ class EventHubSource:
             pool, self._pool = self._pool, None
             mgmt, self._mgmt = self._mgmt, None
             client, self._client = self._client, None
+        for receiver in receivers:
+            receiver.close()
         if pool is not None:
-            # Each receiver close waits for its keep-alive thread: close them side by side.
-            list(pool.map(lambda r: r.close(), receivers))
             pool.shutdown(wait=True)
-        else:
-            for receiver in receivers:
-                receiver.close()
         if mgmt is not None:
             mgmt.close()
         if client is not None:
@@ -264,10 +261,20 @@ class EventHubSource:
         receiver = self._receiver(part, start)
         try:
             out: list[Received] = []
+            anomalies = 0
             while receiver.next_seq < end:
                 try:
                     out += receiver.take(end, self.options.read_timeout, self.what)
                 except SequenceGap as gap:
+                    out += gap.taken
+                    if self.positions()[part].first <= gap.expected and anomalies < 3:
+                        # The hub still has the event: a delivery anomaly, not retention.
+                        anomalies += 1
+                        log.warning(
+                            "%s: %s, though the hub still holds it; re-attaching", self.what, gap
+                        )
+                        receiver.reattach()
+                        continue
                     self._gap(gap, end)
                     receiver.skip_to(min(gap.found, end))
             return out
@@ -302,7 +309,7 @@ class EventHubSource:
                 return current
             self._receivers.pop(part, None)
         if current is not None:
-            current.close(background=True)  # a replay or rewind: drop what it prefetched
+            current.close()  # a replay or rewind: drop what it prefetched
         receiver = PartitionReceiver(
             client,
             self.options.consumer_group,
@@ -319,7 +326,7 @@ class EventHubSource:
         with self._lock:
             if self._receivers.get(part) is receiver:
                 del self._receivers[part]
-        receiver.close(background=True)
+        receiver.close()
 
     def range_size(self, rng: Position) -> dict[str, int]:
         """``{"events": n, "partitions": k}`` plus ``"lost"`` when events were skipped."""

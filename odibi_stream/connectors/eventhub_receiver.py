@@ -37,13 +37,18 @@ from odibi_stream.exceptions import SourceError
 
 
 class SequenceGap(Exception):
-    """Events ``expected .. found - 1`` of ``partition`` are no longer in the hub."""
+    """The next event of ``partition`` is ``found`` where ``expected`` was due.
+
+    Usually retention trimmed ``expected .. found - 1``; the caller checks the partition's
+    beginning before calling it a loss. ``taken`` holds the events handed out before the gap.
+    """
 
     def __init__(self, partition: str, expected: int, found: int) -> None:
         super().__init__(f"partition {partition}: expected sequence number {expected}, got {found}")
         self.partition = partition
         self.expected = expected
         self.found = found
+        self.taken: list[Received] = []
 
     @property
     def lost(self) -> int:
@@ -61,7 +66,11 @@ class PartitionReceiver:
         start: First sequence number to hand out.
         owner_level: Owner level (epoch) to attach with; None for a non-exclusive receiver.
         prefetch: Link credit (events the service may send ahead).
-        keep_alive: Keep the connection alive while idle (receivers kept across batches).
+
+    The connection has no keep-alive thread: the SDK's pings read the socket from a second
+    thread, concurrently with ``receive``, and two threads processing transfers can append them
+    to the buffer out of order. A connection the service dropped while idle is re-attached
+    once, at ``next_seq``, by :meth:`take`.
     """
 
     def __init__(
@@ -73,21 +82,26 @@ class PartitionReceiver:
         *,
         owner_level: int | None,
         prefetch: int,
-        keep_alive: bool = True,
     ) -> None:
         self.partition = partition
         self.next_seq = start
+        self._client = client
+        self._group = consumer_group
+        self._owner_level = owner_level
         self._prefetch = prefetch
         self._incoming: deque[Received] = deque()
-        self._consumer: Any = open_consumer(
-            client,
-            consumer_group,
-            partition,
-            start,
+        self._consumer: Any = self._attach()
+
+    def _attach(self) -> Any:
+        self._incoming.clear()
+        return open_consumer(
+            self._client,
+            self._group,
+            self.partition,
+            self.next_seq,
             self._incoming.extend,
-            owner_level=owner_level,
-            prefetch=prefetch,
-            keep_alive=keep_alive,
+            owner_level=self._owner_level,
+            prefetch=self._prefetch,
         )
 
     def take(self, end: int, timeout: float, what: str) -> list[Received]:
@@ -105,10 +119,23 @@ class PartitionReceiver:
         """
         out: list[Received] = []
         deadline = time.monotonic() + timeout
+        reattached = False
         while self.next_seq < end:
             if not self._incoming:
-                self._receive(min(end - self.next_seq, self._prefetch), what)
-            progressed = self._drain(out, end)
+                try:
+                    self._receive(min(end - self.next_seq, self._prefetch), what)
+                except SourceError as exc:
+                    if not exc.retryable or reattached:
+                        raise
+                    reattached = True  # e.g. the service closed the idle connection: once more
+                    close_quietly(self._consumer)
+                    self._consumer = self._attach()
+                    continue
+            try:
+                progressed = self._drain(out, end)
+            except SequenceGap as gap:
+                gap.taken = out
+                raise
             now = time.monotonic()
             if progressed:
                 deadline = now + timeout
@@ -154,16 +181,17 @@ class PartitionReceiver:
         """Accept a gap: continue at ``seq`` (the events before it are gone)."""
         self.next_seq = seq
 
-    def close(self, *, background: bool = False) -> None:
-        """Detach and close the connection (idempotent; errors logged).
+    def reattach(self) -> None:
+        """Drop what was received and attach anew at ``next_seq``."""
+        close_quietly(self._consumer)
+        self._consumer = self._attach()
 
-        ``background``: close from a daemon thread (a kept-alive receiver's close waits up to
-        a second for its keep-alive thread).
-        """
+    def close(self) -> None:
+        """Detach and close the connection (idempotent; errors logged)."""
         consumer, self._consumer = self._consumer, None
         self._incoming.clear()
         if consumer is not None:
-            close_quietly(consumer, background=background)
+            close_quietly(consumer)
 
 
 def first_sequence_at(
@@ -193,7 +221,6 @@ def first_sequence_at(
         incoming.extend,
         owner_level=owner_level,
         prefetch=1,
-        keep_alive=False,
     )
     try:
         deadline = time.monotonic() + timeout

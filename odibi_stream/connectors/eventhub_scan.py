@@ -120,13 +120,7 @@ def scan_partition(
     while stop > first:
         start = max(first, stop - window)
         receiver = PartitionReceiver(
-            client,
-            group,
-            partition,
-            start,
-            owner_level=None,
-            prefetch=min(window, 2000),
-            keep_alive=False,
+            client, group, partition, start, owner_level=None, prefetch=min(window, 2000)
         )
         try:
             events = _take(receiver, stop, timeout, what)
@@ -145,6 +139,7 @@ def _take(receiver: PartitionReceiver, stop: int, timeout: float, what: str) -> 
         try:
             out += receiver.take(stop, timeout, what)
         except SequenceGap as gap:  # trimmed while scanning: what is gone cannot be a duplicate
+            out += gap.taken
             receiver.skip_to(min(gap.found, stop))
     return out
 

@@ -313,11 +313,15 @@ def test_throttling_is_retryable(
     assert is_retryable(busy.value)
     rng = src.plan(src.initial_state())
     assert rng is not None
-    server.inject_error(hub, "receive", partition="1")
+    server.inject_error(hub, "receive", partition="1", count=2)  # the attach and its one re-attach
     with pytest.raises(SourceError) as receiving:
         src.read(ENGINE, rng)
     assert is_retryable(receiving.value) and "throttled" in str(receiving.value)
     assert ids(ENGINE.to_arrow(src.read(ENGINE, rng).frame)) == list(range(8))
+    server.inject_error(hub, "receive", partition="2")  # one refusal: healed by re-attaching
+    fresh = open_source(opened, source_spec(conn, hub))
+    assert ids(ENGINE.to_arrow(fresh.read(ENGINE, rng).frame)) == list(range(8))
+    assert server.faults.pending() == 0
 
 
 def _credential_location(server: Any, auth: dict[str, Any]) -> Location:
