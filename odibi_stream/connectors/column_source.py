@@ -30,9 +30,9 @@ import pyarrow.dataset as ds
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
+from odibi_stream.clients.locations import Location
 from odibi_stream.config.base import parse_duration
 from odibi_stream.config.models import ReadConfig
-from odibi_stream.config.project import Location
 from odibi_stream.connectors.base import NoClients, Position
 from odibi_stream.connectors.delta import delta_engine
 from odibi_stream.core.values import decode_value, encode_value, sql_literal, to_utc

@@ -19,8 +19,8 @@ from pathlib import Path
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from odibi_stream.clients.delta import delta_table
+from odibi_stream.clients.locations import Location
 from odibi_stream.config.models import WriteConfig
-from odibi_stream.config.project import Location
 from odibi_stream.connectors.base import BatchKey, NoClients, SinkResult
 from odibi_stream.engines.base import Engine, Frame, SupportsDelta
 from odibi_stream.exceptions import ConfigError, EngineError, SinkError

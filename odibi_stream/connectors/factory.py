@@ -17,8 +17,8 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from odibi_stream.clients.locations import Location
 from odibi_stream.config.models import NodeConfig, ReadConfig
-from odibi_stream.config.project import Location
 from odibi_stream.connectors.base import SinkSpec, SourceSpec
 from odibi_stream.connectors.column_source import ColumnSpec
 from odibi_stream.connectors.delta import DeltaSinkSpec

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from odibi_stream.config.project import Location
+from odibi_stream.clients.locations import Location
 from odibi_stream.exceptions import ConfigError
 
 

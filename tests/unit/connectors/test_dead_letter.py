@@ -11,7 +11,7 @@ import pytest
 from deltalake import DeltaTable
 
 from odibi_stream.config.models import DeadLetterConfig
-from odibi_stream.config.project import Location
+from odibi_stream.clients.locations import Location
 from odibi_stream.connectors.base import BatchKey
 from odibi_stream.connectors.dead_letter import (
     DEAD_LETTER_SCHEMA,

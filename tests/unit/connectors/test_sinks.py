@@ -11,7 +11,7 @@ import pytest
 from deltalake import DeltaTable
 
 from odibi_stream.config.models import WriteConfig
-from odibi_stream.config.project import Location
+from odibi_stream.clients.locations import Location
 from odibi_stream.connectors.base import BatchKey
 from odibi_stream.connectors.delta import DeltaSink, DeltaSinkSpec
 from odibi_stream.connectors.files_sink import FileSink, FileSinkSpec
@@ -105,7 +105,7 @@ def test_delta_sink_survives_its_table_being_dropped_and_recreated(tmp_path: Pat
     import shutil
 
     from odibi_stream.config.models import WriteConfig
-    from odibi_stream.config.project import Location
+    from odibi_stream.clients.locations import Location
     from odibi_stream.connectors.base import BatchKey
     from odibi_stream.engines.pandas import PandasEngine
 
