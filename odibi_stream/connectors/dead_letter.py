@@ -40,8 +40,10 @@ from odibi_stream.connectors.files_sink import (
     open_parts,
     part_name,
 )
+from odibi_stream.connectors.storage_errors import azure_storage
 from odibi_stream.core.clock import utc_now
 from odibi_stream.engines.base import Engine, Frame, Reject
+from odibi_stream.exceptions import SinkError
 
 DEAD_LETTER_SCHEMA = pa.schema(
     [
@@ -143,6 +145,7 @@ class DeadLetterSink:
     node = "_dead_letter"
 
     def __init__(self, spec: DeadLetterSpec) -> None:
+        self._location = spec.location
         self._uri = spec.location.uri
         self._options = dict(spec.location.storage_options)
         self._format = spec.config.format
@@ -159,15 +162,17 @@ class DeadLetterSink:
         """True if ``key.node``'s dead letters of ``key.batch`` (or later) are stored."""
         if self._parts is not None:
             return any(b >= key.batch for b in self._parts.batches(key.node, "jsonl"))
-        done = delta_txn_version(self._uri, self._options, self.app_id(key.node))
+        with azure_storage(self._location, "reading dead letters", SinkError):
+            done = delta_txn_version(self._uri, self._options, self.app_id(key.node))
         return done is not None and done >= key.batch
 
     def write(self, engine: Engine, frame: Frame, key: BatchKey) -> SinkResult:
         """Append ``frame`` (dead-letter schema) as ``key.node``'s dead letters of ``key.batch``."""
         if self._format == "delta":
-            return write_delta_idempotent(
-                engine, frame, self._uri, None, self._options, key, self.app_id(key.node)
-            )
+            with azure_storage(self._location, "writing dead letters", SinkError):
+                return write_delta_idempotent(
+                    engine, frame, self._uri, None, self._options, key, self.app_id(key.node)
+                )
         assert self._parts is not None  # jsonl
         name = part_name(key.batch, key.node, "jsonl")
         if self.already_written(key):
