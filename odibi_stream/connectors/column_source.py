@@ -66,6 +66,11 @@ class ColumnSpec:
             raise ConfigError(
                 f"node {self.node}: a column source needs format delta/parquet and incremental.column"
             )
+        if self.read.format == "parquet" and not self.location.is_local:
+            raise ConfigError(
+                f"node {self.node}: incremental column reads of parquet folders need a local folder",
+                hint="on Azure storage, keep the table as Delta (format: delta)",
+            )
         if not _IDENT.match(inc.column):
             raise ConfigError(
                 f"node {self.node}: incremental column {inc.column!r} must be a plain identifier"

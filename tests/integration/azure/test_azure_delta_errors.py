@@ -93,3 +93,24 @@ def test_a_healthy_table_round_trips(azurite: AzuriteAccount, azure_container: s
         assert writer.write(PandasEngine(), pa.table({"id": [1]}), BatchKey("p", "out", 0)).skipped
     finally:
         writer.close()
+
+
+def test_a_sas_never_reaches_the_message(tmp_path: Path) -> None:
+    sas = "sv=2024-08-04&ss=b&srt=sco&sp=rwdlac&se=2099-01-01T00:00:00Z&sig=c2VjcmV0LXNpZ25hdHVyZQ%3D%3D"
+    dead = AzuriteAccount("http://127.0.0.1:9/devstoreaccount1")
+    loc = location(dead, "lake", AzureAuth(sas_token=sas))  # type: ignore[arg-type]
+    with pytest.raises(SinkError) as info:
+        write(loc)
+    text = f"{info.value} {info.value.hint}"
+    assert "c2VjcmV0LXNpZ25hdHVyZQ" not in text, text
+
+
+def test_parquet_column_sources_on_azure_are_config_errors() -> None:
+    from odibi_stream.exceptions import ConfigError
+
+    loc = location(AzuriteAccount("http://127.0.0.1:9/devstoreaccount1"), "lake")
+    read = ReadConfig(
+        connection="lake", format="parquet", path="t", incremental=IncrementalConfig(mode="column", column="id")
+    )
+    with pytest.raises(ConfigError, match="need a local folder"):
+        ColumnSpec("in", loc, read)
