@@ -36,8 +36,10 @@ from odibi_stream.config.project import Project
 from odibi_stream.engines import get_engine
 from odibi_stream.engines.base import Engine
 from odibi_stream.exceptions import ConfigError, OdibiError
+from odibi_stream.observability.sd_notify import SystemdNotifier
 from odibi_stream.runtime.describe import jsonable, static_description, waiting_description
 from odibi_stream.runtime.plan import build_plan
+from odibi_stream.runtime.preflight import check_writable_folders
 from odibi_stream.runtime.runner import PipelineRunner
 from odibi_stream.runtime.schedule_manager import ScheduleManager
 from odibi_stream.runtime.stream_manager import StreamManager
@@ -100,6 +102,7 @@ class Daemon:
         self.project_path = Path(project_path) if project_path is not None else self.project.root
         self._from_disk = project is None
         validate_project(self.project)
+        check_writable_folders(self.project)  # unwritable state folders: ConfigError, exit 2
         server = self.project.config.server
         self.host = host or server.host
         self.port = server.port if port is None else port
@@ -162,17 +165,22 @@ class Daemon:
             for sig in (signal.SIGTERM, signal.SIGINT, getattr(signal, "SIGHUP", None)):
                 if sig is not None:
                     signal.signal(sig, self._on_signal)
+        notifier = SystemdNotifier.from_env()  # no-op unless run by systemd (Type=notify)
         self.start()
         if on_started is not None:
             on_started(self)
+        notifier.ready(f"serving {len(self.project.pipelines)} pipeline(s)")
         # Handlers only set flags (taking a lock inside a handler can deadlock the main thread);
         # this loop turns them into requests. Five wake-ups a second cost no measurable CPU.
         while not self._stop_requested.is_set() and not self._signalled["stop"]:
             if self._signalled["reload"]:
                 self._signalled["reload"] = False
                 self.request_reload()
+            notifier.watchdog()
             time.sleep(SIGNAL_POLL_SECONDS)
+        notifier.stopping("draining in-flight batches")
         self.clean = self.stop()
+        notifier.close()
         return 0
 
     def _on_signal(self, signum: int, _frame: object) -> None:
