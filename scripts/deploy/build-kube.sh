@@ -21,10 +21,24 @@ if have_all && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
 fi
 rm -f "$stamp"
 # helm first: the offline chart checks need only helm, so they can run long before the rest.
+# The ldflags helm's Makefile sets: without them helm assumes Kubernetes 1.20 for
+# `helm template`/`lint` (Capabilities.KubeVersion) and reports no version.
+helm_pkg=helm.sh/helm/v3
+helm_ldflags="-s -w -X $helm_pkg/internal/version.version=$HELM_VERSION -X $helm_pkg/internal/version.gitTreeState=clean"
+for v in pkg/lint/rules pkg/chartutil; do
+  helm_ldflags+=" -X $helm_pkg/$v.k8sVersionMajor=1 -X $helm_pkg/$v.k8sVersionMinor=34"
+done
 timed "go-install-helm" nice -n 19 env GOBIN="$DEPLOY_BIN" GOFLAGS= \
-  go install -trimpath -ldflags="-s -w" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  go install -trimpath -ldflags="$helm_ldflags" "$helm_pkg/cmd/helm@$HELM_VERSION"
 cd "$mod"
+# The version stamps hack/lib/version.sh sets (else v0.0.0-master, which fails charts' kubeVersion).
+kube_version=$(sed -n 's/^require k8s.io\/kubernetes \(v[0-9.]*\)$/\1/p' go.mod)
+minor=$(echo "$kube_version" | cut -d. -f2)
+kube_ldflags="-s -w"
+for v in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+  kube_ldflags+=" -X $v.gitVersion=$kube_version -X $v.gitMajor=1 -X $v.gitMinor=$minor -X $v.gitTreeState=clean"
+done
 for c in $KUBE_CMDS; do
-  timed "go-build-$c" nice -n 19 go build -trimpath -ldflags="-s -w" -o "$DEPLOY_BIN/$c" "k8s.io/kubernetes/cmd/$c"
+  timed "go-build-$c" nice -n 19 go build -trimpath -ldflags="$kube_ldflags" -o "$DEPLOY_BIN/$c" "k8s.io/kubernetes/cmd/$c"
 done
 echo "$want" >"$stamp"

@@ -16,7 +16,11 @@ mkdir -p "$DEPLOY_BIN" "$DEPLOY_LOGS" "$DEPLOY_STATE" "$DEPLOY_RUN"
 DOCKER=/usr/bin/docker
 export DOCKER_BUILDKIT=1 DOCKER_HOST=${DOCKER_HOST:-unix:///var/run/docker.sock}
 # Image names and tags the tests and manifests use (a pinned tag: never pulled, see deploy/).
-ODIBI_IMAGE_TAG=${ODIBI_IMAGE_TAG:-0.1.0-local}
+ODIBI_VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' "$REPO/pyproject.toml" | head -1)
+ODIBI_IMAGE_TAG=${ODIBI_IMAGE_TAG:-$ODIBI_VERSION}
+ODIBI_IMAGE=odibi-stream:$ODIBI_IMAGE_TAG
+ODIBI_SPARK_IMAGE=odibi-stream:$ODIBI_IMAGE_TAG-spark
+ODIBI_SYSTEMD_IMAGE=odibi-systemd-test:$ODIBI_IMAGE_TAG
 LOCAL_DEBIAN=local/debian:bookworm
 LOCAL_PYTHON=local/python:3.11-slim
 LOCAL_PAUSE=local/pause:3.10
