@@ -21,12 +21,14 @@ base=(--build-arg "BASE_IMAGE=$LOCAL_PYTHON")
 
 runtime() { build "$ODIBI_IMAGE" "$REPO/deploy/Dockerfile" "$REPO" "${base[@]}" "${labels[@]}" --target runtime; }
 spark() {
-  PYTHON=${PYTHON:-$REPO/.venv/bin/python} bash "$REPO/scripts/fetch-spark-jars.sh" >/dev/null
+  PYTHON=${PYTHON:-$REPO/.venv/bin/python} bash "$REPO/scripts/fetch-spark-jars.sh" >"$DEPLOY_LOGS/spark-jars.log" 2>&1 \
+    || { tail -20 "$DEPLOY_LOGS/spark-jars.log" >&2; return 1; }
   build "$ODIBI_SPARK_IMAGE" "$REPO/deploy/Dockerfile" "$REPO" "${base[@]}" "${labels[@]}" --target spark
 }
 systemd() { build "$ODIBI_SYSTEMD_IMAGE" "$REPO/tests/deploy/systemd.Dockerfile" "$REPO" "${base[@]}"; }
 kafka() {
-  bash "$REPO/scripts/kafka-local.sh" fetch >/dev/null
+  bash "$REPO/scripts/kafka-local.sh" fetch >"$DEPLOY_LOGS/kafka-fetch.log" 2>&1 \
+    || { tail -20 "$DEPLOY_LOGS/kafka-fetch.log" >&2; return 1; }
   local ctx
   ctx=$(mktemp -d)
   cp -r "$REPO/deploy/compose/kafka/." "$ctx/"

@@ -14,6 +14,8 @@ start)
   if docker_up; then say "docker engine already running"; exit 0; fi
   command -v dockerd >/dev/null || { say "dockerd missing: run install-packages.sh"; exit 1; }
   mkdir -p "$DEPLOY_CACHE/docker"
+  # dockerd creates the docker0 bridge and leaves it behind: remove it on stop if it is ours.
+  ip link show docker0 >/dev/null 2>&1 || touch "$DEPLOY_RUN/docker0.ours"
   setsid nohup dockerd --data-root "$DEPLOY_CACHE/docker" --pidfile "$pidfile" \
     --iptables=false --ip-masq=false --log-level warn >"$DEPLOY_LOGS/dockerd.log" 2>&1 &
   for _ in $(seq 120); do docker_up && break; sleep 0.5; done
@@ -32,6 +34,7 @@ stop)
     kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
   fi
   rm -f "$pidfile"
+  if [ -f "$DEPLOY_RUN/docker0.ours" ]; then ip link del docker0 2>/dev/null || true; rm -f "$DEPLOY_RUN/docker0.ours"; fi
   say "docker engine stopped"
   ;;
 status) docker_up && echo running || { echo stopped; exit 1; } ;;
