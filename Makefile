@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 EXTRAS ?= dev,kafka,spark
 
-.PHONY: demo test setup lint typecheck unit chaos bench clean services
+.PHONY: demo test setup lint typecheck unit chaos bench clean services deploy-services deploy-test
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,10 +20,27 @@ demo: setup
 	$(PY) scripts/demo.py
 
 ## Everything the tests need (deps, services), then lint, types and the full suite.
-test: setup services
+## The deployment tests (tests/deploy: image, compose, systemd, Kubernetes) run last: their
+## preparation (Docker engine, images, a Kubernetes build) runs in the background meanwhile.
+## ODIBI_SKIP_DEPLOY=1 skips them (quick local runs); otherwise they must run (never skip).
+test: deploy-services setup services
 	$(PY) -m ruff check odibi_stream tests benchmarks scripts
 	$(PY) -m mypy
-	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	@trap 'bash scripts/deploy/prepare.sh --reap; bash scripts/deploy/dockerd.sh stop' EXIT; \
+	$(PY) -m pytest -q -p no:cacheprovider --ignore=tests/deploy $(PYTEST_ARGS); suite=$$?; \
+	ODIBI_REQUIRE_DEPLOY=1 $(PY) -m pytest -q -p no:cacheprovider tests/deploy; deploy=$$?; \
+	[ $$suite = 0 ] && [ $$deploy = 0 ]
+
+## Starts the deployment tests' preparation in the background (apt first, in the foreground).
+deploy-services:
+	@if [ "$${ODIBI_SKIP_DEPLOY:-}" = 1 ]; then \
+	  echo "deploy: ODIBI_SKIP_DEPLOY=1: deployment tests and their preparation skipped"; \
+	else bash scripts/deploy/prepare.sh --background; fi
+
+## Only the deployment tests (prepares in the foreground; cleans up after itself).
+deploy-test: setup
+	@trap 'bash scripts/deploy/dockerd.sh stop' EXIT; \
+	ODIBI_REQUIRE_DEPLOY=1 $(PY) -m pytest -q -p no:cacheprovider tests/deploy
 
 services:
 	@bash scripts/services.sh
@@ -41,4 +58,5 @@ bench: setup
 	$(PY) benchmarks/files_to_delta.py
 
 clean:
+	-bash scripts/deploy/cluster.sh down 2>/dev/null; bash scripts/deploy/dockerd.sh stop 2>/dev/null
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache examples/quickstart/checkpoints examples/quickstart/data/lake examples/quickstart/data/landing

@@ -8,8 +8,9 @@ setting that put it there (``odibi.yaml:line``) and what to do.
 
 Lifecycle contract:
     * Called once by the daemon's constructor (after the project validated, before any lease,
-      thread or socket) via :func:`check_writable_folders`; ``odibi-stream validate`` does not
-      call it (validating a project must not need its production volumes).
+      thread or socket) and by ``odibi-stream run`` before its first batch, via
+      :func:`check_writable_folders`; ``odibi-stream validate`` does not call it (validating a
+      project must not need its production volumes).
     * Side effect: creates missing folders (the daemon would on first use anyway) and, in each,
       creates and removes one empty temporary file.
     * Guarantees: on return every checked folder exists and this process could create a file in

@@ -19,11 +19,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.deploy_helpers import CACHE, LOGS, SCRIPTS, docker, record_time
+from tests.deploy.deploy_helpers import (
+    CACHE,
+    LOGS,
+    SCRIPTS,
+    docker,
+    prepare,
+    record_time,
+    skip_or_fail,
+)
 
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")  # Ryuk's image cannot be pulled here
-PREPARE_TIMEOUT = float(os.environ.get("ODIBI_DEPLOY_PREPARE_TIMEOUT", 2400))
 _SESSION_START = time.time()
+_OUTCOME = pytest.StashKey[str]()
 
 
 def machine_problem() -> str | None:
@@ -37,29 +45,6 @@ def machine_problem() -> str | None:
     if not Path("/sys/fs/cgroup").is_dir():
         return "needs cgroups at /sys/fs/cgroup"
     return None
-
-
-def skip_or_fail(reason: str) -> None:
-    """Skip with ``reason`` printed; a failure instead when the run requires deployment."""
-    if os.environ.get("ODIBI_REQUIRE_DEPLOY") == "1":
-        pytest.fail(f"deployment tests required (ODIBI_REQUIRE_DEPLOY=1) but: {reason}")
-    print(f"\nSKIP deployment test: {reason}", file=sys.stderr)
-    pytest.skip(reason)
-
-
-def prepare(*steps: str, timeout: float = PREPARE_TIMEOUT) -> None:
-    """Run prepare.sh STEPS (waits for a background run holding a step); skip/fail on error."""
-    start = time.monotonic()
-    try:
-        proc = subprocess.run(["bash", str(SCRIPTS / "prepare.sh"), *steps], capture_output=True,
-                              text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        skip_or_fail(f"prepare.sh {' '.join(steps)} did not finish within {timeout:.0f}s "
-                     f"(log: {LOGS / 'prepare.log'})")
-        return
-    if proc.returncode != 0:
-        skip_or_fail(f"prepare.sh {' '.join(steps)} failed after {time.monotonic() - start:.0f}s:\n"
-                     f"{proc.stderr[-2500:]}")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -97,11 +82,21 @@ def container_names(request: pytest.FixtureRequest) -> Iterator[list[str]]:
         docker("rm", "-f", name, check=False)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    report = yield
+    if report.when == "call":
+        item.stash[_OUTCOME] = report.outcome  # type: ignore[attr-defined]
+    return report
+
+
 @pytest.fixture(autouse=True)
 def _wall_time(request: pytest.FixtureRequest) -> Iterator[None]:
     start = time.monotonic()
     yield
-    record_time(request.node.name, time.monotonic() - start)
+    if request.node.get_closest_marker("slow"):
+        outcome = request.node.stash.get(_OUTCOME, "error")
+        record_time(request.node.name, time.monotonic() - start, outcome)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -119,6 +114,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     terminalreporter.section("deployment: wall times (logs in .cache/deploy/logs)")
     for line in lines:
         terminalreporter.write_line(line)
-    sizes = LOGS / "image-sizes.txt"
-    if sizes.exists():
-        terminalreporter.write_line(sizes.read_text().strip())
+    for fact in sorted((LOGS / "facts").glob("*.txt")):
+        if fact.stat().st_mtime >= origin - 5:
+            terminalreporter.write_line(fact.read_text().strip())

@@ -7,12 +7,15 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPTS = REPO / "scripts" / "deploy"
@@ -22,6 +25,7 @@ CACHE = Path(os.environ.get("DEPLOY_CACHE", REPO / ".cache" / "deploy"))
 LOGS = CACHE / "logs"
 BIN = CACHE / "bin"
 T = TypeVar("T")
+PREPARE_TIMEOUT = float(os.environ.get("ODIBI_DEPLOY_PREPARE_TIMEOUT", 2400))
 
 
 def version() -> str:
@@ -33,6 +37,7 @@ def version() -> str:
 
 IMAGE = f"odibi-stream:{os.environ.get('ODIBI_IMAGE_TAG', version())}"
 SYSTEMD_IMAGE = f"odibi-systemd-test:{os.environ.get('ODIBI_IMAGE_TAG', version())}"
+SPARK_IMAGE = f"{IMAGE}-spark"
 
 
 def sh(*args: str | Path, timeout: float = 120, check: bool = True, input: str | None = None,
@@ -176,8 +181,38 @@ def delta_ids(table: Path) -> list[int]:
     return sorted(DeltaTable(str(table)).to_pyarrow_table(columns=["order_id"]).column("order_id").to_pylist())
 
 
-def record_time(what: str, seconds: float) -> None:
+def record_time(what: str, seconds: float, outcome: str = "passed") -> None:
     """Append a wall time to logs/times.log (the terminal summary prints this run's lines)."""
     LOGS.mkdir(parents=True, exist_ok=True)
     with (LOGS / "times.log").open("a") as f:
-        f.write(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} test:{what} {seconds:.0f}s rc=0\n")
+        f.write(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} test:{what} {seconds:.0f}s {outcome}\n")
+
+
+def record_fact(name: str, text: str) -> None:
+    """Keep a measured fact (image size, security score) for the terminal summary."""
+    folder = LOGS / "facts"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.txt").write_text(text.strip() + "\n")
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip with ``reason`` printed; a failure instead when the run requires deployment."""
+    if os.environ.get("ODIBI_REQUIRE_DEPLOY") == "1":
+        pytest.fail(f"deployment tests required (ODIBI_REQUIRE_DEPLOY=1) but: {reason}")
+    print(f"\nSKIP deployment test: {reason}", file=sys.stderr)
+    pytest.skip(reason)
+
+
+def prepare(*steps: str, timeout: float = PREPARE_TIMEOUT) -> None:
+    """Run prepare.sh STEPS (waits for a background run holding a step); skip/fail on error."""
+    start = time.monotonic()
+    try:
+        proc = subprocess.run(["bash", str(SCRIPTS / "prepare.sh"), *steps], capture_output=True,
+                              text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        skip_or_fail(f"prepare.sh {' '.join(steps)} did not finish within {timeout:.0f}s "
+                     f"(log: {LOGS / 'prepare.log'})")
+        return
+    if proc.returncode != 0:
+        skip_or_fail(f"prepare.sh {' '.join(steps)} failed after {time.monotonic() - start:.0f}s:\n"
+                     f"{proc.stderr[-2500:]}")

@@ -25,19 +25,20 @@ TOKEN = "compose-test-token"
 FILES = ["-f", str(REPO / "deploy" / "compose.yaml"), "-f", str(REPO / "deploy" / "compose.local.yaml")]
 EVENTS = 300
 
-PRODUCE = """
+PRODUCE = f"""
+EVENTS = {EVENTS}
 import json
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
-admin = AdminClient({"bootstrap.servers": "kafka:9092"})
+admin = AdminClient({{"bootstrap.servers": "kafka:9092"}})
 for f in admin.create_topics([NewTopic("events", 3, 1)]).values():
     f.result(30)
-p = Producer({"bootstrap.servers": "kafka:9092", "enable.idempotence": True})
-for i in range(%d):
-    p.produce("events", key=str(i), value=json.dumps({"id": i, "name": f"e{i}"}))
+p = Producer({{"bootstrap.servers": "kafka:9092", "enable.idempotence": True}})
+for i in range(EVENTS):
+    p.produce("events", key=str(i), value=json.dumps({{"id": i, "name": "e" + str(i)}}))
 assert p.flush(30) == 0
 print("produced")
-""" % EVENTS
+"""
 
 READ_LAKE = """
 import json, os
@@ -106,12 +107,14 @@ def test_compose_up_kafka_to_delta_on_azurite(stack: tuple[list[str], dict[str, 
     produced = sh(*cmd, "exec", "-T", "odibi", "python", "-", input=PRODUCE, env=env, timeout=120)
     assert "produced" in produced.stdout
 
-    def lake_ids() -> list[Any]:
+    def lake_ids() -> list[Any] | None:
+        """The table's ids once it holds every event (a read racing a commit is retried)."""
         out = sh(*cmd, "exec", "-T", "odibi", "python", "-", input=READ_LAKE, env=env, check=False, timeout=60)
-        return json.loads(out.stdout) if out.returncode == 0 else []
+        ids = json.loads(out.stdout) if out.returncode == 0 else []
+        return ids if len(ids) >= EVENTS else None
 
-    wait_until(lambda: len(lake_ids()) >= EVENTS, 120, f"{EVENTS} events in az://lake/events", interval=2)
-    assert lake_ids() == list(range(EVENTS))
+    ids = wait_until(lake_ids, 120, f"{EVENTS} events in az://lake/events", interval=2)
+    assert ids == list(range(EVENTS))  # all of them, each once
     code, body = http_json(url + "/api/pipelines/events_to_lake", TOKEN)
     assert code == 200 and body["state"] in ("idle", "running") and not body["last_error"], body
     assert http_json(url + "/api/pipelines/events_to_lake")[0] == 401  # the token is enforced

@@ -17,8 +17,17 @@ from typing import Any
 import pytest
 
 from tests.deploy.deploy_helpers import (
-    IMAGE, LOGS, delta_ids, docker, http_json, land_orders, pipeline_state,
-    slow_project, wait_until,
+    IMAGE,
+    SPARK_IMAGE,
+    delta_ids,
+    docker,
+    http_json,
+    land_orders,
+    pipeline_state,
+    prepare,
+    record_fact,
+    slow_project,
+    wait_until,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600), pytest.mark.usefixtures("docker_engine")]
@@ -70,7 +79,7 @@ def test_image_metadata() -> None:
     # No layer holds build leftovers: the venv arrives in one COPY from the build stage.
     history = docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", IMAGE).stdout.splitlines()
     assert not [line for line in history if "pip install" in line or "/wheels" in line]
-    (LOGS / "image-sizes.txt").write_text(f"image {IMAGE}: {int(size) / 1e6:.0f} MB (uncompressed)\n")
+    record_fact("image", f"image {IMAGE}: {int(size) / 1e6:.0f} MB (uncompressed)")
 
 
 def test_unwritable_state_is_a_config_error_not_a_traceback(tmp_path: Path) -> None:
@@ -121,3 +130,21 @@ def test_serve_stop_mid_batch_and_restart_exactly_once(tmp_path: Path, state_dir
         second.stop()
     table = state_dir / "data" / "lake" / "bronze" / "orders"
     assert delta_ids(table) == sorted(ids)  # every record once: none lost, none twice
+
+
+def test_spark_image_runs_the_quickstart_on_spark(tmp_path: Path, state_dir: Path) -> None:
+    prepare("spark")
+    project = slow_project(tmp_path / "p", delay=0)
+    text = (project / "odibi.yaml").read_text().replace("engine: pandas", "engine: spark")
+    (project / "odibi.yaml").write_text(text)
+    ids = land_orders(state_dir / "data" / "landing" / "orders", 0, 2)
+    os.chown(state_dir / "data", 10001, 10001)  # landed by root here; the daemon writes data/lake
+    # Spark's native codecs (snappy, zstd) load from java.io.tmpdir: that tmpfs must allow exec.
+    proc = docker("run", "--rm", "--read-only", "--tmpfs", "/tmp:rw,exec", "-v", f"{project}:/project:ro",
+                  "-v", f"{state_dir}:/var/lib/odibi", SPARK_IMAGE, "run", "/project", "--env", "container",
+                  timeout=300, check=False)
+    assert proc.returncode == 0, "\n".join(
+        line for line in (proc.stdout + proc.stderr).splitlines() if not line.lstrip().startswith("at "))[-6000:]
+    assert delta_ids(state_dir / "data" / "lake" / "bronze" / "orders") == sorted(ids)
+    size = docker("image", "inspect", "-f", "{{.Size}}", SPARK_IMAGE).stdout.strip()
+    record_fact("image-spark", f"image {SPARK_IMAGE}: {int(size) / 1e6:.0f} MB (uncompressed)")

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.deploy.deploy_helpers import QUICKSTART, SYSTEMD_IMAGE, docker, wait_until
+from tests.deploy.deploy_helpers import QUICKSTART, SYSTEMD_IMAGE, docker, record_fact, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600), pytest.mark.usefixtures("docker_engine")]
 UNIT = "odibi-stream"
@@ -60,7 +60,7 @@ def test_unit_verify_security_notify_reload_restart_watchdog_stop(systemd_box: s
 
     security = run(box, f"systemd-analyze security {UNIT} --no-pager").stdout
     score = float(re.search(r"Overall exposure level for \S+: ([\d.]+)", security).group(1))  # type: ignore[union-attr]
-    print(f"\nsystemd-analyze security {UNIT}: {score}")
+    record_fact("systemd-security", f"systemd-analyze security {UNIT}: {score} (max {MAX_EXPOSURE})")
     assert score <= MAX_EXPOSURE, security
 
     # Type=notify: `active` only after READY=1; the STATUS line comes from the daemon too.
