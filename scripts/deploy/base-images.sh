@@ -60,7 +60,7 @@ pause() {
   image_exists "$LOCAL_PAUSE" && return 0
   local ctx
   ctx=$(mktemp -d)
-  (cd "$REPO/scripts/deploy/pause" && CGO_ENABLED=0 GOFLAGS= GOTOOLCHAIN=local \
+  (cd "$REPO/scripts/deploy/pause" && CGO_ENABLED=0 GOFLAGS= \
     GOCACHE=$DEPLOY_CACHE/go/cache go build -trimpath -ldflags="-s -w" -o "$ctx/pause" .)
   tar -C "$ctx" -c pause | $DOCKER import --change 'ENTRYPOINT ["/pause"]' - "$LOCAL_PAUSE" >/dev/null
   rm -rf "$ctx"

@@ -27,13 +27,22 @@ spark() {
 }
 systemd() { build "$ODIBI_SYSTEMD_IMAGE" "$REPO/tests/deploy/systemd.Dockerfile" "$REPO" "${base[@]}"; }
 kafka() {
-  bash "$REPO/scripts/kafka-local.sh" fetch >"$DEPLOY_LOGS/kafka-fetch.log" 2>&1 \
-    || { tail -20 "$DEPLOY_LOGS/kafka-fetch.log" >&2; return 1; }
-  local ctx
+  # Apache Kafka's jars from Maven Central (scripts/kafka/pom.xml, the broker the tests use),
+  # fetched into our own folder: kafka-local.sh may be fetching into its own at the same time.
+  local libs=$DEPLOY_CACHE/kafka-libs pom=$REPO/scripts/kafka/pom.xml ctx sum
+  sum=$(content_hash "$pom")
+  if [ "$(cat "$libs/.complete" 2>/dev/null)" != "$sum" ]; then
+    command -v mvn >/dev/null || { say "mvn missing (Maven builds the Kafka stand-in)"; return 1; }
+    rm -rf "$libs" "$libs.tmp"
+    mvn -q -B -f "$pom" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$libs.tmp" \
+      >"$DEPLOY_LOGS/kafka-fetch.log" 2>&1 || { tail -20 "$DEPLOY_LOGS/kafka-fetch.log" >&2; return 1; }
+    mv "$libs.tmp" "$libs"
+    echo "$sum" >"$libs/.complete"
+  fi
   ctx=$(mktemp -d)
   cp -r "$REPO/deploy/compose/kafka/." "$ctx/"
-  cp -r "${ODIBI_CACHE:-$REPO/.cache}/kafka/libs" "$ctx/libs"
-  rm -f "$ctx/libs/.complete"
+  mkdir "$ctx/libs"
+  cp "$libs"/*.jar "$ctx/libs/"
   build "$LOCAL_KAFKA" "$ctx/Dockerfile" "$ctx" --build-arg "DEBIAN_IMAGE=$LOCAL_DEBIAN"
   rm -rf "$ctx"
 }
@@ -53,3 +62,7 @@ for t in $targets; do
     *) say "unknown image $t"; exit 2 ;;
   esac
 done
+# Every code change leaves the previous image dangling; BuildKit's cache (pip's included) is
+# capped so the engine's data root stays around 10 GB.
+$DOCKER image prune -f >/dev/null 2>&1 || true
+$DOCKER builder prune -f --keep-storage 6GB >/dev/null 2>&1 || true

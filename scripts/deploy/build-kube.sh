@@ -11,8 +11,9 @@ source "$(dirname "$0")/lib.sh"
 HELM_VERSION=${HELM_VERSION:-v3.19.5}
 KUBE_CMDS=${KUBE_CMDS-kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl}
 export GOMODCACHE=$DEPLOY_CACHE/go/mod GOCACHE=$DEPLOY_CACHE/go/cache GOPATH=$DEPLOY_CACHE/go/path
-export CGO_ENABLED=0 GOFLAGS=-mod=readonly GOTOOLCHAIN=local
-command -v go >/dev/null || { say "go is not installed (needs Go >= 1.24)"; exit 1; }
+# An older local Go fetches the toolchain go.mod asks for from the module proxy (GOTOOLCHAIN=auto).
+export CGO_ENABLED=0 GOFLAGS=-mod=readonly
+command -v go >/dev/null || { say "go is not installed (Go >= 1.21; it fetches 1.24+ itself)"; exit 1; }
 mod=$REPO/scripts/deploy/kube
 gover=$(go env GOVERSION)
 

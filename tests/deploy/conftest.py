@@ -100,7 +100,13 @@ def _wall_time(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Print this session's deployment timings (setup steps, images, tests) and image sizes."""
+    """Print why deployment tests were skipped, this session's timings and measured facts."""
+    reasons = sorted({str(r.longrepr[2]) for r in terminalreporter.stats.get("skipped", [])
+                      if "tests/deploy/" in r.nodeid and isinstance(r.longrepr, tuple)})
+    if reasons:
+        terminalreporter.section("deployment tests SKIPPED")
+        for reason in reasons:
+            terminalreporter.write_line(reason)
     times = LOGS / "times.log"
     if not times.exists():
         return
