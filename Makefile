@@ -20,13 +20,16 @@ demo: setup
 	$(PY) scripts/demo.py
 
 ## Everything the tests need (deps, services), then lint, types and the full suite.
-## The deployment tests (tests/deploy: image, compose, systemd, Kubernetes) run last: their
-## preparation (Docker engine, images, a Kubernetes build) runs in the background meanwhile.
-## ODIBI_SKIP_DEPLOY=1 skips them (quick local runs); otherwise they must run (never skip).
-test: deploy-services setup services
-	$(PY) -m ruff check odibi_stream tests benchmarks scripts
-	$(PY) -m mypy
+## The deployment tests (tests/deploy: image, compose, systemd, Kubernetes) run last; their
+## preparation (Docker engine, images, a Kubernetes build) runs in the background meanwhile and
+## is stopped on any exit (the trap). ODIBI_SKIP_DEPLOY=1 skips them (quick local runs);
+## otherwise they must run: ODIBI_REQUIRE_DEPLOY=1 turns any skip into a failure.
+test:
 	@trap 'bash scripts/deploy/prepare.sh --reap; bash scripts/deploy/dockerd.sh stop' EXIT; \
+	$(MAKE) --no-print-directory deploy-services && \
+	$(MAKE) --no-print-directory setup services && \
+	$(PY) -m ruff check odibi_stream tests benchmarks scripts && \
+	$(PY) -m mypy || exit 1; \
 	$(PY) -m pytest -q -p no:cacheprovider --ignore=tests/deploy $(PYTEST_ARGS); suite=$$?; \
 	ODIBI_REQUIRE_DEPLOY=1 $(PY) -m pytest -q -p no:cacheprovider tests/deploy; deploy=$$?; \
 	[ $$suite = 0 ] && [ $$deploy = 0 ]

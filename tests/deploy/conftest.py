@@ -47,6 +47,11 @@ def machine_problem() -> str | None:
     return None
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The Kubernetes test last: it waits for the (background) Kubernetes build the longest."""
+    items.sort(key=lambda item: "test_kubernetes.py" in item.nodeid)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _deploy_gate() -> None:
     if os.environ.get("ODIBI_SKIP_DEPLOY") == "1":
