@@ -63,6 +63,6 @@ for t in $targets; do
   esac
 done
 # Every code change leaves the previous image dangling; BuildKit's cache (pip's included) is
-# capped so the engine's data root stays around 10 GB.
+# capped so the engine's data root stays around 15 GB.
 $DOCKER image prune -f >/dev/null 2>&1 || true
-$DOCKER builder prune -f --keep-storage 6GB >/dev/null 2>&1 || true
+$DOCKER builder prune -f --keep-storage 10GB >/dev/null 2>&1 || true
