@@ -165,7 +165,7 @@ def table_rows(table: Path) -> int:
 
 def run_ours(args: argparse.Namespace) -> Timings:
     """The real daemon in this process; returns the post-warm-up latencies."""
-    from odibi_stream.runtime.api import Runtime
+    from odibi_stream.api import Runtime
 
     base = ROOT / "ours"
     landing = base / "landing"

@@ -104,13 +104,15 @@ def run_ours(project: Path, name: str = "bench", engine: Any = None) -> tuple[fl
     from odibi_stream.checkpoints.manager import CheckpointManager
     from odibi_stream.config.loader import load_project
     from odibi_stream.engines import get_engine
+    from odibi_stream.runtime.compile import compile_pipeline
     from odibi_stream.runtime.runner import PipelineRunner
 
     proj = load_project(project)
     engine = engine or get_engine("pandas")
     with timed() as elapsed:
-        runner = PipelineRunner(proj, name, engine=engine, checkpoints=CheckpointManager(proj.checkpoint_root()))
-        results = runner.run_available()
+        checkpoints = CheckpointManager.open(proj.checkpoint)
+        with PipelineRunner(compile_pipeline(proj, name), engine=engine, checkpoints=checkpoints) as runner:
+            results = runner.run_available()
     return elapsed(), [r.commit_ms for r in results], sum(r.rows_in for r in results)
 
 

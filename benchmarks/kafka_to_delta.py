@@ -26,8 +26,8 @@ from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from odibi_stream.config.models import ReadConfig
-from odibi_stream.connectors.kafka_source import KafkaSource
+from odibi_stream.config.models import IncrementalConfig, ReadConfig
+from odibi_stream.connectors.kafka import KafkaSourceSpec
 from odibi_stream.engines.pandas import PandasEngine
 from tests.kafka_fixtures import create_topic, local_bootstrap
 
@@ -72,8 +72,9 @@ def raw_rate(bootstrap: str, topic: str, n: int) -> float:
 
 def our_rate(bootstrap: str, topic: str, n: int, batch: int) -> float:
     engine = PandasEngine()
-    read = ReadConfig(connection="k", format="kafka", topic=topic)
-    source = KafkaSource("bench", {"bootstrap.servers": bootstrap}, read, pipeline="bench", max_records_per_batch=batch)
+    inc = IncrementalConfig(mode="offsets", max_records_per_batch=batch)
+    read = ReadConfig(connection="k", format="kafka", topic=topic, incremental=inc)
+    source = KafkaSourceSpec("bench", "bench", {"bootstrap.servers": bootstrap}, read).open()
     out = Path(tempfile.mkdtemp()) / "delta"
     state = source.initial_state()
     rows, version = 0, -1

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from odibi_stream.config.loader import load_project
-from odibi_stream.engines.transforms import transform
 from odibi_stream.exceptions import (
     CheckpointError,
     ConfigError,
@@ -18,9 +16,11 @@ from odibi_stream.exceptions import (
     OdibiError,
     TransformError,
 )
+from odibi_stream.plugins.transforms import transform
 
 if TYPE_CHECKING:
-    from odibi_stream.runtime.api import Runtime
+    from odibi_stream.api import Runtime
+    from odibi_stream.service.project import load as load_project
 
 __version__ = "0.1.0"
 
@@ -42,7 +42,12 @@ def __getattr__(name: str) -> Any:
     # The runtime pulls in the daemon, scheduler and HTTP server: import it only when asked,
     # so `import odibi_stream` (and every CLI start) stays light.
     if name == "Runtime":
-        from odibi_stream.runtime.api import Runtime
+        from odibi_stream.api import Runtime
 
         return Runtime
+    if name == "load_project":
+        # Loading through the service layer registers the project's secrets for redaction.
+        from odibi_stream.service.project import load
+
+        return load
     raise AttributeError(f"module 'odibi_stream' has no attribute {name!r}")

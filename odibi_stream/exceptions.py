@@ -120,6 +120,10 @@ class CheckpointConflict(Terminal, CheckpointError):
     """A create-exclusive write found the entry already present (another owner wrote it)."""
 
 
+class CheckpointAccessDenied(Terminal, CheckpointError):
+    """Checkpoint storage refused our credentials or permissions (fix the config, then restart)."""
+
+
 class LeaseLost(Terminal, CheckpointError):
     """This process no longer owns the pipeline (a newer epoch exists)."""
 
@@ -136,12 +140,56 @@ class RecordError(Terminal, OdibiError):
     """A record failed to parse or failed a declared check under ``on_error: fail``."""
 
 
+class BatchFailed(OdibiError):
+    """A batch failed at a protocol step (and node): the one error a batch attempt raises.
+
+    Retry is decided by the *cause's* type (see :func:`is_retryable`); the message names where
+    it happened so logs, the API and the CLI can say it.
+
+    Args:
+        pipeline: Pipeline name.
+        batch: Batch number (None if it failed before a number was assigned).
+        step: Protocol step (``plan``, ``write_ahead``, ``execute``, ``commit`` ...).
+        cause: The underlying error.
+        node: The node being executed, when the failure belongs to one.
+        where: The node's (or pipeline's) ``file:line``, when known.
+    """
+
+    def __init__(
+        self,
+        pipeline: str,
+        batch: int | None,
+        step: str,
+        cause: BaseException,
+        *,
+        node: str | None = None,
+        where: str | None = None,
+    ) -> None:
+        self.pipeline = pipeline
+        self.batch = batch
+        self.step = step
+        self.node = node
+        self.where = where
+        self.cause = cause
+        at = f"pipeline {pipeline}" + (f" batch {batch}" if batch is not None else "")
+        at += f" step {step}" + (f" node {node}" if node else "")
+        loc = f" ({where})" if where else ""
+        super().__init__(f"{at}{loc}: {cause}", hint=cause.hint if isinstance(cause, OdibiError) else None)
+        self.retryable = is_retryable(cause)
+
+
+def root_cause(exc: BaseException) -> BaseException:
+    """The error a :class:`BatchFailed` wraps (``exc`` itself otherwise)."""
+    return exc.cause if isinstance(exc, BatchFailed) else exc
+
+
 def is_retryable(exc: BaseException) -> bool:
     """Decide by type whether the runtime should retry after ``exc``.
 
     Unknown (non-odibi) exceptions are treated as terminal: retrying a bug hides it.
     OS-level I/O errors (connection resets, timeouts) are retryable.
     """
+    exc = root_cause(exc)
     if isinstance(exc, OdibiError):
         return bool(exc.retryable)
     return isinstance(exc, (ConnectionError, TimeoutError))

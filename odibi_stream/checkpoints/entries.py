@@ -27,11 +27,6 @@ FORMAT_VERSION = 1
 _TS_FIELDS = ("created", "committed")
 
 
-def utc_now() -> datetime:
-    """Return the current time as an aware UTC datetime."""
-    return datetime.now(timezone.utc)
-
-
 def _as_utc(value: datetime, name: str) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"{name} must be timezone-aware (got naive {value!r})")

@@ -31,6 +31,7 @@ from typing import Protocol
 
 import orjson
 
+from odibi_stream.core.clock import SYSTEM_CLOCK, Clock
 from odibi_stream.exceptions import CheckpointCorrupt, LeaseLost, OdibiError
 
 log = logging.getLogger(__name__)
@@ -49,10 +50,6 @@ class _CasStore(Protocol):
 def default_owner() -> str:
     """A process-unique owner id: ``host:pid:random`` (no secrets, stable for the process)."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -108,12 +105,19 @@ class Lease:
         pipeline: Pipeline name; the lease lives at ``<pipeline>/lease.json``.
         owner: This process's owner id (see :func:`default_owner`).
         ttl_seconds: How long a lease stays valid without renewal.
+        clock: Where "now" comes from (expiry decisions).
     """
 
     def __init__(
-        self, store: _CasStore, pipeline: str, owner: str, ttl_seconds: float = 15.0
+        self,
+        store: _CasStore,
+        pipeline: str,
+        owner: str,
+        ttl_seconds: float = 15.0,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.store = store
+        self.clock = clock
         self.pipeline = pipeline
         self.owner = owner
         self.ttl = timedelta(seconds=ttl_seconds)
@@ -142,7 +146,7 @@ class Lease:
         with self._lock:
             raw = self.store.read(self.key)
             cur = None if raw is None else LeaseRecord.decode(raw, self.key)
-            now = _now()
+            now = self.clock.now()
             if cur is not None and raw == self._raw:
                 return self._write(cur.epoch, raw, now)
             if cur is not None and not cur.expired(now):
@@ -166,7 +170,7 @@ class Lease:
             LeaseLost: another owner (or a newer epoch) replaced our lease, or we hold none.
         """
         with self._lock:
-            if self._raw is None or not self._write(self.epoch, self._raw, _now()):
+            if self._raw is None or not self._write(self.epoch, self._raw, self.clock.now()):
                 self._raw = None
                 raise LeaseLost(
                     f"pipeline {self.pipeline!r}: lease epoch {self.epoch} was taken over",
@@ -184,7 +188,7 @@ class Lease:
             raise LeaseLost(
                 f"pipeline {self.pipeline!r}: lease epoch {self.epoch} is no longer ours"
             )
-        if cur.expired(_now()):
+        if cur.expired(self.clock.now()):
             raise LeaseLost(f"pipeline {self.pipeline!r}: lease epoch {self.epoch} expired")
 
     def release(self) -> None:
@@ -192,7 +196,7 @@ class Lease:
         with self._lock:
             if self._raw is None:
                 return
-            data = LeaseRecord(self.owner, self.epoch, _now() - timedelta(seconds=1)).encode()
+            data = LeaseRecord(self.owner, self.epoch, self.clock.now() - timedelta(seconds=1)).encode()
             self.store.compare_and_swap(self.key, data, self._raw)
             self._raw = None
             log.info("lease released: pipeline=%s epoch=%d", self.pipeline, self.epoch)
@@ -212,6 +216,7 @@ class LeaseKeeper:
         interval: Seconds between rounds.
         on_acquired: Called once per acquisition.
         on_lost: Called once per loss.
+        clock: Where the keeper waits between renewals.
     """
 
     def __init__(
@@ -219,8 +224,10 @@ class LeaseKeeper:
         interval: float,
         on_acquired: Callable[[Lease], None],
         on_lost: Callable[[Lease], None],
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.interval = interval
+        self.clock = clock
         self._on_acquired = on_acquired
         self._on_lost = on_lost
         self._wanted: dict[str, Lease] = {}
@@ -269,10 +276,10 @@ class LeaseKeeper:
             with self._lock:
                 held = list(self._held.values())
             step = self.interval / max(1, len(held))
-            if not held and self._stop.wait(self.interval):
+            if not held and self.clock.wait(self._stop, self.interval):
                 return
             for lease in held:
-                if self._stop.wait(step):
+                if self.clock.wait(self._stop, step):
                     return
                 self._renew(lease)
             with self._lock:
@@ -293,10 +300,13 @@ class LeaseKeeper:
         try:
             lease.renew()
         except LeaseLost:
-            log.warning("lease lost: pipeline=%s", lease.pipeline)
             with self._lock:
-                if self._held.pop(lease.pipeline, None) is None:
+                # Only a lease we still hold can be lost: one dropped (and maybe replaced by a
+                # newer Lease of the same pipeline) while this round ran is none of our business.
+                if self._held.get(lease.pipeline) is not lease:
                     return
+                del self._held[lease.pipeline]
+            log.warning("lease lost: pipeline=%s", lease.pipeline)
             self._on_lost(lease)
         except OdibiError as exc:
             log.warning("lease renew failed (will retry): pipeline=%s: %s", lease.pipeline, exc)

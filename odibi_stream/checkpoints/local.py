@@ -125,6 +125,9 @@ class LocalCheckpointStore:
         """Return ``file:///abs/root``."""
         return self.root.as_uri()
 
+    def close(self) -> None:
+        """Nothing to release: every call opens and closes its own files."""
+
     # ------------------------------------------------------------------ helpers
 
     def _path(self, key: str) -> Path:

@@ -10,7 +10,7 @@ Layout under the store (``<pipeline>/...``)::
 Lifecycle contract:
     * The runner that owns the pipeline's lease calls :meth:`PipelineLog.recover` once at start
       (and after any failure), then per batch :meth:`write_offsets` -> work ->
-      :meth:`write_commit` -> :meth:`compact`. Batches are strictly serial.
+      :meth:`write_commit` -> :meth:`compact` (with the snapshot it holds in memory). Batches are strictly serial.
     * Operators (the ``checkpoint`` CLI) call :meth:`history`, :meth:`rewind`, :meth:`reset`
       and :meth:`skip` while the pipeline is stopped.
     * Every method is crash-safe: a kill at any point leaves a log that :meth:`recover` reads
@@ -33,9 +33,9 @@ from odibi_stream.checkpoints.entries import (
     Snapshot,
     decode,
     encode,
-    utc_now,
 )
 from odibi_stream.checkpoints.store import CheckpointStore, split_key
+from odibi_stream.core.clock import utc_now
 from odibi_stream.exceptions import (
     CheckpointConflict,
     CheckpointCorrupt,
@@ -275,34 +275,29 @@ class PipelineLog:
 
     # ------------------------------------------------------------------ retention
 
-    def compact(self, retain: int, snapshot_fn: Callable[[int], Snapshot]) -> int:
-        """Keep the newest ``retain`` commits; fold older ones into ``snapshot.json`` (step 8).
+    def compact(self, snapshot: Snapshot) -> int:
+        """Make ``snapshot`` — the state as of committed batch S — the floor of the log (step 8).
 
-        The snapshot is written first (atomic replace), the old entries deleted after, oldest
-        first, so a crash at any point leaves a readable log.
-
-        Args:
-            retain: How many committed batches to keep (>= 1).
-            snapshot_fn: Called with the newest batch that falls out; returns the state as of
-                that batch (inclusive).
+        The caller (the protocol) already holds that state in memory, so nothing is re-read.
+        The snapshot is written first (atomic replace), the entries up to S deleted after,
+        oldest first, so a crash at any point leaves a readable log. A snapshot at or below
+        the current floor only sweeps leftovers.
 
         Returns:
             The number of entries (offsets and commits files) removed.
+
+        Raises:
+            CheckpointError: batch S is not committed (a snapshot must never run ahead).
         """
-        if retain < 1:
-            raise ValueError(f"retain must be >= 1, got {retain}")
         floor = self._floor()
-        committed = [n for n in self._numbers("commits") if n > floor]
-        if len(committed) > retain:
-            cut = committed[-retain - 1]
-            new = snapshot_fn(cut)
-            if new.batch != cut:
-                raise CheckpointError(
-                    f"snapshot_fn({cut}) returned a snapshot of batch {new.batch}"
-                )
-            self.store.replace(self._key("snapshot.json"), encode(new))
-            floor = cut
-        return self._delete_upto(floor)
+        if snapshot.batch <= floor:
+            return self._delete_upto(floor)
+        if self.store.read(self.commit_key(snapshot.batch)) is None:
+            raise CheckpointError(
+                f"cannot compact {self.pipeline!r} to batch {snapshot.batch}: it is not committed"
+            )
+        self.store.replace(self._key("snapshot.json"), encode(snapshot))
+        return self._delete_upto(snapshot.batch)
 
     def install_snapshot(self, snapshot: Snapshot) -> int:
         """Make ``snapshot`` the whole history: write it, then drop every entry up to its batch.

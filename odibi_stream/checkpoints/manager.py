@@ -1,66 +1,40 @@
 """CheckpointManager: the checkpoint store and pipeline logs of one project.
 
 Lifecycle contract:
-    * Built once per project by the runtime (or the ``checkpoint`` CLI) from the project's
-      checkpoint root; lives as long as the daemon.
+    * Built once per project by the service layer (daemon, one-shot runs) or the ``checkpoint``
+      CLI, from the project's resolved checkpoint target through the one store factory
+      (:meth:`CheckpointManager.open`); lives as long as its owner.
     * Hands out one :class:`~odibi_stream.checkpoints.log.PipelineLog` per pipeline (cached, so
       every caller in the process shares it); thread-safe.
-    * Never writes anything until a log is written to.
+    * Never writes anything until a log or lease is written to.
 """
 
 from __future__ import annotations
 
-import re
 import threading
-from pathlib import Path
 
-from odibi_stream.checkpoints.local import LocalCheckpointStore
+from odibi_stream.checkpoints.factory import open_store
 from odibi_stream.checkpoints.log import PipelineLog
 from odibi_stream.checkpoints.store import CheckpointStore
-from odibi_stream.exceptions import ConfigError
-
-_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
-_REMOTE_SCHEMES = {"az", "abfs", "abfss", "wasb", "wasbs"}
-
-
-def store_for_root(root: str | Path) -> CheckpointStore:
-    """Return the store backend for a checkpoint root (a path or ``file://`` URI).
-
-    Raises:
-        ConfigError: the root names a backend this build cannot use.
-    """
-    if isinstance(root, Path):
-        return LocalCheckpointStore(root)
-    m = _SCHEME.match(root)
-    if m is None:
-        return LocalCheckpointStore(Path(root))
-    scheme = m.group(1).lower()
-    if scheme == "file":
-        return LocalCheckpointStore(Path(root[len("file://") :]))
-    if scheme in _REMOTE_SCHEMES:
-        raise ConfigError(
-            f"checkpoint root {scheme}://... needs the Azure checkpoint store, which is not available yet",
-            hint="use a local (or mounted) folder for checkpoint.root for now",
-        )
-    raise ConfigError(
-        f"unsupported checkpoint root scheme {scheme!r}",
-        hint="checkpoint.root must be a folder path (or a file:// URI)",
-    )
+from odibi_stream.config.checkpoint_target import CheckpointTarget
 
 
 class CheckpointManager:
     """Owns the checkpoint store of a project and the logs of its pipelines.
 
     Args:
-        root: The checkpoint root (a folder path or ``file://`` URI).
-        store: A ready store to use instead of building one from ``root`` (tests, other backends).
+        store: The project's checkpoint store.
     """
 
-    def __init__(self, root: str | Path, store: CheckpointStore | None = None) -> None:
-        self.root = root
-        self.store: CheckpointStore = store if store is not None else store_for_root(root)
+    def __init__(self, store: CheckpointStore) -> None:
+        self.store = store
         self._logs: dict[str, PipelineLog] = {}
         self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, target: CheckpointTarget) -> CheckpointManager:
+        """A manager over the store serving ``target`` (see ``checkpoints.factory``)."""
+        return cls(open_store(target))
 
     def log(self, pipeline: str) -> PipelineLog:
         """Return the (cached) log of ``pipeline``."""
@@ -86,3 +60,13 @@ class CheckpointManager:
     def describe(self) -> str:
         """Return the printable location of the store (no secrets)."""
         return self.store.describe()
+
+    def close(self) -> None:
+        """Close the store (idempotent); logs and leases must not be used afterwards."""
+        self.store.close()
+
+    def __enter__(self) -> CheckpointManager:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

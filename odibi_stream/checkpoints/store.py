@@ -2,13 +2,15 @@
 
 A store holds the checkpoint of every pipeline of a project under one root. Keys are
 ``/``-separated relative paths such as ``"orders/offsets/3.json"``; values are the bytes of
-small JSON documents (a few KB). Backends: :mod:`odibi_stream.checkpoints.local` (a local or
-mounted file system); an Azure Blob / ADLS backend follows the same contract, and the contract
-suite ``tests/contract/test_checkpoint_store_contract.py`` runs against every backend.
+small JSON documents (a few KB). Backends: :mod:`~odibi_stream.checkpoints.local` (a local or
+mounted file system), :mod:`~odibi_stream.checkpoints.azure_blob` (Azure Blob / ADLS) and
+:mod:`~odibi_stream.checkpoints.memory` (tests, embedding); the contract suite
+(``odibi_stream.testing.contracts.CheckpointStoreContract``) runs against every backend.
 
 Lifecycle contract:
-    * Created once per checkpoint root by :class:`~odibi_stream.checkpoints.manager.CheckpointManager`
-      and shared by every pipeline log and lease of that root, from several threads at once.
+    * Created once per checkpoint root by the store factory (through
+      :class:`~odibi_stream.checkpoints.manager.CheckpointManager`) and shared by every pipeline
+      log and lease of that root, from several threads at once; closed once by its owner.
       Every method is thread-safe; ``create`` and ``compare_and_swap`` are also safe between
       processes (two daemons on one root).
     * Every write is durable when it returns: a crash or power loss afterwards keeps it.
@@ -80,6 +82,10 @@ class CheckpointStore(Protocol):
 
     def describe(self) -> str:
         """Return a printable location such as ``file:///abs/root``; never contains secrets."""
+        ...
+
+    def close(self) -> None:
+        """Release connections (idempotent); the owner calls it once, when done with the store."""
         ...
 
 

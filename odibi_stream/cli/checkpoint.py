@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import asdict
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from rich.table import Table
 from odibi_stream.checkpoints.entries import CommitEntry, OffsetsEntry
 from odibi_stream.checkpoints.log import PipelineLog, Recovery
 from odibi_stream.checkpoints.manager import CheckpointManager
+from odibi_stream.core.jsonable import jsonable
 
 _ROW_KEYS = ("rows_in", "rows_out", "rejected", "late")
 
@@ -50,9 +50,9 @@ def _yes_option(func: Callable[..., None]) -> Callable[..., None]:
 
 def _open(project: Path, pipeline: str, env: str | None) -> tuple[Any, PipelineLog]:
     """Like :func:`open_log`, also returning the loaded project."""
-    from odibi_stream.config.loader import load_project
+    from odibi_stream.service.project import load
 
-    loaded = load_project(project, env=env)
+    loaded = load(project, env=env)
     return loaded, open_log(project, pipeline, env, loaded=loaded)[1]
 
 
@@ -64,37 +64,24 @@ def open_log(
     Raises:
         ConfigError: the project is invalid or has no such pipeline.
     """
-    from odibi_stream.config.loader import load_project
+    from odibi_stream.service.project import load
 
-    loaded = loaded or load_project(project, env=env)
+    loaded = loaded or load(project, env=env)
     name = loaded.pipeline(pipeline).pipeline
-    raw_root = loaded.config.checkpoint.root
-    # A URI root (az://, abfss://) must reach the manager intact; Path() would mangle it.
-    root: str | Path = raw_root if "://" in raw_root else loaded.checkpoint_root()
-    manager = CheckpointManager(root)
+    manager = CheckpointManager.open(loaded.checkpoint)
     return manager, manager.log(name)
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
-
-
 def _entry(entry: OffsetsEntry | CommitEntry | None) -> dict[str, Any] | None:
-    return None if entry is None else _jsonable(asdict(entry))
+    return None if entry is None else jsonable(asdict(entry))
 
 
 def _echo_json(doc: Any) -> None:
-    click.echo(json.dumps(_jsonable(doc), indent=2, sort_keys=True))
+    click.echo(json.dumps(jsonable(doc), indent=2, sort_keys=True))
 
 
 def _compact(value: Any) -> str:
-    return json.dumps(_jsonable(value), sort_keys=True, separators=(",", ":"))
+    return json.dumps(jsonable(value), sort_keys=True, separators=(",", ":"))
 
 
 def _confirm(yes: bool, question: str) -> None:
@@ -267,12 +254,16 @@ def rewind(project: Path, pipeline: str, env: str | None, yes: bool, to: int) ->
     Batch numbers keep moving forward (the next batch gets a new number), so every sink writes
     the re-read data again: sinks skip batch numbers they already hold.
     """
-    from odibi_stream.runtime.plan import build_plan
+    from odibi_stream.runtime.compile import compile_pipeline
     from odibi_stream.runtime.repair import rewind as do_rewind
 
     loaded, log = _open(project, pipeline, env)
     _confirm(yes, f"Rewind pipeline '{log.pipeline}' to batch {to} (input after it is read again)?")
-    nxt = do_rewind(build_plan(loaded, log.pipeline), log, to)
+    live = compile_pipeline(loaded, log.pipeline).open()
+    try:
+        nxt = do_rewind(live, log, to)
+    finally:
+        live.close()
     click.echo(f"rewound '{log.pipeline}' to the state after batch {to}: next batch is {nxt}")
 
 

@@ -29,6 +29,7 @@ def _base_url(host: str, port: int) -> str:
 def _call(url: str, method: str = "GET") -> tuple[int, Any]:
     """HTTP call to the daemon; raises OSError (URLError) if nothing answers."""
     req = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
+    req.add_header("X-Odibi-Request", "1")  # the daemon refuses POSTs without it (CSRF guard)
     token = os.environ.get("ODIBI_API_TOKEN")
     if token:
         req.add_header("Authorization", f"Bearer {token}")
@@ -50,41 +51,41 @@ def _call(url: str, method: str = "GET") -> tuple[int, Any]:
 @click.option("--port", type=int, default=None, help="Bind port (default: server.port; 0 = any free port).")
 def serve(project: str, env: str | None, host: str | None, port: int | None) -> None:
     """Run the daemon: keep every pipeline of PROJECT flowing until SIGTERM/SIGINT."""
-    from odibi_stream.runtime.daemon import Daemon
+    from odibi_stream.api import Runtime
 
-    daemon = Daemon(project, env=env, host=host, port=port)
+    runtime = Runtime.from_project(project, env=env, host=host, port=port)
 
-    def started(d: Daemon) -> None:
-        names = ", ".join(sorted(d.project.pipelines))
-        click.echo(f"odibi-stream serving {len(d.project.pipelines)} pipeline(s): {names}")
-        click.echo(f"status: {d.url}" if d.url else "status: (HTTP control plane disabled)")
+    def started(rt: Runtime) -> None:
+        names = ", ".join(sorted(rt.project.pipelines))
+        click.echo(f"odibi-stream serving {len(rt.project.pipelines)} pipeline(s): {names}")
+        click.echo(f"status: {rt.url}" if rt.url else "status: (HTTP control plane disabled)")
         sys.stdout.flush()
 
-    code = daemon.serve(on_started=started)
-    click.echo("drained" if daemon.clean else "grace period over: abandoned batches replay on next start")
-    if not daemon.clean:
+    clean = runtime.serve(on_started=started)
+    click.echo("drained" if clean else "grace period over: abandoned batches replay on next start")
+    if not clean:
         # Abandoned batch threads (and their node pools, joined at interpreter exit) must not
         # hold the exit past the grace period; the checkpoint makes the replay safe.
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(code)
-    raise click.exceptions.Exit(code)
+        os._exit(0)
+    raise click.exceptions.Exit(0)
 
 
 def _checkpoint_rows(proj: Any) -> list[dict[str, Any]]:
     from odibi_stream.checkpoints.manager import CheckpointManager
 
-    manager = CheckpointManager(proj.checkpoint_root())
     rows = []
-    for name, cfg in proj.pipelines.items():
-        rec = manager.log(name).recover()
-        rows.append({
-            "name": name,
-            "trigger": cfg.trigger.kind,
-            "last_committed": rec.last_committed,
-            "pending": rec.pending.batch if rec.pending else None,
-            "problems": rec.problems,
-        })
+    with CheckpointManager.open(proj.checkpoint) as manager:
+        for name, cfg in proj.pipelines.items():
+            rec = manager.log(name).recover(quarantine=False)
+            rows.append({
+                "name": name,
+                "trigger": cfg.trigger.kind,
+                "last_committed": rec.last_committed,
+                "pending": rec.pending.batch if rec.pending else None,
+                "problems": rec.problems,
+            })
     return rows
 
 
@@ -95,9 +96,9 @@ def _checkpoint_rows(proj: Any) -> list[dict[str, Any]]:
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def status(project: str, env: str | None, port: int | None, as_json: bool) -> None:
     """Show each pipeline's checkpoint and, if a daemon answers, its live state."""
-    from odibi_stream.config.loader import load_project
+    from odibi_stream.service.project import load
 
-    proj = load_project(project, env)
+    proj = load(project, env)
     rows = _checkpoint_rows(proj)
     url = _base_url(proj.config.server.host, port if port is not None else proj.config.server.port)
     live: dict[str, Any] = {}
@@ -150,9 +151,9 @@ def _lag_text(lag: Any) -> str:
 @click.option("--port", type=int, default=None, help="Port of the running daemon (default: server.port).")
 def trigger(project: str, pipeline: str, env: str | None, port: int | None) -> None:
     """Ask the running daemon of PROJECT to run PIPELINE now."""
-    from odibi_stream.config.loader import load_project
+    from odibi_stream.service.project import load
 
-    proj = load_project(project, env)
+    proj = load(project, env)
     proj.pipeline(pipeline)
     url = _base_url(proj.config.server.host, port if port is not None else proj.config.server.port)
     try:

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import click
 
-from odibi_stream.config.loader import load_project
 from odibi_stream.config.schema import pipeline_schema, project_schema
 from odibi_stream.dag.graph import build_dag, to_mermaid, to_text
+from odibi_stream.service.project import load
 
 _ENV_OPTION = click.option(
     "--env", "env", default=None, help="Environment overlay from odibi.yaml."
@@ -47,8 +47,11 @@ def init(name: str, directory: Path) -> None:
 @click.argument("project", type=click.Path(path_type=Path))
 @_ENV_OPTION
 def validate(project: Path, env: str | None) -> None:
-    """Validate PROJECT (odibi.yaml, every pipeline, every DAG)."""
-    loaded = load_project(project, env=env)
+    """Validate PROJECT: load it and compile every pipeline exactly as ``run``/``serve`` would."""
+    from odibi_stream.service.project import validate as compile_all
+
+    loaded = load(project, env=env)
+    compile_all(loaded)
     names = list(loaded.pipelines)
     noun = "pipeline" if len(names) == 1 else "pipelines"
     suffix = f" ({', '.join(names)})" if names else ""
@@ -69,7 +72,7 @@ def validate(project: Path, env: str | None) -> None:
 @_ENV_OPTION
 def graph(project: Path, pipeline: str | None, fmt: str, env: str | None) -> None:
     """Print the node graph of PROJECT's pipelines."""
-    loaded = load_project(project, env=env)
+    loaded = load(project, env=env)
     names = [loaded.pipeline(pipeline).pipeline] if pipeline else list(loaded.pipelines)
     render = to_mermaid if fmt == "mermaid" else to_text
     blocks = []

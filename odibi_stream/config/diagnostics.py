@@ -10,7 +10,6 @@ which is only used to find the closest allowed value.
 
 from __future__ import annotations
 
-import difflib
 import re
 import types
 from collections.abc import Mapping, Sequence
@@ -19,6 +18,7 @@ from typing import Any, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 
 from odibi_stream.config.yamlpos import KeyPath, line_for
+from odibi_stream.core.hints import did_you_mean
 from odibi_stream.exceptions import ConfigError
 
 _TYPE_TAGS = frozenset({"str", "int", "float", "bool", "list", "dict", "none", "literal"})
@@ -91,12 +91,6 @@ def _unwrap_model(tp: Any) -> Any:
     return tp
 
 
-def did_you_mean(word: str, choices: Sequence[str]) -> str | None:
-    """``"did you mean 'x'?"`` for the closest choice, or None."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"did you mean '{close[0]}'?" if close else None
-
-
 def _where(path: KeyPath) -> str:
     return f" in {dotted(path)}" if path else ""
 
@@ -127,6 +121,9 @@ def _convert(
         expected = re.findall(r"'([^']*)'", str((err.get("ctx") or {}).get("expected", "")))
         given = err.get("input")
         hint = did_you_mean(given, expected) if isinstance(given, str) else None
+        return ConfigError(f"{dotted(path)}: {msg}", file=file, line=line, hint=hint)
+    if kind == "unknown_choice":
+        hint = (err.get("ctx") or {}).get("hint")
         return ConfigError(f"{dotted(path)}: {msg}", file=file, line=line, hint=hint)
     if kind == "value_error":
         msg = msg.removeprefix("Value error, ")

@@ -19,13 +19,16 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from odibi_stream.config.diagnostics import did_you_mean, validation_errors
-from odibi_stream.config.models import PipelineConfig, ProjectConfig
+from odibi_stream.config.checkpoint_target import CheckpointTarget, resolve_checkpoint
+from odibi_stream.config.diagnostics import validation_errors
+from odibi_stream.config.graph import dag_errors, find_cycle
+from odibi_stream.config.models import PipelineConfig
 from odibi_stream.config.overlay import ENVIRONMENTS_KEY, apply_overlay
 from odibi_stream.config.project import PROJECT_FILE_KEY, Project
+from odibi_stream.config.project_models import ProjectConfig
 from odibi_stream.config.substitute import substitute
 from odibi_stream.config.yamlpos import KeyPath, PositionedYaml, line_for, load_yaml
-from odibi_stream.dag.graph import dag_errors, find_cycle
+from odibi_stream.core.hints import did_you_mean
 from odibi_stream.exceptions import ConfigError, ConfigErrors
 
 PROJECT_FILE = "odibi.yaml"
@@ -73,9 +76,12 @@ def load_project(path: str | Path, env: str | None = None) -> Project:
         )
 
     errors: list[ConfigError] = []
-    config = _load_project_config(project_file, env, errors)
-    loaded = list(_load_pipelines(pipelines_dir, errors))
+    secrets: set[str] = set()
+    config, config_lines = _load_project_config(project_file, env, errors, secrets)
+    loaded = list(_load_pipelines(pipelines_dir, errors, secrets))
+    target = None
     if config is not None:
+        target = _checkpoint_target(config, config_lines, project_file, folder, errors)
         for item in loaded:
             errors += _connection_errors(item, config)
     for item in loaded:
@@ -85,35 +91,63 @@ def load_project(path: str | Path, env: str | None = None) -> Project:
     errors += _after_errors(unique)
     if errors:
         raise errors[0] if len(errors) == 1 else ConfigErrors(errors)
-    assert config is not None  # no errors means the project file validated
+    assert config is not None and target is not None  # no errors: the project file validated
     root = folder.resolve()
     files = {PROJECT_FILE_KEY: project_file.resolve()}
     files.update({name: item.file.resolve() for name, item in unique.items()})
     return Project(
         root=root,
         config=config,
+        checkpoint=target,
         pipelines={name: item.config for name, item in unique.items()},
         files=files,
         env=env,
         lines={name: dict(item.lines) for name, item in unique.items()},
+        secrets=frozenset(secrets),
     )
 
 
 def _load_project_config(
-    file: Path, env: str | None, errors: list[ConfigError]
-) -> ProjectConfig | None:
+    file: Path, env: str | None, errors: list[ConfigError], secrets: set[str]
+) -> tuple[ProjectConfig | None, dict[KeyPath, int]]:
     display = str(file)
+    lines: dict[KeyPath, int] = {}
     try:
         doc = load_yaml(file, display)
         data, lines = _select_env(doc, env)
         data = substitute(
-            data, file=display, lines=lines, skip=lambda p: p[:1] == (ENVIRONMENTS_KEY,)
+            data,
+            file=display,
+            lines=lines,
+            skip=lambda p: p[:1] == (ENVIRONMENTS_KEY,),
+            secrets=secrets,
+        )
+    except ConfigError as exc:
+        errors.append(exc)
+        return None, lines
+    result = _validate(ProjectConfig, data, display, lines, errors)
+    return (result if isinstance(result, ProjectConfig) else None), lines
+
+
+def _checkpoint_target(
+    config: ProjectConfig,
+    lines: Mapping[KeyPath, int],
+    file: Path,
+    folder: Path,
+    errors: list[ConfigError],
+) -> CheckpointTarget | None:
+    key = "connection" if config.checkpoint.connection else "root"
+    try:
+        return resolve_checkpoint(
+            config.checkpoint,
+            config.connections,
+            folder.resolve(),
+            file=str(file),
+            line=line_for(lines, ("checkpoint", key)),
         )
     except ConfigError as exc:
         errors.append(exc)
         return None
-    result = _validate(ProjectConfig, data, display, lines, errors)
-    return result if isinstance(result, ProjectConfig) else None
 
 
 def _select_env(doc: PositionedYaml, env: str | None) -> tuple[Any, dict[KeyPath, int]]:
@@ -145,13 +179,15 @@ def _select_env(doc: PositionedYaml, env: str | None) -> tuple[Any, dict[KeyPath
     return apply_overlay(data, doc.lines, env)
 
 
-def _load_pipelines(folder: Path, errors: list[ConfigError]) -> Iterator[_Loaded]:
+def _load_pipelines(
+    folder: Path, errors: list[ConfigError], secrets: set[str]
+) -> Iterator[_Loaded]:
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in (".yaml", ".yml"))
     for file in files:
         display = str(folder / file.name)
         try:
             doc = load_yaml(file, display)
-            data = substitute(doc.data, file=display, lines=doc.lines)
+            data = substitute(doc.data, file=display, lines=doc.lines, secrets=secrets)
         except ConfigError as exc:
             errors.append(exc)
             continue

@@ -1,104 +1,13 @@
-"""Pydantic models for projects and pipelines.
-
-All models are frozen and reject unknown keys, so a typo is an error with a hint rather than a
-silently ignored setting. Every field carries a description (it becomes the JSON Schema that
-``odibi-stream schema`` prints for editors).
-"""
+"""Models of ``pipelines/*.yaml``: nodes (read, transform, checks, write), triggers, dead letters."""
 
 from __future__ import annotations
 
-import re
-from datetime import timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
-
-
-def parse_duration(value: str | int | float) -> timedelta:
-    """Parse ``"10m"``, ``"250ms"``, ``"1.5h"`` or a number of seconds into a timedelta."""
-    if isinstance(value, (int, float)):
-        return timedelta(seconds=float(value))
-    m = _DURATION.match(str(value))
-    if not m:
-        raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 10m, 2h, 250ms)")
-    return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
-
-
-class Model(BaseModel):
-    """Base: frozen, unknown keys rejected."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
-
-
-# --------------------------------------------------------------------------- project
-
-
-class ConnectionConfig(Model):
-    """A named place data lives: a local folder or an Azure storage account/container."""
-
-    type: Literal["local", "azure_blob", "adls", "kafka", "eventhub"] = Field(
-        description="Kind of connection."
-    )
-    base_path: str | None = Field(
-        default=None,
-        description="Root folder (local) or path inside the container (azure); node paths are relative to it.",
-    )
-    account_name: str | None = Field(default=None, description="Azure storage account name.")
-    container: str | None = Field(default=None, description="Azure blob container / ADLS filesystem.")
-    options: dict[str, str] = Field(
-        default_factory=dict,
-        description="Extra options passed to the storage or client library (keys, endpoints, SASL settings). Values may use ${secret:NAME}.",
-    )
-
-
-class CheckpointConfig(Model):
-    """Where and how checkpoints are kept."""
-
-    root: str = Field(default="./checkpoints", description="Checkpoint root folder (relative to the project folder).")
-    retain_batches: int = Field(
-        default=100, ge=2, description="How many offsets/commits entries to keep before compacting older ones into snapshot.json."
-    )
-
-
-class ServerConfig(Model):
-    """HTTP control plane settings (used by ``serve``)."""
-
-    host: str = Field(default="127.0.0.1", description="Bind address. A non-loopback address requires ODIBI_API_TOKEN.")
-    port: int = Field(default=8765, ge=0, le=65535, description="Bind port (0 picks a free port).")
-
-
-class RuntimeConfig(Model):
-    """Runtime limits shared by all pipelines of a project."""
-
-    max_parallel_nodes: int = Field(default=4, ge=1, description="Max nodes of one batch executing at once.")
-    max_concurrent_batches: int = Field(default=4, ge=1, description="Max batches running at once across pipelines (daemon).")
-    shutdown_grace_seconds: float = Field(default=30.0, ge=0, description="How long a drain waits for in-flight batches.")
-    lease_ttl_seconds: float = Field(
-        default=30.0, gt=0, description="Pipeline lease validity (renewed every third of it); a dead daemon's pipelines are taken over after this."
-    )
-
-
-class ProjectConfig(Model):
-    """The contents of ``odibi.yaml``."""
-
-    project: str = Field(pattern=_NAME, description="Project name.")
-    engine: Literal["pandas", "spark"] = Field(default="pandas", description="Default engine for pipelines.")
-    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig, description="Checkpoint storage.")
-    connections: dict[str, ConnectionConfig] = Field(default_factory=dict, description="Named connections.")
-    server: ServerConfig = Field(default_factory=ServerConfig, description="HTTP control plane.")
-    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig, description="Runtime limits.")
-    spark: dict[str, Any] = Field(default_factory=dict, description="Spark session settings: {master, conf}.")
-    environments: dict[str, dict[str, Any]] = Field(
-        default_factory=dict,
-        description="Named overlays deep-merged over this file when selected with --env.",
-    )
-
-
-# --------------------------------------------------------------------------- pipeline pieces
+from odibi_stream.config.base import NAME_PATTERN, Model, parse_duration
+from odibi_stream.config.formats import check_format, format_schema
 
 
 class IncrementalConfig(Model):
@@ -152,12 +61,20 @@ class ReadConfig(Model):
     """A source: where to read from and how."""
 
     connection: str = Field(description="Name of a connection in odibi.yaml.")
-    format: Literal["csv", "json", "jsonl", "parquet", "delta", "kafka", "eventhub"] = Field(description="Data format.")
+    format: str = Field(
+        description="Data format: csv, json, jsonl, parquet, delta, kafka, eventhub, or a plugin's.",
+        json_schema_extra=format_schema("read"),
+    )
     path: str | None = Field(default=None, description="Path or glob relative to the connection (files, delta, parquet).")
     topic: str | None = Field(default=None, description="Kafka topic or Event Hub name.")
     options: dict[str, Any] = Field(default_factory=dict, description="Format options (csv delimiter, header, schema...).")
     incremental: IncrementalConfig | None = Field(default=None, description="Incremental mode; absent means a static read every batch.")
     watermark: WatermarkConfig | None = Field(default=None, description="Event-time watermark.")
+
+    @field_validator("format")
+    @classmethod
+    def _format(cls, v: str) -> str:
+        return check_format(v, "read")
 
 
 class TransformConfig(Model):
@@ -180,13 +97,21 @@ class WriteConfig(Model):
     """A sink: where and how to write."""
 
     connection: str = Field(description="Name of a connection in odibi.yaml.")
-    format: Literal["delta", "parquet", "csv", "jsonl", "kafka"] = Field(description="Output format.")
+    format: str = Field(
+        description="Output format: delta, parquet, csv, jsonl, kafka, or a plugin's.",
+        json_schema_extra=format_schema("write"),
+    )
     path: str | None = Field(default=None, description="Folder/table path relative to the connection.")
     topic: str | None = Field(default=None, description="Kafka topic (format: kafka).")
     mode: Literal["append", "overwrite", "merge"] = Field(default="append", description="Write mode.")
     merge_keys: list[str] = Field(default_factory=list, description="Key columns for mode: merge (upsert).")
     partition_by: list[str] = Field(default_factory=list, description="Partition columns.")
     options: dict[str, Any] = Field(default_factory=dict, description="Sink options.")
+
+    @field_validator("format")
+    @classmethod
+    def _format(cls, v: str) -> str:
+        return check_format(v, "write")
 
     @model_validator(mode="after")
     def _merge(self) -> WriteConfig:
@@ -210,7 +135,7 @@ OnError = Literal["fail", "skip", "dead_letter"]
 class NodeConfig(Model):
     """One step of a pipeline: read, transform and/or write, in that order."""
 
-    name: str = Field(pattern=_NAME, description="Node name; SQL transforms see upstream nodes as tables of this name.")
+    name: str = Field(pattern=NAME_PATTERN, description="Node name; SQL transforms see upstream nodes as tables of this name.")
     depends_on: list[str] = Field(default_factory=list, description="Upstream node names.")
     read: ReadConfig | None = Field(default=None, description="Source of this node.")
     transform: TransformConfig | None = Field(default=None, description="Transform applied to the input.")
@@ -282,7 +207,7 @@ class DeadLetterConfig(Model):
 class PipelineConfig(Model):
     """The contents of one ``pipelines/*.yaml`` file."""
 
-    pipeline: str = Field(pattern=_NAME, description="Pipeline name (unique in the project).")
+    pipeline: str = Field(pattern=NAME_PATTERN, description="Pipeline name (unique in the project).")
     description: str | None = Field(default=None, description="Free text.")
     engine: Literal["pandas", "spark"] | None = Field(default=None, description="Engine override.")
     trigger: TriggerConfig = Field(

@@ -9,14 +9,16 @@ that deltalake, pyarrow and DuckDB accept.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from odibi_stream.config.models import ConnectionConfig, PipelineConfig, ProjectConfig
+from odibi_stream.config.checkpoint_target import CheckpointTarget
+from odibi_stream.config.models import PipelineConfig
+from odibi_stream.config.project_models import ConnectionConfig, ProjectConfig
 from odibi_stream.config.yamlpos import KeyPath, line_for
+from odibi_stream.core.hints import unknown_name_hint
 from odibi_stream.exceptions import ConfigError
 
 PROJECT_FILE_KEY = "__project__"
@@ -56,19 +58,24 @@ class Project:
     Attributes:
         root: Absolute project folder.
         config: ``odibi.yaml`` after the environment overlay and substitution.
+        checkpoint: Where checkpoints live (resolved and validated from ``checkpoint:``).
         pipelines: Pipelines by name, in pipeline file-name order.
         files: Pipeline name → its YAML file; ``"__project__"`` → ``odibi.yaml``.
         env: The selected environment, if any.
         lines: Pipeline name → key path → line in its file, so later stages (the runtime
             importing a transform function) can still report ``file:line``.
+        secrets: Every ``${secret:..}`` value substituted into the config; whoever loads a
+            project registers them with the redactor (config itself registers nothing).
     """
 
     root: Path
     config: ProjectConfig
+    checkpoint: CheckpointTarget
     pipelines: dict[str, PipelineConfig]
     files: dict[str, Path]
     env: str | None = None
     lines: dict[str, dict[KeyPath, int]] = field(default_factory=dict, repr=False)
+    secrets: frozenset[str] = field(default=frozenset(), repr=False)
 
     def line(self, pipeline: str, *path: str | int) -> int | None:
         """Line of ``path`` (e.g. ``"nodes", 2, "transform"``) in ``pipeline``'s file, if known."""
@@ -82,13 +89,7 @@ class Project:
         """
         conn = self.config.connections.get(name)
         if conn is None:
-            known = sorted(self.config.connections)
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = (
-                f"did you mean '{close[0]}'?"
-                if close
-                else f"known connections: {', '.join(known) or '(none)'}"
-            )
+            hint = unknown_name_hint(name, sorted(self.config.connections), "connections")
             raise ConfigError(
                 f"unknown connection '{name}'",
                 file=str(self.files.get(PROJECT_FILE_KEY)),
@@ -120,11 +121,6 @@ class Project:
             hint="use a local, azure_blob or adls connection for paths",
         )
 
-    def checkpoint_root(self) -> Path:
-        """Absolute checkpoint root (a relative root is resolved against the project folder)."""
-        root = Path(self.config.checkpoint.root)
-        return (root if root.is_absolute() else self.root / root).resolve()
-
     def pipeline(self, name: str) -> PipelineConfig:
         """The pipeline called ``name``.
 
@@ -133,13 +129,7 @@ class Project:
         """
         found = self.pipelines.get(name)
         if found is None:
-            known = list(self.pipelines)
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = (
-                f"did you mean '{close[0]}'?"
-                if close
-                else f"known pipelines: {', '.join(known) or '(none)'}"
-            )
+            hint = unknown_name_hint(name, self.pipelines, "pipelines")
             raise ConfigError(f"unknown pipeline '{name}'", hint=hint)
         return found
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from odibi_stream.config.models import PipelineConfig, ProjectConfig
+from odibi_stream.config.models import PipelineConfig
+from odibi_stream.config.project_models import ProjectConfig
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 

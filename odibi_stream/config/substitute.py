@@ -3,8 +3,9 @@
 References may be a whole string value or embedded in one (``"abfss://${env:ACCOUNT}.dfs..."``);
 ``$${`` writes a literal ``${``. Secrets come from the environment variable ``NAME`` or, failing
 that, from the file ``$ODIBI_SECRETS_DIR/NAME`` (Kubernetes-mounted secrets, trailing newline
-stripped). Every resolved secret is registered with the redactor before it is returned, so it
-can never reach a log line unmasked.
+stripped). Every resolved secret value is added to the caller's ``secrets`` set: config is pure
+data and registers nothing globally; the layer that loads a project hands those values to the
+redactor (``odibi_stream.core.redact.register_secrets``) before anything can log them.
 
 Lifecycle: the project loader calls :func:`substitute` once per file, after the environment
 overlay and before validation. Guarantees: the input is not modified; every unresolvable
@@ -22,7 +23,6 @@ from typing import Any
 
 from odibi_stream.config.yamlpos import KeyPath, line_for
 from odibi_stream.exceptions import ConfigError
-from odibi_stream.observability.redact import register_secret
 
 SECRETS_DIR_VAR = "ODIBI_SECRETS_DIR"
 
@@ -38,6 +38,7 @@ def substitute(
     lines: Mapping[KeyPath, int],
     environ: Mapping[str, str] | None = None,
     skip: Callable[[KeyPath], bool] | None = None,
+    secrets: set[str] | None = None,
 ) -> Any:
     """Return a copy of ``data`` with every reference resolved.
 
@@ -47,12 +48,14 @@ def substitute(
         lines: Key path → line (value lines preferred) for error positions.
         environ: Environment to resolve from (defaults to ``os.environ``).
         skip: Paths for which the subtree is returned unresolved (e.g. unselected env overlays).
+        secrets: Collects every resolved ``${secret:..}`` value (for the redactor).
 
     Raises:
         ConfigError: A variable or secret is missing, or the reference kind is unknown.
     """
     env = os.environ if environ is None else environ
-    return _walk(data, (), _Context(file, dict(lines), env, skip))
+    found = secrets if secrets is not None else set()
+    return _walk(data, (), _Context(file, dict(lines), env, skip, found))
 
 
 class _Context:
@@ -62,11 +65,13 @@ class _Context:
         lines: dict[KeyPath, int],
         env: Mapping[str, str],
         skip: Callable[[KeyPath], bool] | None,
+        secrets: set[str],
     ) -> None:
         self.file = file
         self.lines = lines
         self.env = env
         self.skip = skip
+        self.secrets = secrets
 
 
 def _walk(value: Any, path: KeyPath, ctx: _Context) -> Any:
@@ -125,7 +130,7 @@ class _SubstituteString:
                 else f" or set {SECRETS_DIR_VAR} to a folder holding a file '{name}'"
             )
             raise self._error(f"secret '{name}' was not found", f"export {name}=...{also}")
-        register_secret(value)
+        self.ctx.secrets.add(value)
         return value
 
     def _error(self, message: str, hint: str) -> ConfigError:

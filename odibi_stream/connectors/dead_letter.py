@@ -23,21 +23,18 @@ jsonl with the deterministic file ``part-<N:020d>-<node>-0.jsonl``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
 
 from odibi_stream.config.models import DeadLetterConfig
 from odibi_stream.config.project import Location
-from odibi_stream.connectors.base import BatchKey, SinkResult
-from odibi_stream.connectors.sinks import (
-    delta_txn_version,
-    part_batches,
-    part_name,
-    write_delta_idempotent,
-    write_part,
-)
+from odibi_stream.connectors.base import BatchKey, NoClients, SinkResult
+from odibi_stream.connectors.delta import delta_txn_version, write_delta_idempotent
+from odibi_stream.connectors.files_sink import part_batches, part_name, write_part
+from odibi_stream.core.clock import utc_now
 from odibi_stream.engines.base import Engine, Frame, Reject
 from odibi_stream.exceptions import ConfigError
 
@@ -51,10 +48,6 @@ DEAD_LETTER_SCHEMA = pa.schema(
         ("_odibi_time", pa.timestamp("us", tz="UTC")),
     ]
 )
-
-
-def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def _table(
@@ -84,7 +77,7 @@ def to_frame(
     rejects: Sequence[Reject],
     node: str,
     batch: int,
-    clock: Callable[[], datetime] = _utc_now,
+    clock: Callable[[], datetime] = utc_now,
 ) -> Frame:
     """Turn parse rejects into a dead-letter frame of ``engine``."""
     table = _table(
@@ -104,7 +97,7 @@ def frame_rejects(
     error: str,
     node: str,
     batch: int,
-    clock: Callable[[], datetime] = _utc_now,
+    clock: Callable[[], datetime] = utc_now,
 ) -> Frame:
     """Turn rejected rows of a frame (failed checks, late rows) into a dead-letter frame.
 
@@ -117,20 +110,40 @@ def frame_rejects(
     )
 
 
-class DeadLetterSink:
+@dataclass(frozen=True)
+class DeadLetterSpec:
+    """A validated dead-letter target; opens a :class:`DeadLetterSink`.
+
+    Raises (on construction):
+        ConfigError: jsonl dead letters on remote storage.
+    """
+
+    location: Location
+    config: DeadLetterConfig
+    pipeline: str
+    node: str = "_dead_letter"
+
+    def __post_init__(self) -> None:
+        if self.config.format == "jsonl" and not self.location.is_local:
+            raise ConfigError(
+                "jsonl dead letters are written to local folders only", hint="use format: delta"
+            )
+
+    def open(self) -> DeadLetterSink:
+        """A writer of dead letters (no client to hold)."""
+        return DeadLetterSink(self)
+
+
+class DeadLetterSink(NoClients):
     """Idempotent writer of dead-letter frames (one write per node and batch)."""
 
     node = "_dead_letter"
 
-    def __init__(self, location: Location, cfg: DeadLetterConfig, pipeline: str) -> None:
-        if cfg.format == "jsonl" and not location.is_local:
-            raise ConfigError(
-                "jsonl dead letters are written to local folders only", hint="use format: delta"
-            )
-        self._uri = location.uri
-        self._options = dict(location.storage_options)
-        self._format = cfg.format
-        self._pipeline = pipeline
+    def __init__(self, spec: DeadLetterSpec) -> None:
+        self._uri = spec.location.uri
+        self._options = dict(spec.location.storage_options)
+        self._format = spec.config.format
+        self._pipeline = spec.pipeline
 
     def app_id(self, node: str) -> str:
         """Delta transaction id of ``node``'s dead letters."""
@@ -147,7 +160,7 @@ class DeadLetterSink:
         """Append ``frame`` (dead-letter schema) as ``key.node``'s dead letters of ``key.batch``."""
         if self._format == "delta":
             return write_delta_idempotent(
-                engine, frame, self._uri, None, self._options, self.app_id(key.node), key.batch
+                engine, frame, self._uri, None, self._options, key, self.app_id(key.node)
             )
         name = part_name(key.batch, key.node, "jsonl")
         if self.already_written(key):

@@ -12,8 +12,8 @@ uri is the glob); the connection root is recovered from it, and ``archive_path``
 that root. Planning lists the glob (``**`` is recursive), skips
 names starting with ``.`` or ``_`` (writers' temp files) and marker files, and keeps only
 *settled* files: ``<file><marker_suffix>`` exists, or the file's mtime is at least
-``settle_seconds`` old by ``clock`` (a file still being written keeps getting a fresh mtime,
-so an old mtime means size and mtime have been stable that long). Batches are bounded by
+``settle_seconds`` old by the spec's clock (a file still being written keeps getting a fresh
+mtime, so an old mtime means size and mtime have been stable that long). Batches are bounded by
 ``max_files_per_batch``, ``max_bytes_per_batch`` and ``max_records_per_batch`` (always at least
 one file). Records are counted at plan time only when ``max_records_per_batch`` is set — lines
 for csv/json/jsonl (a CSV header is not a record), the footer for parquet — and cached by file
@@ -24,15 +24,16 @@ from __future__ import annotations
 
 import logging
 import os
-import time
-from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from odibi_stream.config.models import IncrementalConfig, ReadConfig
 from odibi_stream.config.project import Location
-from odibi_stream.connectors.base import Position
+from odibi_stream.connectors.base import NoClients, Position
 from odibi_stream.connectors.paths import connection_root, path_parts
+from odibi_stream.core.clock import SYSTEM_CLOCK, Clock
+from odibi_stream.core.wake import FolderWatch
 from odibi_stream.engines.base import Engine, ReadResult
 from odibi_stream.exceptions import ConfigError, SourceError
 
@@ -58,32 +59,70 @@ def count_records(path: Path, fmt: str) -> int:
     return max(0, lines - 1) if fmt == "csv" else lines
 
 
-class FileSource:
-    """Source protocol implementation for files in a local folder (see module docstring)."""
+@dataclass(frozen=True)
+class FilesSpec:
+    """A validated files source (``incremental.mode: files``); opens a :class:`FileSource`.
 
-    def __init__(
-        self,
-        node: str,
-        location: Location,
-        read: ReadConfig,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        if not location.is_local:
+    Raises (on construction):
+        ConfigError: not a local folder, a format the source cannot read, no path.
+    """
+
+    node: str
+    location: Location
+    read: ReadConfig
+    clock: Clock = field(default=SYSTEM_CLOCK, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.location.is_local:
             raise ConfigError(
-                f"node {node}: incremental files sources support local folders only",
+                f"node {self.node}: incremental files sources support local folders only",
                 hint="use a local connection, or land the data in Delta and use mode: column",
             )
+        read = self.read
         if read.format not in FILE_FORMATS or not read.path or read.incremental is None:
             raise ConfigError(
-                f"node {node}: a files source needs format in {FILE_FORMATS}, a path and incremental"
+                f"node {self.node}: a files source needs format in {FILE_FORMATS}, a path and incremental"
             )
-        self.node = node
-        self._root = connection_root(location, read.path)
+        path_parts(read.path)  # rejects '..' now, not at the first plan
+        if read.incremental.archive_path:
+            path_parts(read.incremental.archive_path)
+
+    @property
+    def root(self) -> Path:
+        """The connection root the glob and ``archive_path`` are relative to."""
+        assert self.read.path is not None  # checked in __post_init__
+        return connection_root(self.location, self.read.path)
+
+    def open(self) -> FileSource:
+        """A reader over the folder (no client to hold: listing is per call)."""
+        return FileSource(self)
+
+    def watch(self) -> FolderWatch:
+        """The glob's non-wildcard prefix folder; files settle after ``settle_seconds``."""
+        assert self.read.path is not None and self.read.incremental is not None
+        prefix: list[str] = []
+        for part in path_parts(self.read.path)[:-1]:
+            if _GLOB_CHARS & set(part):
+                break
+            prefix.append(part)
+        inc = self.read.incremental
+        settle = 0.0 if inc.marker_suffix else inc.settle_seconds
+        return FolderWatch((self.root.joinpath(*prefix),), settle_seconds=settle)
+
+
+class FileSource(NoClients):
+    """Source protocol implementation for files in a local folder (see module docstring)."""
+
+    def __init__(self, spec: FilesSpec) -> None:
+        read = spec.read
+        assert read.path is not None and read.incremental is not None  # validated by the spec
+        self.node = spec.node
+        self._root = spec.root
         self._pattern = "/".join(path_parts(read.path))
-        self._location = location
+        self._location = spec.location
         self._read = read
         self._inc: IncrementalConfig = read.incremental
-        self._clock = clock
+        self._clock = spec.clock
         archive = self._inc.archive_path
         self._archive = self._root.joinpath(*path_parts(archive)) if archive else None
         self._records: dict[tuple[str, int, int], int] = {}
@@ -117,7 +156,7 @@ class FileSource:
         suffix = self._inc.marker_suffix
         if suffix and (self._root / (entry["path"] + suffix)).exists():
             return True
-        return bool(self._clock() - entry["mtime_ns"] / 1e9 >= self._inc.settle_seconds)
+        return bool(self._clock.time() - entry["mtime_ns"] / 1e9 >= self._inc.settle_seconds)
 
     @staticmethod
     def _unseen(listing: list[dict[str, Any]], state: Position) -> list[dict[str, Any]]:
@@ -224,12 +263,3 @@ class FileSource:
         dst = self._archive / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
         os.replace(src, dst)
-
-    def watch_paths(self) -> list[Path]:
-        """Folders a file watcher should observe: the glob's non-wildcard prefix."""
-        prefix: list[str] = []
-        for part in self._pattern.split("/")[:-1]:
-            if _GLOB_CHARS & set(part):
-                break
-            prefix.append(part)
-        return [self._root.joinpath(*prefix)]

@@ -22,7 +22,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.json as pajson
 
-from odibi_stream.engines.arrow_types import convert_column
+from odibi_stream.core.arrow_types import convert_column
 from odibi_stream.engines.base import Reject
 from odibi_stream.exceptions import ConfigError
 

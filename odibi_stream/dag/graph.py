@@ -1,7 +1,8 @@
 """A pipeline's node graph: validation, topological layers, text and Mermaid renderings.
 
-Lifecycle: the project loader calls :func:`dag_errors` for every pipeline (collecting all
-problems with their lines); the runtime calls :func:`build_dag` for a validated pipeline and
+Lifecycle: the project loader validates every pipeline's graph with
+:func:`odibi_stream.config.graph.dag_errors` (collecting all problems with their lines); the
+runtime calls :func:`build_dag` for a validated pipeline and
 asks the :class:`Dag` for :meth:`Dag.layers` — the nodes of one layer depend only on earlier
 layers and may run in parallel. Guarantees: a returned Dag is acyclic, has unique node names
 and no unknown dependencies; every ordering is stable (declaration order breaks ties).
@@ -9,13 +10,13 @@ and no unknown dependencies; every ordering is stable (declaration order breaks 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from odibi_stream.config.diagnostics import did_you_mean
+from odibi_stream.config.graph import dag_errors
 from odibi_stream.config.models import NodeConfig, PipelineConfig
-from odibi_stream.config.yamlpos import KeyPath, line_for
+from odibi_stream.config.yamlpos import KeyPath
 from odibi_stream.exceptions import DagError
 
 
@@ -88,89 +89,12 @@ def build_dag(
         lines: Its key path → line map (from the loader), for error positions.
 
     Raises:
-        DagError: The first problem found (see :func:`dag_errors` for all of them).
+        DagError: The first problem found (see :func:`~odibi_stream.config.graph.dag_errors` for all of them).
     """
     errors = dag_errors(pipeline, file, lines)
     if errors:
         raise errors[0]
     return _make(pipeline)
-
-
-def dag_errors(
-    pipeline: PipelineConfig,
-    file: Path | str | None = None,
-    lines: Mapping[KeyPath, int] | None = None,
-) -> list[DagError]:
-    """Every graph problem of ``pipeline``: duplicate names, unknown dependencies, cycles."""
-    pos = _Positions(str(file) if file is not None else None, lines or {})
-    errors: list[DagError] = []
-    first_at: dict[str, int] = {}
-    for index, node in enumerate(pipeline.nodes):
-        if node.name in first_at:
-            errors.append(
-                pos.error(
-                    f"duplicate node name '{node.name}' in pipeline '{pipeline.pipeline}'",
-                    ("nodes", index, "name"),
-                    hint=f"node names must be unique; nodes[{first_at[node.name]}] is also '{node.name}'",
-                )
-            )
-        else:
-            first_at[node.name] = index
-    names = list(first_at)
-    for index, node in enumerate(pipeline.nodes):
-        for dep_index, dep in enumerate(node.depends_on):
-            if dep not in first_at:
-                errors.append(
-                    pos.error(
-                        f"node '{node.name}' depends on unknown node '{dep}'",
-                        ("nodes", index, "depends_on", dep_index),
-                        hint=did_you_mean(dep, names) or f"known nodes: {', '.join(names)}",
-                    )
-                )
-    if not errors:
-        cycle = find_cycle({n.name: n.depends_on for n in pipeline.nodes})
-        if cycle:
-            errors.append(
-                pos.error(
-                    f"cycle in pipeline '{pipeline.pipeline}': {' -> '.join(cycle)}",
-                    ("nodes", first_at[cycle[0]], "depends_on"),
-                    hint="remove one of these depends_on entries",
-                )
-            )
-    return errors
-
-
-def find_cycle(edges: Mapping[str, Sequence[str]]) -> list[str] | None:
-    """A cycle in ``edges`` (name → names it depends on) as a path ``[a, b, a]``, or None.
-
-    Search starts from names in mapping order, so the reported cycle is stable; names not
-    in the mapping are ignored (unknown references are reported elsewhere).
-    """
-    deps = {name: list(dict.fromkeys(targets)) for name, targets in edges.items()}
-    state: dict[str, int] = {}  # 1 = on the current path, 2 = finished
-    for start in deps:
-        if state.get(start):
-            continue
-        stack: list[tuple[str, int]] = [(start, 0)]
-        path: list[str] = [start]
-        state[start] = 1
-        while stack:
-            name, i = stack[-1]
-            if i >= len(deps[name]):
-                stack.pop()
-                path.pop()
-                state[name] = 2
-                continue
-            stack[-1] = (name, i + 1)
-            nxt = deps[name][i]
-            if nxt not in deps or state.get(nxt) == 2:
-                continue
-            if state.get(nxt) == 1:
-                return [*path[path.index(nxt) :], nxt]
-            state[nxt] = 1
-            stack.append((nxt, 0))
-            path.append(nxt)
-    return None
 
 
 def to_text(dag: Dag) -> str:
@@ -204,12 +128,3 @@ def _make(pipeline: PipelineConfig) -> Dag:
 def _kind(node: NodeConfig) -> str:
     parts = [p for p in ("read", "transform", "checks", "write") if getattr(node, p)]
     return "+".join(parts)
-
-
-class _Positions:
-    def __init__(self, file: str | None, lines: Mapping[KeyPath, int]) -> None:
-        self.file = file
-        self.lines = lines
-
-    def error(self, message: str, path: KeyPath, *, hint: str | None) -> DagError:
-        return DagError(message, file=self.file, line=line_for(self.lines, path), hint=hint)

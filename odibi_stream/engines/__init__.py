@@ -6,9 +6,9 @@ light and the Spark engine's dependencies are needed only when it is selected.
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
+from odibi_stream.core.hints import did_you_mean
 from odibi_stream.engines.base import Engine
 from odibi_stream.exceptions import ConfigError
 
@@ -36,6 +36,5 @@ def get_engine(name: str, spark_conf: dict[str, Any] | None = None) -> Engine:
         from odibi_stream.engines.spark import SparkEngine
 
         return SparkEngine(spark_conf)
-    close = difflib.get_close_matches(name, ENGINES, n=1)
-    hint = f"did you mean '{close[0]}'?" if close else f"choose one of: {', '.join(ENGINES)}"
+    hint = did_you_mean(name, ENGINES) or f"choose one of: {', '.join(ENGINES)}"
     raise ConfigError(f"unknown engine {name!r}", hint=hint)

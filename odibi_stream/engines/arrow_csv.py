@@ -22,7 +22,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from odibi_stream.engines.arrow_types import convert_column, is_aware_timestamp, parse_schema
+from odibi_stream.core.arrow_types import convert_column, is_aware_timestamp, parse_schema
 from odibi_stream.engines.base import Reject
 from odibi_stream.exceptions import RecordError
 

@@ -17,7 +17,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from deltalake import CommitProperties, Transaction, write_deltalake
 
-from odibi_stream.delta_tables import delta_table
+from odibi_stream.clients.delta import delta_table
 from odibi_stream.exceptions import ConfigError, EngineError
 
 WRITE_MODES = ("append", "overwrite", "merge")

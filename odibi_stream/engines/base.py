@@ -10,6 +10,11 @@ Lifecycle contract:
     * Frames are opaque to the runtime: only the engine that produced a frame may consume it.
       ``to_arrow``/``from_arrow`` cross the boundary when a connector needs raw data.
 
+Engine-native I/O beyond files is offered through optional capability protocols —
+:class:`SupportsDelta` (Delta Lake reads and transactional writes) and
+:class:`SupportsKafkaRead` (exact offset-range reads) — that connectors check with
+``isinstance`` instead of probing attributes.
+
 Engines know nothing of checkpoints, triggers or the runtime (dependency direction).
 """
 
@@ -67,15 +72,6 @@ class Engine(Protocol):
         A file that cannot be parsed at all (not merely a bad record) raises ``RecordError``.
         An empty ``paths`` returns an empty frame.
         """
-        ...
-
-    def read_delta(
-        self,
-        uri: str,
-        storage_options: Mapping[str, str] | None = None,
-        where: str | None = None,
-    ) -> Frame:
-        """Read the current version of a Delta table, optionally filtered by a SQL predicate."""
         ...
 
     def read_table(
@@ -141,6 +137,35 @@ class Engine(Protocol):
         ...
 
     # -- writing ---------------------------------------------------------------------------
+    def write_file(
+        self,
+        frame: Frame,
+        path: str,
+        fmt: str,
+        options: Mapping[str, Any] | None = None,
+        storage_options: Mapping[str, str] | None = None,
+    ) -> None:
+        """Write one file of ``fmt`` at ``path`` (the caller handles temp name + rename)."""
+        ...
+
+    def close(self) -> None:
+        """Release resources (sessions, connections). Called once at shutdown."""
+        ...
+
+
+@runtime_checkable
+class SupportsDelta(Protocol):
+    """Capability: the engine reads Delta tables and writes them with a transaction marker."""
+
+    def read_delta(
+        self,
+        uri: str,
+        storage_options: Mapping[str, str] | None = None,
+        where: str | None = None,
+    ) -> Frame:
+        """Read the current version of a Delta table, optionally filtered by a SQL predicate."""
+        ...
+
     def write_delta(
         self,
         frame: Frame,
@@ -159,17 +184,11 @@ class Engine(Protocol):
         """
         ...
 
-    def write_file(
-        self,
-        frame: Frame,
-        path: str,
-        fmt: str,
-        options: Mapping[str, Any] | None = None,
-        storage_options: Mapping[str, str] | None = None,
-    ) -> None:
-        """Write one file of ``fmt`` at ``path`` (the caller handles temp name + rename)."""
-        ...
 
-    def close(self) -> None:
-        """Release resources (sessions, connections). Called once at shutdown."""
+@runtime_checkable
+class SupportsKafkaRead(Protocol):
+    """Capability: the engine reads exact Kafka offset ranges with its own client (Spark)."""
+
+    def read_kafka(self, bootstrap_options: Mapping[str, Any], ranges: Mapping[str, Sequence[int]]) -> Frame:
+        """Read ``"topic:partition" -> [start, end)`` ranges; Spark's Kafka columns."""
         ...

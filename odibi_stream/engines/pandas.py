@@ -25,13 +25,13 @@ import pyarrow.parquet as pq
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
+from odibi_stream.core.arrow_types import parse_schema, unify
+from odibi_stream.core.values import to_utc
 from odibi_stream.engines.arrow_csv import read_csv_file
 from odibi_stream.engines.arrow_json import read_json_file
-from odibi_stream.engines.arrow_types import parse_schema, unify
 from odibi_stream.engines.arrow_write import write_delta_table, write_single_file
 from odibi_stream.engines.base import ReadResult, Reject
 from odibi_stream.exceptions import ConfigError, EngineError, RecordError, TransformError
-from odibi_stream.values import to_utc
 
 MAX_READ_THREADS = 8
 _EXTENSIONS = {

@@ -33,12 +33,12 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import pyarrow as pa
 
+from odibi_stream.core.values import to_utc
 from odibi_stream.engines.base import ReadResult
 from odibi_stream.engines.spark_read import read_spark_files, read_spark_table
 from odibi_stream.engines.spark_session import SessionHolder
 from odibi_stream.engines.spark_write import write_spark_delta, write_spark_file
 from odibi_stream.exceptions import EngineError, TransformError
-from odibi_stream.values import to_utc
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from odibi_stream.engines.arrow_types import parse_type
+from odibi_stream.core.arrow_types import parse_type
 from odibi_stream.engines.base import ReadResult, Reject
 from odibi_stream.exceptions import ConfigError, RecordError
 

@@ -17,8 +17,8 @@ from typing import Any, Literal, TextIO
 
 import orjson
 
+from odibi_stream.core.redact import redact, redact_mapping
 from odibi_stream.exceptions import ConfigError
-from odibi_stream.observability.redact import redact, redact_mapping
 
 ROOT_LOGGER = "odibi_stream"
 _MARK = "_odibi_stream_handler"

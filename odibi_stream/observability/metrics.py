@@ -1,7 +1,7 @@
 """Prometheus metrics of the runtime, on a registry of their own.
 
 Lifecycle contract:
-    * The daemon's runners call :func:`record_batch` once per batch attempt (after a commit, a
+    * The daemon's stream manager calls :func:`record_batch` once per batch attempt (after a commit, a
       failure, an empty wake-up or before a retry) and :func:`record_status` whenever a
       pipeline's state, lag or watermarks change (at least after each batch and each
       pause/resume). Both are thread-safe (prometheus-client guards every sample).
@@ -24,11 +24,14 @@ from typing import Any, TypeGuard
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
 
+from odibi_stream.exceptions import root_cause
+from odibi_stream.runtime.report import BatchReport
+
 BATCH_STATUSES = ("committed", "failed", "empty", "retry")
 """Values of the ``status`` label of ``odibi_batches_total``."""
 
 PIPELINE_STATES = ("running", "idle", "paused", "failed", "waiting_lease")
-"""Values of the ``state`` label of ``odibi_pipeline_state`` (mirrors runtime.control)."""
+"""Values of the ``state`` label of ``odibi_pipeline_state`` (mirrors service.control)."""
 
 # Micro-batches range from milliseconds (file_watch) to minutes (large Spark batches).
 _DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
@@ -99,17 +102,18 @@ class Metrics:
     def record_batch(
         self,
         pipeline: str,
-        result: Any | None,
+        report: BatchReport | None,
         status: str,
         error: BaseException | None = None,
     ) -> None:
-        """Count one batch attempt and, when ``result`` is given, its timings and row counts.
+        """Count one batch attempt and, when ``report`` is given, its timings and row counts.
 
         Args:
             pipeline: Pipeline name.
-            result: A ``BatchResult`` (read by attribute) or None for attempts without one.
+            report: The committed batch's report, or None for attempts without one.
             status: One of :data:`BATCH_STATUSES`.
-            error: The exception of a failed or retried attempt; only its class name is used.
+            error: The exception of a failed or retried attempt; only the class name of its
+                cause is used (never its text).
 
         Raises:
             ValueError: ``status`` is not one of :data:`BATCH_STATUSES`.
@@ -118,18 +122,14 @@ class Metrics:
             raise ValueError(f"unknown batch status {status!r}; expected one of {BATCH_STATUSES}")
         self.batches.labels(pipeline, status).inc()
         if error is not None:
-            self.batch_errors.labels(pipeline, type(error).__name__).inc()
-        if result is None:
+            self.batch_errors.labels(pipeline, type(root_cause(error)).__name__).inc()
+        if report is None:
             return
-        duration_ms = getattr(result, "duration_ms", None)
-        if _is_number(duration_ms):
-            self.batch_duration.labels(pipeline).observe(max(float(duration_ms), 0.0) / 1000.0)
-        commit_ms = getattr(result, "commit_ms", None)
-        if _is_number(commit_ms):
-            self.checkpoint_commit.labels(pipeline).observe(max(float(commit_ms), 0.0) / 1000.0)
-        self._count_nodes(pipeline, getattr(result, "nodes", None))
-        self._set_lag(pipeline, getattr(result, "lag", None))
-        self._set_watermarks(pipeline, getattr(result, "watermarks", None))
+        self.batch_duration.labels(pipeline).observe(max(report.duration_ms, 0.0) / 1000.0)
+        self.checkpoint_commit.labels(pipeline).observe(max(report.commit_ms, 0.0) / 1000.0)
+        self._count_nodes(pipeline, report.nodes)
+        self._set_lag(pipeline, report.lag)
+        self._set_watermarks(pipeline, report.watermarks)
 
     def record_status(self, pipeline: str, status: Mapping[str, Any]) -> None:
         """Set the state, lag and watermark gauges from a pipeline description.
@@ -218,10 +218,10 @@ metrics = Metrics()
 
 
 def record_batch(
-    pipeline: str, result: Any | None, status: str, error: BaseException | None = None
+    pipeline: str, report: BatchReport | None, status: str, error: BaseException | None = None
 ) -> None:
     """Record a batch attempt on the default :data:`metrics` (see :meth:`Metrics.record_batch`)."""
-    metrics.record_batch(pipeline, result, status, error)
+    metrics.record_batch(pipeline, report, status, error)
 
 
 def record_status(pipeline: str, status: Mapping[str, Any]) -> None:

@@ -10,32 +10,37 @@
     8. retain       compact old log entries into snapshot.json
 
 Exactly-once = replayable sources (2, 4) + write-ahead plan (3) + idempotent sinks (5) +
-commit after sinks (6). :func:`run_one_batch` is the only caller of these steps.
+commit after sinks (6). :func:`run_one_batch` is the only caller of these steps; each runs
+inside the step reporter, so a failure is one ``BatchFailed(pipeline, batch, step, node)``.
+
+Words: the *batch plan* is the ``OffsetsEntry`` written ahead; :class:`PipelineProgress` is the
+in-memory position of a pipeline (states, watermarks, and the committed ranges since the
+snapshot, so retention never re-reads the log).
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from odibi_stream.checkpoints.entries import CommitEntry, OffsetsEntry, Snapshot
 from odibi_stream.checkpoints.log import PipelineLog
 from odibi_stream.connectors.base import BatchKey, Position
+from odibi_stream.core.clock import SYSTEM_CLOCK, Clock
 from odibi_stream.engines.base import Engine
 from odibi_stream.exceptions import CheckpointCorrupt
+from odibi_stream.runtime.compile import CompiledPipeline, LivePipeline
 from odibi_stream.runtime.executor import BatchExecutor, Execution
 from odibi_stream.runtime.faults import fault_point
-from odibi_stream.runtime.plan import PipelinePlan
+from odibi_stream.runtime.report import BatchReport, build_report
+from odibi_stream.runtime.steps import Step, StepReporter
 
 log = logging.getLogger("odibi_stream.batch")
 
 
 @dataclass
-class PipelineState:
+class PipelineProgress:
     """In-memory position of a pipeline after recovery; advanced at each commit.
 
     Attributes:
@@ -43,7 +48,8 @@ class PipelineState:
         states: Per incremental source, its state after ``last_committed``.
         watermarks: Per watermarked node, the encoded watermark after ``last_committed``.
         pending: A planned batch without a commit, to replay verbatim.
-        snapshot_batch: Batch the snapshot covers (-1 if none); bounds the retained log.
+        snapshot: The compacted state the log's floor holds (None before the first compaction).
+        recent: Commits after the snapshot, oldest first (what retention folds into it).
         problems: Corrupt entries found (and quarantined) during recovery.
     """
 
@@ -51,8 +57,14 @@ class PipelineState:
     states: dict[str, Position]
     watermarks: dict[str, Any]
     pending: OffsetsEntry | None
-    snapshot_batch: int
-    problems: list[str]
+    snapshot: Snapshot | None
+    recent: list[CommitEntry] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def snapshot_batch(self) -> int:
+        """The batch the snapshot covers (-1 if none)."""
+        return self.snapshot.batch if self.snapshot else -1
 
 
 class Fence(Protocol):
@@ -65,7 +77,7 @@ class Fence(Protocol):
 
 
 class NoFence:
-    """The fence of a process that owns its checkpoints alone (``odibi-stream run``): epoch 0."""
+    """The fence of a process that owns its checkpoints alone (tests, embedding): epoch 0."""
 
     epoch = 0
 
@@ -75,56 +87,59 @@ class NoFence:
 
 # ---------------------------------------------------------------------- 1. recover
 def fold_states(
-    plan: PipelinePlan, snapshot: Snapshot | None, commits: list[CommitEntry], upto: int | None = None
+    pipe: LivePipeline, snapshot: Snapshot | None, commits: list[CommitEntry], upto: int | None = None
 ) -> tuple[dict[str, Position], dict[str, Any]]:
     """Source states and watermarks: the snapshot's, advanced by each commit (up to ``upto``)."""
     states: dict[str, Position] = {}
-    for name, src in plan.sources.items():
+    for name, src in pipe.sources.items():
         states[name] = snapshot.states[name] if snapshot and name in snapshot.states else src.initial_state()
     watermarks: dict[str, Any] = dict(snapshot.watermarks) if snapshot else {}
     for commit in commits:
         if upto is not None and commit.batch > upto:
             break
         for name, rng in commit.sources.items():
-            if name in plan.sources:
-                states[name] = plan.sources[name].fold(states[name], rng)
+            if name in pipe.sources:
+                states[name] = pipe.sources[name].fold(states[name], rng)
         watermarks.update(commit.watermarks)
     return states, watermarks
 
 
-def recover(plan: PipelinePlan, plog: PipelineLog) -> PipelineState:
+def recover(pipe: LivePipeline, plog: PipelineLog) -> PipelineProgress:
     """Rebuild source states from the snapshot and every retained commit after it."""
     rec = plog.recover()
     for problem in rec.problems:
-        log.error("pipeline %s: checkpoint problem: %s", plan.name, problem)
-    states, watermarks = fold_states(plan, rec.snapshot, rec.commits)
-    return PipelineState(
+        log.error("pipeline %s: checkpoint problem: %s", pipe.name, problem)
+    states, watermarks = fold_states(pipe, rec.snapshot, rec.commits)
+    return PipelineProgress(
         last_committed=rec.last_committed,
         states=states,
         watermarks=watermarks,
         pending=rec.pending,
-        snapshot_batch=rec.snapshot.batch if rec.snapshot else -1,
+        snapshot=rec.snapshot,
+        recent=list(rec.commits),
         problems=list(rec.problems),
     )
 
 
 # ---------------------------------------------------------------------- 2. plan
-def plan_batch(plan: PipelinePlan, state: PipelineState, epoch: int, *, force: bool) -> OffsetsEntry | None:
-    """The next batch's ranges, or None when no source has new data and nothing forces a run."""
+def plan_batch(
+    pipe: LivePipeline, progress: PipelineProgress, epoch: int, *, force: bool, clock: Clock = SYSTEM_CLOCK
+) -> OffsetsEntry | None:
+    """The next batch plan, or None when no source has new data and nothing forces a run."""
     ranges = {}
-    for name, src in plan.sources.items():
-        rng = src.plan(state.states[name])
+    for name, src in pipe.sources.items():
+        rng = src.plan(progress.states[name])
         if rng is not None:
             ranges[name] = rng
     if not ranges and not force:
         return None
     return OffsetsEntry(
-        batch=state.last_committed + 1,
+        batch=progress.last_committed + 1,
         epoch=epoch,
-        created=datetime.now(timezone.utc),
+        created=clock.now(),
         sources=ranges,
-        watermarks=dict(state.watermarks),
-        config_fingerprint=plan.fingerprint,
+        watermarks=dict(progress.watermarks),
+        config_fingerprint=pipe.compiled.fingerprint,
         forced=force,
     )
 
@@ -139,30 +154,30 @@ def write_ahead(plog: PipelineLog, entry: OffsetsEntry, fence: Fence) -> None:
 
 
 # ---------------------------------------------------------------------- 4 + 5. execute and sink
-def execute(plan: PipelinePlan, engine: Engine, entry: OffsetsEntry) -> Execution:
+def execute(pipe: LivePipeline, engine: Engine, entry: OffsetsEntry) -> Execution:
     """Run the DAG over exactly the planned ranges; sinks write idempotently inside."""
-    execution = BatchExecutor(plan, engine, entry.batch, entry.sources, entry.watermarks).run()
-    write_dead_letters(plan, engine, entry.batch, execution)
-    return execution
+    return BatchExecutor(pipe, engine, entry.batch, entry.sources, entry.watermarks).run()
 
 
-def write_dead_letters(plan: PipelinePlan, engine: Engine, batch: int, execution: Execution) -> None:
+def write_dead_letters(pipe: LivePipeline, engine: Engine, batch: int, execution: Execution) -> None:
     """Land the batch's bad records, keyed like any sink so a replay writes them once."""
     if not execution.dead_letters:
         return
-    assert plan.dead_letter is not None
+    assert pipe.dead_letter is not None
     for node, frames in sorted(execution.dead_letters.items()):
-        key = BatchKey(plan.name, node, batch)
-        if plan.dead_letter.already_written(key):
-            continue
         frame = frames[0] if len(frames) == 1 else engine.union(frames)
-        plan.dead_letter.write(engine, frame, key)
+        pipe.dead_letter.write(engine, frame, BatchKey(pipe.name, node, batch))
     fault_point("after_dead_letter")
 
 
 # ---------------------------------------------------------------------- 6. commit
 def commit(
-    plog: PipelineLog, entry: OffsetsEntry, execution: Execution, fence: Fence, metrics: dict[str, float]
+    plog: PipelineLog,
+    entry: OffsetsEntry,
+    execution: Execution,
+    fence: Fence,
+    metrics: dict[str, float],
+    clock: Clock = SYSTEM_CLOCK,
 ) -> CommitEntry:
     """Durably record that every sink holds batch N; fenced so a stale owner cannot commit."""
     fault_point("before_commit")
@@ -171,7 +186,7 @@ def commit(
         batch=entry.batch,
         # The committing owner's epoch: a takeover may replay a batch planned under an older one.
         epoch=fence.epoch,
-        committed=datetime.now(timezone.utc),
+        committed=clock.now(),
         sources=entry.sources,
         watermarks=execution.watermarks,
         nodes={name: out.as_dict() for name, out in execution.nodes.items()},
@@ -182,109 +197,99 @@ def commit(
     return done
 
 
-def advance(plan: PipelinePlan, state: PipelineState, done: CommitEntry) -> None:
-    """Move the in-memory state past a committed batch."""
+def advance(pipe: LivePipeline, progress: PipelineProgress, done: CommitEntry) -> None:
+    """Move the in-memory progress past a committed batch."""
     for name, rng in done.sources.items():
-        if name in plan.sources:
-            state.states[name] = plan.sources[name].fold(state.states[name], rng)
-    state.watermarks = dict(done.watermarks)
-    state.last_committed = done.batch
-    state.pending = None
+        if name in pipe.sources:
+            progress.states[name] = pipe.sources[name].fold(progress.states[name], rng)
+    progress.watermarks = dict(done.watermarks)
+    progress.last_committed = done.batch
+    progress.pending = None
+    progress.recent.append(done)
 
 
 # ---------------------------------------------------------------------- 7. acknowledge
-def acknowledge(plan: PipelinePlan, entry: OffsetsEntry) -> None:
+def acknowledge(pipe: LivePipeline, entry: OffsetsEntry) -> None:
     """Post-commit housekeeping; never undoes the commit, failures are only logged."""
     for name, rng in entry.sources.items():
         try:
-            plan.sources[name].on_commit(rng)
+            pipe.sources[name].on_commit(rng)
         except Exception as exc:  # the commit stands; housekeeping is retried next start
-            log.warning("pipeline %s node %s: post-commit step failed: %s", plan.name, name, exc)
+            log.warning("pipeline %s node %s: post-commit step failed: %s", pipe.name, name, exc)
     fault_point("after_acknowledge")
 
 
 # ---------------------------------------------------------------------- 8. retain
-def retain(plan: PipelinePlan, plog: PipelineLog, state: PipelineState, retain_batches: int) -> None:
-    """Compact the log once it holds a tenth more than ``retain_batches`` commits (amortised)."""
-    kept = state.last_committed - state.snapshot_batch
-    if kept <= retain_batches + max(1, retain_batches // 10):
+def retain(pipe: LivePipeline, plog: PipelineLog, progress: PipelineProgress, retain_batches: int) -> None:
+    """Fold the commits that fall out of the newest ``retain_batches`` into the snapshot.
+
+    Amortised: only once the log holds a tenth more than ``retain_batches`` commits. The new
+    snapshot is built from the one in memory plus the in-memory commits — no log re-read.
+    """
+    if len(progress.recent) <= retain_batches + max(1, retain_batches // 10):
         return
     fault_point("during_retain")
-    plog.compact(retain_batches, _snapshot_at(plan, plog))
-    state.snapshot_batch = state.last_committed - retain_batches
-
-
-def _snapshot_at(plan: PipelinePlan, plog: PipelineLog) -> Callable[[int], Snapshot]:
-    def build(batch: int) -> Snapshot:
-        rec = plog.recover()
-        states, marks = fold_states(plan, rec.snapshot, rec.commits, upto=batch)
-        return Snapshot(batch=batch, states=states, watermarks=marks, extra={})
-
-    return build
+    out = len(progress.recent) - retain_batches
+    folded, kept = progress.recent[:out], progress.recent[out:]
+    states, marks = fold_states(pipe, progress.snapshot, folded)
+    snapshot = Snapshot(batch=folded[-1].batch, states=states, watermarks=marks, extra={})
+    plog.compact(snapshot)
+    progress.snapshot, progress.recent = snapshot, kept
 
 
 # ---------------------------------------------------------------------- the whole protocol
-@dataclass
-class BatchOutcome:
-    """A committed batch as the runner reports it."""
-
-    entry: OffsetsEntry
-    commit: CommitEntry
-    execution: Execution
-    replayed: bool
-    duration_ms: float
-    commit_ms: float
-
-
 def run_one_batch(
-    plan: PipelinePlan,
+    pipe: LivePipeline,
     engine: Engine,
     plog: PipelineLog,
-    state: PipelineState,
+    progress: PipelineProgress,
     fence: Fence,
     *,
     force: bool = False,
     retain_batches: int = 100,
-) -> BatchOutcome | None:
-    """Run steps 2-8 for one batch on a recovered ``state``; None when there is nothing to do."""
-    t0 = time.perf_counter()
-    replayed = state.pending is not None
-    entry = state.pending if replayed else plan_batch(plan, state, fence.epoch, force=force)
+    clock: Clock = SYSTEM_CLOCK,
+) -> BatchReport | None:
+    """Run steps 2-8 for one batch on recovered ``progress``; None when there is nothing to do.
+
+    Raises:
+        BatchFailed: naming the step (and node) that failed; its retryability is the cause's.
+    """
+    steps = StepReporter(pipe.name, clock, pipe.compiled.where)
+    replayed = progress.pending is not None
+    with steps.time(Step.PLAN):
+        entry = progress.pending if replayed else plan_batch(pipe, progress, fence.epoch, force=force, clock=clock)
+        if entry is not None and replayed:
+            _check_replayable(pipe.compiled, entry)
     if entry is None:
         return None
-    if replayed:
-        _check_replayable(plan, entry)
-    t_plan = time.perf_counter()
+    steps.trace.batch = entry.batch
     if not replayed:
-        write_ahead(plog, entry, fence)
-    t_wal = time.perf_counter()
-    execution = execute(plan, engine, entry)
-    t_exec = time.perf_counter()
-    metrics = {
-        "plan_ms": (t_plan - t0) * 1000,
-        "write_ahead_ms": (t_wal - t_plan) * 1000,
-        "execute_ms": (t_exec - t_wal) * 1000,
-    }
-    done = commit(plog, entry, execution, fence, metrics)
-    t_commit = time.perf_counter()
-    advance(plan, state, done)
-    acknowledge(plan, entry)
-    retain(plan, plog, state, retain_batches)
-    return BatchOutcome(
-        entry=entry,
-        commit=done,
-        execution=execution,
-        replayed=replayed,
-        duration_ms=(time.perf_counter() - t0) * 1000,
-        commit_ms=(t_wal - t_plan + t_commit - t_exec) * 1000,
-    )
+        with steps.time(Step.WRITE_AHEAD):
+            write_ahead(plog, entry, fence)
+    with steps.time(Step.EXECUTE):
+        execution = execute(pipe, engine, entry)
+    with steps.time(Step.DEAD_LETTER):
+        write_dead_letters(pipe, engine, entry.batch, execution)
+    with steps.time(Step.COMMIT):
+        done = commit(plog, entry, execution, fence, _metrics(steps), clock)
+    advance(pipe, progress, done)
+    with steps.time(Step.ACKNOWLEDGE):
+        acknowledge(pipe, entry)
+    with steps.time(Step.RETAIN):
+        retain(pipe, plog, progress, retain_batches)
+    return build_report(pipe.compiled, done, execution, steps.trace, replayed)
 
 
-def _check_replayable(plan: PipelinePlan, entry: OffsetsEntry) -> None:
-    unknown = sorted(set(entry.sources) - set(plan.sources))
+def _metrics(steps: StepReporter) -> dict[str, float]:
+    """Step timings recorded in the commit entry (``<step>_ms``), up to the commit."""
+    return {f"{step}_ms": round(ms, 3) for step, ms in steps.trace.steps_ms.items()}
+
+
+def _check_replayable(compiled: CompiledPipeline, entry: OffsetsEntry) -> None:
+    unknown = sorted(set(entry.sources) - set(compiled.sources))
     if unknown:
         raise CheckpointCorrupt(
-            f"pipeline {plan.name}: pending batch {entry.batch} reads node(s) {unknown} that the "
+            f"pipeline {compiled.name}: pending batch {entry.batch} reads node(s) {unknown} that the "
             "current config no longer has; it cannot be replayed verbatim",
-            hint=f"restore the node(s), or `odibi-stream checkpoint skip --pipeline {plan.name}` to drop it",
+            hint=f"restore the node(s), or `odibi-stream checkpoint skip --pipeline {compiled.name}` to drop it",
         )

@@ -3,8 +3,9 @@
 Nodes of one topological layer run in parallel (bounded by ``max_parallel_nodes``); a layer
 starts only when the previous one finished. Every node follows the same order: read → watermark
 → transform → checks → write. Bad records follow the node's ``on_error``; late rows follow the
-watermark's ``late`` policy. Sinks are asked ``already_written`` first, so a replayed batch skips
-nodes whose output already landed (node-level resume) and re-runs the rest.
+watermark's ``late`` policy. Sink writes are idempotent on their own, so a replayed batch skips
+the writes of nodes whose output already landed (node-level resume) and re-does the rest. A
+node's failure is raised as ``BatchFailed`` naming the node and its YAML ``file:line``.
 """
 
 from __future__ import annotations
@@ -14,16 +15,18 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from odibi_stream.config.models import NodeConfig
 from odibi_stream.connectors import dead_letter
 from odibi_stream.connectors.base import BatchKey
+from odibi_stream.core.values import decode_value, encode_value, sql_literal
 from odibi_stream.engines.base import Engine, Frame, Reject
-from odibi_stream.exceptions import RecordError, TransformError
+from odibi_stream.exceptions import BatchFailed, RecordError, TransformError
 from odibi_stream.runtime.faults import fault_point
-from odibi_stream.runtime.plan import PipelinePlan
-from odibi_stream.values import decode_value, encode_value, sql_literal
+
+if TYPE_CHECKING:
+    from odibi_stream.runtime.compile import LivePipeline
 
 
 @dataclass
@@ -65,9 +68,10 @@ class BatchExecutor:
     Lifecycle: the runner creates one per batch attempt and calls :meth:`run` once.
     """
 
-    def __init__(self, plan: PipelinePlan, engine: Engine, batch: int, ranges: Mapping[str, Any],
+    def __init__(self, pipe: LivePipeline, engine: Engine, batch: int, ranges: Mapping[str, Any],
                  watermarks: Mapping[str, Any]) -> None:
-        self.plan = plan
+        self.pipe = pipe
+        self.compiled = pipe.compiled
         self.engine = engine
         self.batch = batch
         self.ranges = ranges
@@ -79,19 +83,29 @@ class BatchExecutor:
 
     def run(self) -> Execution:
         """Execute every layer; raise on the first node failure."""
-        workers = max(1, self.plan.max_parallel_nodes)
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"odibi-{self.plan.name}") as pool:
-            for layer in self.plan.dag.layers():
+        workers = max(1, self.compiled.max_parallel_nodes)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"odibi-{self.compiled.name}") as pool:
+            for layer in self.compiled.dag.layers():
                 if len(layer) == 1:
-                    self._run_node(self.plan.node(layer[0]))
+                    self._run_node(self.compiled.node(layer[0]))
                     continue
-                futures = [pool.submit(self._run_node, self.plan.node(n)) for n in layer]
+                futures = [pool.submit(self._run_node, self.compiled.node(n)) for n in layer]
                 for fut in futures:
                     fut.result()
         return Execution(self.outcomes, self._new_watermarks(), self.dead)
 
     # ------------------------------------------------------------------ one node
     def _run_node(self, node: NodeConfig) -> None:
+        try:
+            self._node(node)
+        except BatchFailed:
+            raise
+        except Exception as exc:
+            raise BatchFailed(
+                self.compiled.name, self.batch, "execute", exc, node=node.name, where=self.compiled.node_where.get(node.name)
+            ) from exc
+
+    def _node(self, node: NodeConfig) -> None:
         out = NodeOutcome()
         frame = self._input(node, out)
         if frame is not None and node.transform is not None:
@@ -127,9 +141,9 @@ class BatchExecutor:
 
     def _read(self, node: NodeConfig, out: NodeOutcome) -> Frame | None:
         assert node.read is not None
-        source = self.plan.sources.get(node.name)
+        source = self.pipe.sources.get(node.name)
         if source is None:
-            loc = self.plan.static_reads[node.name]
+            loc = self.compiled.static_reads[node.name]
             frame = self.engine.read_table(loc.uri, node.read.format, loc.storage_options)
             out.rows_in = self.engine.count(frame)
             return frame
@@ -169,7 +183,7 @@ class BatchExecutor:
                 raise
             except Exception as exc:  # engine-specific SQL errors become our type
                 raise TransformError(f"node '{node.name}': SQL failed: {exc}") from exc
-        fn = self.plan.functions[node.name]
+        fn = self.compiled.functions[node.name]
         return self.engine.apply(fn, tables, node.transform.params)
 
     def _checks(self, node: NodeConfig, frame: Frame, out: NodeOutcome) -> Frame:
@@ -182,11 +196,8 @@ class BatchExecutor:
         return frame
 
     def _write(self, node: NodeConfig, frame: Frame, out: NodeOutcome) -> None:
-        sink = self.plan.sinks[node.name]
-        key = BatchKey(self.plan.name, node.name, self.batch)
-        if sink.already_written(key):
-            out.sink = {"skipped": True, "reason": "already written"}
-            return
+        sink = self.pipe.sinks[node.name]
+        key = BatchKey(self.compiled.name, node.name, self.batch)
         assert node.write is not None
         if out.rows_out == 0 and node.write.mode != "overwrite":
             out.sink = {"skipped": True, "reason": "no rows"}
@@ -197,7 +208,7 @@ class BatchExecutor:
 
     # ------------------------------------------------------------------ bad records
     def _policy(self, node: NodeConfig) -> str:
-        return self.plan.config.node_on_error(node)
+        return self.compiled.config.node_on_error(node)
 
     def _route_rejects(self, node: NodeConfig, rejects: list[Reject], out: NodeOutcome) -> None:
         out.rejected += len(rejects)
@@ -235,7 +246,7 @@ class BatchExecutor:
     # ------------------------------------------------------------------ watermarks
     def _new_watermarks(self) -> dict[str, Any]:
         marks = dict(self.watermarks_in)
-        for name, delay in self.plan.watermark_delays.items():
+        for name, delay in self.compiled.watermark_delays.items():
             seen = self.outcomes.get(name, NodeOutcome()).max_event_time
             if seen is None:
                 continue

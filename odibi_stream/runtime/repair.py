@@ -16,29 +16,33 @@ from odibi_stream.checkpoints.log import PipelineLog
 from odibi_stream.connectors.base import Position
 from odibi_stream.exceptions import CheckpointError
 from odibi_stream.runtime.batch import fold_states
-from odibi_stream.runtime.plan import PipelinePlan
+from odibi_stream.runtime.compile import LivePipeline
 
 
-def states_after(plan: PipelinePlan, plog: PipelineLog, to: int) -> tuple[dict[str, Position], dict[str, Any]]:
+def states_after(pipe: LivePipeline, plog: PipelineLog, to: int) -> tuple[dict[str, Position], dict[str, Any]]:
     """Source states and watermarks as of committed batch ``to`` (folded from the log)."""
     rec = plog.recover()
     floor = rec.snapshot.batch if rec.snapshot else -1
     if to < floor:
         raise CheckpointError(
-            f"cannot rewind {plan.name!r} to batch {to}: batches up to {floor} were compacted into the snapshot",
+            f"cannot rewind {pipe.name!r} to batch {to}: batches up to {floor} were compacted into the snapshot",
             hint=f"rewind to {floor} or later, or start over with `odibi-stream checkpoint reset`",
         )
     if to > rec.last_committed:
         raise CheckpointError(
-            f"cannot rewind {plan.name!r} to batch {to}: the last committed batch is {rec.last_committed}",
+            f"cannot rewind {pipe.name!r} to batch {to}: the last committed batch is {rec.last_committed}",
             hint="`odibi-stream checkpoint history` lists the committed batches",
         )
-    return fold_states(plan, rec.snapshot, rec.commits, upto=to)
+    return fold_states(pipe, rec.snapshot, rec.commits, upto=to)
 
 
-def rewind(plan: PipelinePlan, plog: PipelineLog, to: int) -> int:
-    """Re-read everything after committed batch ``to``; return the next batch number."""
-    states, marks = states_after(plan, plog, to)
+def rewind(pipe: LivePipeline, plog: PipelineLog, to: int) -> int:
+    """Re-read everything after committed batch ``to``; return the next batch number.
+
+    ``pipe`` is the opened pipeline (its sources fold the committed ranges); the caller owns
+    and closes it.
+    """
+    states, marks = states_after(pipe, plog, to)
     top = plog.highest_batch()
     plog.install_snapshot(Snapshot(batch=top, states=states, watermarks=marks, extra={"rewound_to": to}))
     return top + 1

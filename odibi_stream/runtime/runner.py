@@ -1,192 +1,164 @@
-"""One pipeline's loop: recover once, then run batches strictly one after another.
+"""One pipeline's loop: open its sources and sinks, recover once, run batches one after another.
 
-The runner keeps the recovered :class:`PipelineState` in memory and advances it at each
-commit, so a batch costs no log re-reads; after any failure it forgets the state and recovers
-from the checkpoint on the next attempt (the checkpoint, not memory, is the truth).
+Lifecycle contract:
+    * Built by its owner (the service layer's worker, a one-shot run) with a compiled
+      pipeline; construction opens every reader and writer (:meth:`CompiledPipeline.open`) and
+      ensures the checkpoint's metadata. The owner calls :meth:`PipelineRunner.close` exactly
+      once when it unloads the pipeline (reload, lease loss, shutdown), which closes every
+      client — also after failures. A runner is a context manager for that.
+    * Not thread-safe: exactly one thread calls :meth:`run_batch` / :meth:`run_available` /
+      :meth:`status` at a time. ``stop`` is checked between batches.
+    * The recovered :class:`~odibi_stream.runtime.batch.PipelineProgress` is kept in memory and
+      advanced at each commit, so a batch costs no log re-reads; after any failure it is
+      forgotten and recovered from the checkpoint on the next attempt (the checkpoint, not
+      memory, is the truth).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field
-from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 from odibi_stream.checkpoints.manager import CheckpointManager
 from odibi_stream.config.models import PipelineConfig
-from odibi_stream.config.project import Project
+from odibi_stream.core.clock import SYSTEM_CLOCK, Clock
+from odibi_stream.core.values import decode_value
 from odibi_stream.engines.base import Engine
 from odibi_stream.runtime import batch as protocol
 from odibi_stream.runtime.batch import Fence
-from odibi_stream.runtime.plan import PipelinePlan, build_plan
-from odibi_stream.values import decode_value
+from odibi_stream.runtime.compile import CompiledPipeline
+from odibi_stream.runtime.report import BatchReport
 
 log = logging.getLogger("odibi_stream.runner")
-
-
-@dataclass(frozen=True)
-class BatchResult:
-    """A committed batch, as reported to managers, metrics and the CLI."""
-
-    pipeline: str
-    batch: int
-    replayed: bool
-    rows_in: int
-    rows_out: int
-    rejected: int
-    late: int
-    duration_ms: float
-    commit_ms: float
-    nodes: dict[str, dict[str, Any]]
-    watermarks: dict[str, Any]
-    lag: dict[str, dict[str, int]] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form (watermarks stay typed; serialisers render datetimes as ISO)."""
-        return {
-            "pipeline": self.pipeline,
-            "batch": self.batch,
-            "replayed": self.replayed,
-            "rows_in": self.rows_in,
-            "rows_out": self.rows_out,
-            "rejected": self.rejected,
-            "late": self.late,
-            "duration_ms": round(self.duration_ms, 3),
-            "commit_ms": round(self.commit_ms, 3),
-            "nodes": self.nodes,
-            "watermarks": self.watermarks,
-            "lag": self.lag,
-        }
 
 
 class PipelineRunner:
     """Executes one pipeline's batches through :mod:`odibi_stream.runtime.batch`.
 
-    Not thread-safe: exactly one thread calls :meth:`run_batch` / :meth:`run_available` at a
-    time (the StreamManager's runner thread, or the CLI). ``stop`` is checked between batches.
+    Args:
+        compiled: The compiled pipeline (see ``runtime.compile``).
+        engine: The engine to run it on (owned by the caller).
+        checkpoints: The project's checkpoint manager.
+        fence: Ownership proof (the pipeline's lease); none for single-owner use.
+        stop: Set to stop between batches.
+        retain_batches: Log entries kept before compaction.
+        clock: Where time comes from.
     """
 
     def __init__(
         self,
-        project: Project,
-        pipeline: str,
+        compiled: CompiledPipeline,
         *,
         engine: Engine,
         checkpoints: CheckpointManager,
         fence: Fence | None = None,
         stop: threading.Event | None = None,
+        retain_batches: int = 100,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        self.project = project
-        self.plan: PipelinePlan = build_plan(project, pipeline)
-        self.name = self.plan.name
-        self.config: PipelineConfig = self.plan.config
+        self.compiled = compiled
+        self.name = compiled.name
+        self.config: PipelineConfig = compiled.config
         self.engine = engine
         self.fence: Fence = fence or protocol.NoFence()
         self.stop = stop or threading.Event()
+        self.retain_batches = retain_batches
+        self.clock = clock
         self.log = checkpoints.log(self.name)
-        self.log.ensure_metadata(self.plan.fingerprint)
-        self.retain_batches = project.config.checkpoint.retain_batches
-        self._state: protocol.PipelineState | None = None
+        self.live = compiled.open()
+        try:
+            self.log.ensure_metadata(compiled.fingerprint)
+        except BaseException:
+            self.live.close()
+            raise
+        self._progress: protocol.PipelineProgress | None = None
+
+    def __enter__(self) -> PipelineRunner:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
 
     # ------------------------------------------------------------------ batches
-    def run_batch(self, *, force: bool = False) -> BatchResult | None:
-        """Replay a pending batch verbatim, else plan and run one; None if nothing to do."""
-        state = self._recovered()
+    def run_batch(self, *, force: bool = False) -> BatchReport | None:
+        """Replay a pending batch verbatim, else plan and run one; None if nothing to do.
+
+        Raises:
+            BatchFailed: the step (and node) that failed; retry is decided by its cause.
+        """
+        progress = self._recovered()
         try:
-            outcome = protocol.run_one_batch(
-                self.plan, self.engine, self.log, state, self.fence,
-                force=force, retain_batches=self.retain_batches,
+            report = protocol.run_one_batch(
+                self.live, self.engine, self.log, progress, self.fence,
+                force=force, retain_batches=self.retain_batches, clock=self.clock,
             )
         except BaseException:
-            self._state = None  # unknown after a failure: recover from the checkpoint next time
+            self._progress = None  # unknown after a failure: recover from the checkpoint next time
             raise
-        if outcome is None:
+        if report is None:
             return None
-        result = self._result(outcome)
         log.info(
             "committed %s batch %d%s: %d rows in, %d out, %d rejected, %d late in %.0f ms",
-            self.name, result.batch, " (replayed)" if result.replayed else "", result.rows_in,
-            result.rows_out, result.rejected, result.late, result.duration_ms,
-            extra={"pipeline": self.name, "batch": result.batch, "rows_in": result.rows_in,
-                   "rows_out": result.rows_out, "duration_ms": round(result.duration_ms, 3)},
+            self.name, report.batch, " (replayed)" if report.replayed else "", report.rows_in,
+            report.rows_out, report.rejected, report.late, report.duration_ms,
+            extra={"pipeline": self.name, "batch": report.batch, "rows_in": report.rows_in,
+                   "rows_out": report.rows_out, "duration_ms": round(report.duration_ms, 3)},
         )
-        return result
+        return report
 
-    def run_available(self, *, max_batches: int | None = None) -> list[BatchResult]:
+    def run_available(self, *, max_batches: int | None = None) -> list[BatchReport]:
         """Run batches until caught up, ``max_batches`` is reached or ``stop`` is set."""
-        results: list[BatchResult] = []
-        while not self.stop.is_set() and (max_batches is None or len(results) < max_batches):
-            result = self.run_batch()
-            if result is None:
+        reports: list[BatchReport] = []
+        while not self.stop.is_set() and (max_batches is None or len(reports) < max_batches):
+            report = self.run_batch()
+            if report is None:
                 break
-            results.append(result)
-        return results
+            reports.append(report)
+        return reports
 
     def has_new_data(self) -> bool:
         """Whether a batch would be planned now (a pending replay counts). Writes nothing."""
-        state = self._recovered()
-        if state.pending is not None:
+        progress = self._recovered()
+        if progress.pending is not None:
             return True
-        return any(src.plan(state.states[n]) is not None for n, src in self.plan.sources.items())
+        return any(src.plan(progress.states[n]) is not None for n, src in self.live.sources.items())
 
     def has_incremental_sources(self) -> bool:
         """False for pipelines made only of static reads (they run when forced)."""
-        return bool(self.plan.sources)
+        return bool(self.compiled.sources)
 
     # ------------------------------------------------------------------ inspection
-    def watch_paths(self) -> list[Path]:
-        """Folders of incremental file sources, for the file_watch trigger."""
-        paths: list[Path] = []
-        for src in self.plan.sources.values():
-            watch = getattr(src, "watch_paths", None)
-            if watch is not None:
-                paths.extend(watch())
-        return paths
-
     def lag(self) -> dict[str, dict[str, int]]:
         """How far each source is behind its newest data."""
-        state = self._recovered()
+        progress = self._recovered()
         out: dict[str, dict[str, int]] = {}
-        for name, src in self.plan.sources.items():
-            value = src.lag(state.states[name])
+        for name, src in self.live.sources.items():
+            value = src.lag(progress.states[name])
             if value is not None:
                 out[name] = value
         return out
 
     def status(self) -> dict[str, Any]:
         """Last committed batch, pending batch, watermarks, lag and recovery problems."""
-        state = self._recovered()
+        progress = self._recovered()
         return {
-            "last_committed": state.last_committed,
-            "pending": state.pending.batch if state.pending else None,
-            "watermarks": {n: decode_value(v) for n, v in state.watermarks.items()},
+            "last_committed": progress.last_committed,
+            "pending": progress.pending.batch if progress.pending else None,
+            "watermarks": {n: decode_value(v) for n, v in progress.watermarks.items()},
             "lag": self.lag(),
-            "problems": state.problems,
+            "problems": progress.problems,
         }
 
     def close(self) -> None:
-        """Forget in-memory state (the engine is owned by whoever created it)."""
-        self._state = None
+        """Close every reader and writer (idempotent); the engine belongs to the caller."""
+        self._progress = None
+        self.live.close()
 
     # ------------------------------------------------------------------ internals
-    def _recovered(self) -> protocol.PipelineState:
-        if self._state is None:
-            self._state = protocol.recover(self.plan, self.log)
-        return self._state
-
-    def _result(self, outcome: protocol.BatchOutcome) -> BatchResult:
-        nodes = outcome.commit.nodes
-        return BatchResult(
-            pipeline=self.name,
-            batch=outcome.commit.batch,
-            replayed=outcome.replayed,
-            rows_in=sum(nodes[n]["rows_in"] for n in self.plan.sources if n in nodes),
-            rows_out=sum(nodes[n]["rows_out"] for n in self.plan.sinks if n in nodes),
-            rejected=sum(v["rejected"] for v in nodes.values()),
-            late=sum(v["late"] for v in nodes.values()),
-            duration_ms=outcome.duration_ms,
-            commit_ms=outcome.commit_ms,
-            nodes=nodes,
-            watermarks={n: decode_value(v) for n, v in outcome.commit.watermarks.items()},
-        )
+    def _recovered(self) -> protocol.PipelineProgress:
+        if self._progress is None:
+            self._progress = protocol.recover(self.live, self.log)
+        return self._progress

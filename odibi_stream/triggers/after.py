@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 
-from odibi_stream.triggers.base import REASON_TICK, WakeFn
+from odibi_stream.core.wake import WakeFn, WakeReason
 
 
 class AfterTrigger:
@@ -39,4 +39,4 @@ class AfterTrigger:
         with self._lock:
             wake = self._wake
         if wake is not None and pipeline in self.upstreams:
-            wake(REASON_TICK)
+            wake(WakeReason.TICK)

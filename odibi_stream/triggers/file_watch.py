@@ -25,7 +25,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
 
-from odibi_stream.triggers.base import REASON_DATA, WakeFn
+from odibi_stream.core.wake import WakeFn, WakeReason
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +163,6 @@ class FileWatchTrigger:
     def _fire(self, wake: WakeFn) -> None:
         self.wakeups += 1
         try:
-            wake(REASON_DATA)
+            wake(WakeReason.DATA)
         except Exception:  # a failing callback must not kill the watcher
             log.exception("file_watch wake callback failed")

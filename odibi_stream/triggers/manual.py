@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from odibi_stream.triggers.base import WakeFn
+from odibi_stream.core.wake import WakeFn
 
 
 class ManualTrigger:

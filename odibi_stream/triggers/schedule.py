@@ -28,9 +28,11 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from odibi_stream.config.models import ScheduleTrigger, parse_duration
+from odibi_stream.config.base import parse_duration
+from odibi_stream.config.models import ScheduleTrigger
+from odibi_stream.core.clock import SYSTEM_CLOCK, Clock
+from odibi_stream.core.wake import WakeFn, WakeReason
 from odibi_stream.exceptions import CheckpointCorrupt, ConfigError
-from odibi_stream.triggers.base import REASON_CATCH_UP, REASON_TICK, WakeFn
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,7 @@ MAX_CATCH_UP = 1000
 _DOW_NAMES = ["sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
-class _TickStore(Protocol):
+class TickStore(Protocol):
     """The part of ``CheckpointStore`` the schedule needs."""
 
     def read(self, key: str) -> bytes | None: ...
@@ -101,6 +103,8 @@ class ScheduleTriggerRunner:
         cfg: The schedule settings.
         store: Checkpoint store holding ``schedule.json``.
         scheduler: A shared, started BackgroundScheduler; None creates a private one.
+        clock: Where "now" comes from for catch-up and recorded ticks (live ticks are
+            APScheduler's).
 
     Attributes:
         fired: Live ticks fired so far. ``caught_up``: wake-ups issued for missed ticks.
@@ -111,10 +115,12 @@ class ScheduleTriggerRunner:
         pipeline: str,
         kind: str,
         cfg: ScheduleTrigger,
-        store: _TickStore,
+        store: TickStore,
         scheduler: BackgroundScheduler | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.pipeline = pipeline
+        self.clock = clock
         self.cfg = cfg
         self.schedule = build_schedule(kind, cfg)
         self.store = store
@@ -169,7 +175,7 @@ class ScheduleTriggerRunner:
             self._scheduler.shutdown(wait=True)
 
     def _catch_up(self, wake: WakeFn) -> None:
-        now = datetime.now(timezone.utc)
+        now = self.clock.now()
         last = self.last_tick()
         if last is None:
             self.record(now)
@@ -183,7 +189,7 @@ class ScheduleTriggerRunner:
         self.record(newest)
         for _ in range(runs):
             self.caught_up += 1
-            wake(REASON_CATCH_UP)
+            wake(WakeReason.CATCH_UP)
 
     def _fire(self) -> None:
         with self._lock:
@@ -192,7 +198,7 @@ class ScheduleTriggerRunner:
             return
         self.fired += 1
         try:
-            self.record(datetime.now(timezone.utc))
+            self.record(self.clock.now())
         except Exception:  # a storage hiccup must not cost the tick itself
             log.exception("could not record schedule tick: pipeline=%s", self.pipeline)
-        wake(REASON_TICK)
+        wake(WakeReason.TICK)

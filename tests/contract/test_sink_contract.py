@@ -1,4 +1,4 @@
-"""Sink contract: every sink kind, one suite.
+"""Sink contract: every built-in sink kind runs the exported suite.
 
 For each kind: writing batch N twice stores it once; ``already_written`` is false before,
 true after, and monotone (true for every earlier batch once N is written); keys of other
@@ -17,10 +17,12 @@ from deltalake import DeltaTable
 
 from odibi_stream.config.models import DeadLetterConfig, WriteConfig
 from odibi_stream.config.project import Location
-from odibi_stream.connectors.base import BatchKey
-from odibi_stream.connectors.dead_letter import DeadLetterSink
-from odibi_stream.connectors.sinks import DeltaSink, FileSink
+from odibi_stream.connectors.base import SinkSpec
+from odibi_stream.connectors.dead_letter import DeadLetterSpec, frame_rejects
+from odibi_stream.connectors.delta import DeltaSinkSpec
+from odibi_stream.connectors.files_sink import FileSinkSpec
 from odibi_stream.engines.pandas import PandasEngine
+from odibi_stream.testing.contracts import SinkCase, SinkContract
 
 Reader = Callable[[Path], list[int]]
 
@@ -56,10 +58,10 @@ def _dead_letter_rows(fmt: str) -> Reader:
     return read
 
 
-def _kafka_sink(root: Path):  # type: ignore[no-untyped-def]
+def _kafka_sink(root: Path) -> tuple[SinkSpec, Reader]:
     import time
 
-    from odibi_stream.connectors.kafka_sink import KafkaSink
+    from odibi_stream.connectors.kafka import KafkaSinkSpec
     from tests.kafka_fixtures import consume_committed, create_topic, local_bootstrap
 
     bootstrap = local_bootstrap()
@@ -70,32 +72,25 @@ def _kafka_sink(root: Path):  # type: ignore[no-untyped-def]
     def rows(_root: Path) -> list[int]:
         return sorted(json.loads(m.value())["id"] for m in consume_committed(bootstrap, topic))
 
-    return KafkaSink("n", "p", {"bootstrap.servers": bootstrap}, cfg), rows
+    return KafkaSinkSpec("n", "p", {"bootstrap.servers": bootstrap}, cfg), rows
 
 
-def _make(kind: str, root: Path):  # type: ignore[no-untyped-def]
+def _make(kind: str, root: Path) -> tuple[SinkSpec, Reader]:
     if kind == "kafka":
         return _kafka_sink(root)
     loc = Location(uri=str(root / "out"))
     if kind.startswith("delta-"):
         mode = kind.split("-")[1]
         cfg = WriteConfig(
-            connection="c",
-            format="delta",
-            path="out",
-            mode=mode,
-            merge_keys=["id"] if mode == "merge" else [],
+            connection="c", format="delta", path="out", mode=mode, merge_keys=["id"] if mode == "merge" else []
         )
-        return DeltaSink("n", loc, cfg), _delta_rows
+        return DeltaSinkSpec("n", loc, cfg), _delta_rows
     if kind.startswith("file-"):
         fmt = kind.split("-")[1]
-        return FileSink("n", loc, WriteConfig(connection="c", format=fmt, path="out")), _file_rows(
-            fmt
-        )
+        return FileSinkSpec("n", loc, WriteConfig(connection="c", format=fmt, path="out")), _file_rows(fmt)
     fmt = kind.split("-")[1]
-    return DeadLetterSink(
-        loc, DeadLetterConfig(connection="c", path="out", format=fmt), "p"
-    ), _dead_letter_rows(fmt)
+    spec = DeadLetterSpec(loc, DeadLetterConfig(connection="c", path="out", format=fmt), "p")
+    return spec, _dead_letter_rows(fmt)
 
 
 KINDS = [
@@ -110,25 +105,14 @@ KINDS = [
 ]
 
 
-def _frame(kind: str, ids: list[int], batch: int) -> pa.Table:
-    if kind.startswith("deadletter"):
-        from odibi_stream.connectors.dead_letter import frame_rejects
-
-        return frame_rejects(PandasEngine(), pa.table({"id": ids}), "bad", "n", batch)
-    return pa.table({"id": ids})
+def _dead_letter_frame(ids: list[int], batch: int) -> pa.Table:
+    return frame_rejects(PandasEngine(), pa.table({"id": ids}), "bad", "n", batch)
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_write_twice_lands_once_and_already_written_is_monotone(tmp_path: Path, kind: str) -> None:
-    sink, rows = _make(kind, tmp_path)
-    engine = PandasEngine()
-    for batch in range(3):
-        key = BatchKey("p", "n", batch)
-        assert not sink.already_written(key)
-        frame = _frame(kind, [batch * 10, batch * 10 + 1], batch)
-        assert not sink.write(engine, frame, key).skipped
-        assert sink.write(engine, frame, key).skipped
-        assert all(sink.already_written(BatchKey("p", "n", b)) for b in range(batch + 1))
-        assert not sink.already_written(BatchKey("p", "n", batch + 1))
-    assert rows(tmp_path) == [0, 1, 10, 11, 20, 21]
-    assert not sink.already_written(BatchKey("p", "other", 0))
+class TestBuiltinSinks(SinkContract):
+    @pytest.fixture(params=KINDS)
+    def sink_case(self, request: pytest.FixtureRequest, tmp_path: Path) -> SinkCase:
+        kind = str(request.param)
+        spec, rows = _make(kind, tmp_path)
+        frame = _dead_letter_frame if kind.startswith("deadletter") else None
+        return SinkCase(spec=spec, rows=lambda: rows(tmp_path), frame=frame)

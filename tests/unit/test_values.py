@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from odibi_stream.core.values import decode_value, encode_value, sql_literal
 from odibi_stream.exceptions import ConfigError
-from odibi_stream.values import decode_value, encode_value, sql_literal
 
 
 def roundtrip(v: object) -> object:

@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import cli_env
 from tests.integration.daemon.daemon_procs import CLI, DaemonProc
-from tests.unit.runtime.runtime_projects import ProjectBuilder, wait_for
+from tests.unit.service.runtime_projects import ProjectBuilder, wait_for
 
 pytestmark = pytest.mark.slow
 

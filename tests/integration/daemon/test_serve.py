@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from tests.integration.daemon.daemon_procs import DaemonProc, cpu_ticks
-from tests.unit.runtime.runtime_projects import ProjectBuilder, wait_for
+from tests.unit.service.runtime_projects import ProjectBuilder, wait_for
 
 pytestmark = pytest.mark.slow
 

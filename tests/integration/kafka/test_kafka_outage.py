@@ -16,8 +16,7 @@ import pytest
 
 from odibi_stream.config.models import ReadConfig, WriteConfig
 from odibi_stream.connectors.base import BatchKey, Position
-from odibi_stream.connectors.kafka_sink import KafkaSink
-from odibi_stream.connectors.kafka_source import KafkaSource
+from odibi_stream.connectors.kafka import KafkaSinkSpec, KafkaSourceSpec
 from odibi_stream.engines.pandas import PandasEngine
 from odibi_stream.exceptions import ConnectorError, is_retryable
 from tests.kafka_fixtures import LocalBroker, consume_committed, create_topic, produce_json
@@ -42,10 +41,12 @@ def test_outage_is_retryable_and_resumes_without_loss(own_broker: tuple[LocalBro
     create_topic(bootstrap, "out", 1)
     produce_json(bootstrap, "in", 50)
     conn = {"bootstrap.servers": bootstrap, "socket.timeout.ms": 2000, "message.timeout.ms": 5000}
-    source = KafkaSource(
-        "n", conn, ReadConfig(connection="k", format="kafka", topic="in", options={"read_timeout_seconds": 3}), pipeline="p"
-    )
-    sink = KafkaSink("n", "p", conn, WriteConfig(connection="k", format="kafka", topic="out", options={"transaction_timeout_ms": 10000}))
+    source = KafkaSourceSpec(
+        "n", "p", conn, ReadConfig(connection="k", format="kafka", topic="in", options={"read_timeout_seconds": 3})
+    ).open()
+    sink = KafkaSinkSpec(
+        "n", "p", conn, WriteConfig(connection="k", format="kafka", topic="out", options={"transaction_timeout_ms": 10000})
+    ).open()
     engine = PandasEngine()
 
     def run_batch(state: Position, batch: int) -> Position:

@@ -17,7 +17,8 @@ import pytest
 
 from odibi_stream.config.models import WriteConfig
 from odibi_stream.connectors.base import BatchKey, Sink
-from odibi_stream.connectors.kafka_sink import KafkaSink
+from odibi_stream.connectors.kafka import KafkaSinkSpec
+from odibi_stream.connectors.kafka_writer import KafkaSink
 from odibi_stream.engines.pandas import PandasEngine
 from odibi_stream.exceptions import ConfigError
 from tests.kafka_fixtures import REPO, consume_committed
@@ -27,7 +28,7 @@ TopicFactory = Callable[..., str]
 
 def make_sink(bootstrap: str, topic: str, pipeline: str = "p", **options: Any) -> KafkaSink:
     write = WriteConfig(connection="k", format="kafka", topic=topic, options=options)
-    return KafkaSink("n", pipeline, {"bootstrap.servers": bootstrap}, write)
+    return KafkaSinkSpec("n", pipeline, {"bootstrap.servers": bootstrap}, write).open()
 
 
 def frame(start: int, n: int) -> pa.Table:
@@ -133,7 +134,7 @@ def test_crash_mid_transaction_then_recover(kafka_bootstrap: str, kafka_topic: T
 
 def test_config_errors(kafka_bootstrap: str) -> None:
     with pytest.raises(ConfigError):
-        KafkaSink("n", "p", {"bootstrap.servers": kafka_bootstrap}, WriteConfig(connection="k", format="kafka"))
+        KafkaSinkSpec("n", "p", {"bootstrap.servers": kafka_bootstrap}, WriteConfig(connection="k", format="kafka"))
     with pytest.raises(ConfigError):
         make_sink(kafka_bootstrap, "t", value_columns="id")
 

@@ -10,9 +10,10 @@ import pyarrow as pa
 import pytest
 from confluent_kafka import Producer
 
-from odibi_stream.config.models import ReadConfig
+from odibi_stream.config.models import IncrementalConfig, ReadConfig
 from odibi_stream.connectors.base import Position, Source
-from odibi_stream.connectors.kafka_source import KafkaSource, share_budget
+from odibi_stream.connectors.kafka import KafkaSourceSpec, share_budget
+from odibi_stream.connectors.kafka_reader import KafkaSource
 from odibi_stream.engines.pandas import PandasEngine
 from odibi_stream.exceptions import ConfigError, SourceError
 from tests.kafka_fixtures import add_partitions, produce, produce_json
@@ -21,8 +22,9 @@ TopicFactory = Callable[..., str]
 
 
 def make_source(bootstrap: str, topic: str, max_records: int | None = None, **options: Any) -> KafkaSource:
-    read = ReadConfig(connection="k", format="kafka", topic=topic, options=options)
-    return KafkaSource("n", {"bootstrap.servers": bootstrap}, read, pipeline="p", max_records_per_batch=max_records)
+    inc = IncrementalConfig(mode="offsets", max_records_per_batch=max_records)
+    read = ReadConfig(connection="k", format="kafka", topic=topic, options=options, incremental=inc)
+    return KafkaSourceSpec("n", "p", {"bootstrap.servers": bootstrap}, read).open()
 
 
 def drain(src: KafkaSource, state: Position, engine: PandasEngine) -> tuple[Position, list[pa.Table], int]:
@@ -124,7 +126,7 @@ def test_starting_explicit_offsets_and_pattern(
     read = ReadConfig(
         connection="k", format="kafka", options={"pattern": f"{prefix}-.*", "starting": {f"{a}:0": 8}}
     )
-    src = KafkaSource("n", {"bootstrap.servers": kafka_bootstrap}, read, pipeline="p")
+    src = KafkaSourceSpec("n", "p", {"bootstrap.servers": kafka_bootstrap}, read).open()
     _, tables, _ = drain(src, src.initial_state(), engine)
     assert ids(tables) == [8, 9, *range(10, 20)]
     src.close()
@@ -213,7 +215,7 @@ def test_bad_options_are_config_errors(kafka_bootstrap: str) -> None:
     with pytest.raises(ConfigError):
         make_source(kafka_bootstrap, "t", on_data_loss="ignore")
     with pytest.raises(ConfigError):
-        KafkaSource("n", {}, ReadConfig(connection="k", format="kafka", topic="t"))
+        KafkaSourceSpec("n", "p", {}, ReadConfig(connection="k", format="kafka", topic="t"))
 
 
 def test_share_budget_is_fair_and_bounded() -> None:

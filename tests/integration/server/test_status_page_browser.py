@@ -7,9 +7,6 @@ page and the browser are real. Chromium comes from Debian (scripts/install-chrom
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
@@ -18,21 +15,17 @@ from typing import Any
 
 import pytest
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
 from odibi_stream.observability.metrics import Metrics
 from odibi_stream.server.app import ServerHandle, start_server
+from tests.integration.server.chromium import WAIT_S, make_driver
 
-REPO = Path(__file__).resolve().parents[3]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 # Every character here must reach the page as text, never as markup.
 XSS_NAME = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
 TOKEN = "page-token-5f2c"
-WAIT_S = 15.0
 
 pytestmark = pytest.mark.slow
 
@@ -102,35 +95,9 @@ class FakeDaemon:
         return self.metrics.render()
 
 
-def _ensure_chromium() -> None:
-    if CHROMIUM.exists() and CHROMEDRIVER.exists():
-        return
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        pytest.skip("chromium is not installed and cannot be installed here (needs root + apt-get)")
-    proc = subprocess.run(
-        ["bash", str(REPO / "scripts" / "install-chromium.sh")],
-        capture_output=True, text=True, timeout=1200, check=False,
-    )
-    if proc.returncode != 0 or not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.skip(f"chromium is not installable: {proc.stderr.strip()[-300:]}")
-
-
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chrome]:
-    _ensure_chromium()
-    profile = tmp_path_factory.mktemp("chromium-profile")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in (
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-        f"--user-data-dir={profile}", "--window-size=1400,900",
-    ):
-        options.add_argument(flag)
-    # An explicit driver path makes Selenium skip Selenium Manager: nothing is downloaded.
-    service = Service(executable_path=str(CHROMEDRIVER), log_output=str(profile / "chromedriver.log"))
-    driver = webdriver.Chrome(options=options, service=service)
-    driver.set_page_load_timeout(WAIT_S)
+    driver = make_driver(tmp_path_factory.mktemp("chromium-profile"))
     try:
         yield driver
     finally:

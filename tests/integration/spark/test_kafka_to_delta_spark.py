@@ -87,7 +87,7 @@ def test_spark_read_decodes_exactly_like_pandas(kafka_bootstrap: str, kafka_topi
     from confluent_kafka import Producer
 
     from odibi_stream.config.models import ReadConfig
-    from odibi_stream.connectors.kafka_source import KafkaSource
+    from odibi_stream.connectors.kafka import KafkaSourceSpec
     from odibi_stream.engines.pandas import PandasEngine
     from tests.spark_fixtures import shared_engine
 
@@ -102,7 +102,7 @@ def test_spark_read_decodes_exactly_like_pandas(kafka_bootstrap: str, kafka_topi
     producer.produce(topic, value=None, key="tomb", partition=1)
     assert producer.flush(30) == 0
     read = ReadConfig(connection="bus", format="kafka", topic=topic, options={"schema": {"id": "int64", "amount": "double"}})
-    source = KafkaSource("events", {"bootstrap.servers": kafka_bootstrap}, read, pipeline="parity")
+    source = KafkaSourceSpec("events", "parity", {"bootstrap.servers": kafka_bootstrap}, read).open()
     try:
         rng = source.plan(source.initial_state())
         assert rng is not None

@@ -45,3 +45,11 @@ def run_batches(log: PipelineLog, count: int, start: int = 0) -> None:
 def snapshot_of(n: int) -> Snapshot:
     """State as of batch n: the source has consumed up to 10n+10."""
     return Snapshot(batch=n, states={"src": {"end": 10 * n + 10}}, watermarks={"src": n})
+
+
+def compact_keeping(log: PipelineLog, retain: int) -> int:
+    """Compact so that the newest ``retain`` commits stay (as the protocol's retain step does)."""
+    committed = [c.batch for c in log.recover().commits]
+    if len(committed) <= retain:
+        return log.compact(snapshot_of(-1))  # at or below the floor: only sweeps leftovers
+    return log.compact(snapshot_of(committed[-retain - 1]))

@@ -39,7 +39,7 @@ WRITER = textwrap.dedent(
         log.write_offsets(OffsetsEntry(n, 1, now, {"s": {"end": n, **pad}}, {}, "fp"))
         log.write_commit(CommitEntry(n, 1, now, {"s": {"end": n, **pad}}, {}, {}, {}))
         if n % 7 == 0:
-            log.compact(5, lambda b: Snapshot(b, {"s": {"end": b, **pad}}, {}, {}))
+            log.compact(Snapshot(n - 5, {"s": {"end": n - 5, **pad}}, {}, {}))
         n += 1
     """
 )

@@ -11,13 +11,19 @@ from odibi_stream.checkpoints.entries import CommitEntry, Snapshot, encode
 from odibi_stream.checkpoints.local import LocalCheckpointStore
 from odibi_stream.checkpoints.log import PipelineLog
 from odibi_stream.checkpoints.manager import CheckpointManager
+from odibi_stream.config.checkpoint_target import CheckpointTarget
 from odibi_stream.exceptions import (
     CheckpointConflict,
     CheckpointCorrupt,
     CheckpointError,
-    ConfigError,
 )
-from tests.unit.checkpoints.ckpt_helpers import commit, plan, run_batches, snapshot_of
+from tests.unit.checkpoints.ckpt_helpers import (
+    commit,
+    compact_keeping,
+    plan,
+    run_batches,
+    snapshot_of,
+)
 
 
 @pytest.fixture
@@ -152,14 +158,7 @@ def test_leftover_temp_files_are_ignored(log: PipelineLog, root: Path) -> None:
 
 def test_compaction_writes_snapshot_and_removes_old_entries(log: PipelineLog, root: Path) -> None:
     run_batches(log, 10)
-    asked: list[int] = []
-
-    def snap(n: int) -> Snapshot:
-        asked.append(n)
-        return snapshot_of(n)
-
-    removed = log.compact(3, snap)
-    assert asked == [6]
+    removed = log.compact(snapshot_of(6))
     assert removed == 14  # offsets and commits 0..6
     assert sorted(p.name for p in (root / "orders" / "commits").iterdir()) == [
         "7.json",
@@ -170,12 +169,15 @@ def test_compaction_writes_snapshot_and_removes_old_entries(log: PipelineLog, ro
     assert rec.snapshot == snapshot_of(6)
     assert [c.batch for c in rec.commits] == [7, 8, 9]
     assert (rec.last_committed, rec.next_batch) == (9, 10)
-    assert log.compact(3, snap) == 0 and asked == [6]  # nothing falls out
+    assert log.compact(snapshot_of(6)) == 0  # at the floor: nothing to do
+    assert compact_keeping(log, 3) == 0  # nothing falls out
+    with pytest.raises(CheckpointError, match="not committed"):
+        log.compact(snapshot_of(10))  # a snapshot never runs ahead of the commits
 
 
 def test_compaction_when_everything_is_in_the_snapshot(log: PipelineLog) -> None:
     run_batches(log, 3)
-    log.compact(1, snapshot_of)
+    compact_keeping(log, 1)
     log.write_offsets(plan(3))
     rec = log.recover()
     assert rec.snapshot == snapshot_of(1)
@@ -201,25 +203,29 @@ def test_crash_between_snapshot_write_and_deletes(log: PipelineLog, root: Path) 
 
     store.delete = crashing_delete  # type: ignore[method-assign]
     with pytest.raises(Crash):
-        log.compact(2, snapshot_of)
+        log.compact(snapshot_of(3))
     store.delete = real_delete  # type: ignore[method-assign]
     fresh = PipelineLog(LocalCheckpointStore(root), "orders")
     rec = fresh.recover()
     assert rec.snapshot == snapshot_of(3)
     assert [c.batch for c in rec.commits] == [4, 5]
     assert (rec.last_committed, rec.next_batch, rec.pending) == (5, 6, None)
-    assert fresh.compact(2, snapshot_of) > 0  # the leftovers are swept next time
+    assert fresh.compact(snapshot_of(3)) > 0  # the leftovers are swept next time
     assert sorted(p.name for p in (root / "orders" / "offsets").iterdir()) == ["4.json", "5.json"]
 
 
 def test_crash_before_snapshot_write_leaves_old_state(log: PipelineLog) -> None:
     run_batches(log, 5)
+    store = log.store
+    real_replace = store.replace
 
-    def failing(n: int) -> Snapshot:
-        raise RuntimeError("state unavailable")
+    def failing(key: str, data: bytes) -> None:
+        raise RuntimeError("disk gone")
 
+    store.replace = failing  # type: ignore[method-assign]
     with pytest.raises(RuntimeError):
-        log.compact(2, failing)
+        log.compact(snapshot_of(2))
+    store.replace = real_replace  # type: ignore[method-assign]
     rec = log.recover()
     assert rec.snapshot is None and len(rec.commits) == 5
 
@@ -265,23 +271,14 @@ def test_skip_commits_pending_without_running(log: PipelineLog) -> None:
 
 
 def test_manager_caches_logs_and_lists_pipelines(root: Path) -> None:
-    mgr = CheckpointManager(root)
+    mgr = CheckpointManager.open(CheckpointTarget("file", str(root)))
     assert mgr.pipelines() == []
     assert mgr.log("a") is mgr.log("a")
     mgr.log("b").ensure_metadata("fp")
     mgr.log("a").write_offsets(plan(0))
     assert mgr.pipelines() == ["a", "b"]
-    assert CheckpointManager(f"file://{root}").pipelines() == ["a", "b"]
+    assert CheckpointManager(LocalCheckpointStore(root)).pipelines() == ["a", "b"]
     assert mgr.describe() == root.as_uri()
-
-
-@pytest.mark.parametrize(
-    "remote", ["az://container/ckpt", "abfss://fs@acct.dfs.core.windows.net/x", "s3://b/x"]
-)
-def test_manager_rejects_remote_roots_with_hint(remote: str) -> None:
-    with pytest.raises(ConfigError) as info:
-        CheckpointManager(remote)
-    assert info.value.hint
 
 
 def test_invalid_pipeline_names_rejected(root: Path) -> None:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from odibi_stream.checkpoints.local import LocalCheckpointStore
 from odibi_stream.checkpoints.log import PipelineLog
-from tests.unit.checkpoints.ckpt_helpers import commit, plan, snapshot_of
+from tests.unit.checkpoints.ckpt_helpers import commit, compact_keeping, plan
 
 OPS = st.one_of(
     st.just(("plan", 0)),
@@ -48,7 +48,7 @@ def _apply(log: PipelineLog, root: Path, model: Model, op: str, arg: int) -> Pip
     elif op == "crash":
         log = PipelineLog(LocalCheckpointStore(root), "p")
     elif op == "compact":
-        log.compact(arg, snapshot_of)
+        compact_keeping(log, arg)
         if model.last - model.floor > arg:
             model.floor = model.last - arg
     elif op == "corrupt" and (target := model.newest_file()) is not None:

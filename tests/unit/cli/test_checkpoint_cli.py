@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from odibi_stream.checkpoints.entries import CommitEntry, OffsetsEntry, utc_now
+from odibi_stream.checkpoints.entries import CommitEntry, OffsetsEntry
 from odibi_stream.checkpoints.local import LocalCheckpointStore
 from odibi_stream.checkpoints.log import PipelineLog
+from odibi_stream.core.clock import utc_now
 from tests.conftest import CLI, cli_env, write_project
 
 REPO = Path(__file__).resolve().parents[3]

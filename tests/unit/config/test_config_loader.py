@@ -8,8 +8,8 @@ import pytest
 
 from odibi_stream.config.loader import load_project
 from odibi_stream.config.project import AZURITE_ACCOUNT, Location
+from odibi_stream.core.redact import redact, register_secrets
 from odibi_stream.exceptions import ConfigError, ConfigErrors, DagError
-from odibi_stream.observability.redact import redact
 from tests.unit.config.config_samples import GOOD_PIPELINE
 from tests.unit.config.conftest import ProjectWriter
 
@@ -34,7 +34,7 @@ def test_valid_project_loads(write_project: ProjectWriter) -> None:
     assert project.root == root.resolve()
     assert project.files["orders"] == (root / "pipelines" / "b_orders.yaml").resolve()
     assert project.files["__project__"] == (root / "odibi.yaml").resolve()
-    assert project.checkpoint_root() == (root / "ckpt").resolve()
+    assert Path(project.checkpoint.location) == (root / "ckpt").resolve()
     assert project.config.connections["lake"].options["account_key"] == "lake-account-key-value-123"
     assert project.line("orders", "nodes", 1, "transform") == 14
     assert project.env is None
@@ -45,9 +45,10 @@ def test_project_file_path_is_accepted(write_project: ProjectWriter) -> None:
     assert list(load_project(root / "odibi.yaml").pipelines) == ["orders"]
 
 
-def test_resolved_secret_is_redacted(write_project: ProjectWriter) -> None:
-    load_project(write_project({"o.yaml": GOOD_PIPELINE}))
-    assert redact("key=lake-account-key-value-123;") == "key=***;"
+def test_resolved_secret_is_collected_for_the_redactor(write_project: ProjectWriter) -> None:
+    project = load_project(write_project({"o.yaml": GOOD_PIPELINE}))
+    assert project.secrets == frozenset({"lake-account-key-value-123"})
+    register_secrets(project.secrets)
     assert "lake-account-key-value-123" not in redact("account lake-account-key-value-123")
 
 
@@ -57,7 +58,7 @@ def test_env_overlay_is_deep_merged(write_project: ProjectWriter) -> None:
     assert project.config.connections["local"].base_path == "/srv/data"
     assert project.config.connections["local"].type == "local"  # kept from the base
     assert project.config.connections["lake"].container == "lake"
-    assert project.checkpoint_root() == Path("/srv/ckpt")
+    assert Path(project.checkpoint.location) == Path("/srv/ckpt")
     assert project.location("local", "x/y").uri == "/srv/data/x/y"
 
 
@@ -88,7 +89,7 @@ def test_unselected_env_with_missing_variables_is_fine(write_project: ProjectWri
         checkpoint: {root: "${env:SURELY_UNSET_PROD_ROOT}"}
     """
     root = write_project({"o.yaml": GOOD_PIPELINE}, odibi=odibi)
-    assert load_project(root).checkpoint_root() == (root / "checkpoints").resolve()
+    assert Path(load_project(root).checkpoint.location) == (root / "checkpoints").resolve()
     err = _error(root, env="prod")
     assert err.line == 6
     assert "SURELY_UNSET_PROD_ROOT" in err.message
@@ -152,7 +153,7 @@ def test_missing_required_field(write_project: ProjectWriter) -> None:
     err = _error(write_project({"x.yaml": bad}))
     assert err.message == "missing required key 'format' in nodes[0].read"
     assert err.line == 6  # the 'read:' mapping
-    assert err.hint == "'format': Data format."
+    assert err.hint == "'format': Data format: csv, json, jsonl, parquet, delta, kafka, eventhub, or a plugin's."
 
 
 def test_model_rule_violation_points_at_mapping(write_project: ProjectWriter) -> None:

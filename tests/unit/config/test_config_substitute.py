@@ -8,8 +8,8 @@ import pytest
 
 from odibi_stream.config.substitute import SECRETS_DIR_VAR, substitute
 from odibi_stream.config.yamlpos import parse_yaml
+from odibi_stream.core.redact import redact, register_secrets
 from odibi_stream.exceptions import ConfigError
-from odibi_stream.observability.redact import redact
 
 TEXT = """\
 name: ${env:NAME}
@@ -24,9 +24,9 @@ number: 3
 """
 
 
-def _sub(text: str, environ: dict[str, str]) -> object:
+def _sub(text: str, environ: dict[str, str], secrets: set[str] | None = None) -> object:
     doc = parse_yaml(text, "f.yaml")
-    return substitute(doc.data, file="f.yaml", lines=doc.lines, environ=environ)
+    return substitute(doc.data, file="f.yaml", lines=doc.lines, environ=environ, secrets=secrets)
 
 
 def test_whole_embedded_default_and_literal() -> None:
@@ -70,17 +70,23 @@ def test_unknown_reference_kind() -> None:
     assert "unknown reference kind 'vault'" in info.value.message
 
 
-def test_secret_from_environment_is_registered_for_redaction() -> None:
-    out = _sub("key: ${secret:SUB_SECRET_A}\n", {"SUB_SECRET_A": "hunter2-from-env"})
+def test_secret_from_environment_is_collected_not_registered() -> None:
+    found: set[str] = set()
+    out = _sub("key: ${secret:SUB_SECRET_A}\n", {"SUB_SECRET_A": "hunter2-from-env"}, found)
     assert out == {"key": "hunter2-from-env"}
+    assert found == {"hunter2-from-env"}
+    # Config is pure data: nothing is masked until the loading layer registers the values.
+    assert redact("with hunter2-from-env") == "with hunter2-from-env"
+    register_secrets(found)
     assert redact("connecting with hunter2-from-env now") == "connecting with *** now"
 
 
 def test_secret_from_secrets_dir_file(tmp_path: Path) -> None:
     (tmp_path / "db-password").write_text("s3cr3t-from-file\n")
-    out = _sub("pw: ${secret:db-password}\n", {SECRETS_DIR_VAR: str(tmp_path)})
+    found: set[str] = set()
+    out = _sub("pw: ${secret:db-password}\n", {SECRETS_DIR_VAR: str(tmp_path)}, found)
     assert out == {"pw": "s3cr3t-from-file"}
-    assert redact("pw is s3cr3t-from-file") == "pw is ***"
+    assert found == {"s3cr3t-from-file"}
 
 
 def test_environment_wins_over_secrets_dir(tmp_path: Path) -> None:

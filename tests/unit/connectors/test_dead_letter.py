@@ -15,7 +15,7 @@ from odibi_stream.config.project import Location
 from odibi_stream.connectors.base import BatchKey
 from odibi_stream.connectors.dead_letter import (
     DEAD_LETTER_SCHEMA,
-    DeadLetterSink,
+    DeadLetterSpec,
     frame_rejects,
     to_frame,
 )
@@ -57,11 +57,11 @@ def test_frame_rejects_keeps_row_as_json() -> None:
 @pytest.mark.parametrize("fmt", ["delta", "jsonl"])
 def test_dead_letter_sink_idempotent(tmp_path: Path, fmt: str) -> None:
     engine = PandasEngine()
-    sink = DeadLetterSink(
+    sink = DeadLetterSpec(
         Location(uri=str(tmp_path / "dl"), storage_options={}, is_local=True),
         DeadLetterConfig(connection="c", path="dl", format=fmt),
         "p",
-    )
+    ).open()
     frame = to_frame(engine, [Reject("r", "e", "s")], "n", 1, clock=lambda: NOW)
     assert not sink.already_written(BatchKey("p", "n", 1))
     assert not sink.write(engine, frame, BatchKey("p", "n", 1)).skipped

@@ -1,4 +1,4 @@
-"""build_source / build_sink dispatch."""
+"""build_source / build_sink dispatch through the connector registry."""
 
 from __future__ import annotations
 
@@ -8,10 +8,19 @@ import pytest
 
 from odibi_stream.config.models import NodeConfig
 from odibi_stream.config.project import Location
-from odibi_stream.connectors.factory import build_sink, build_source
-from odibi_stream.connectors.files import FileSource
-from odibi_stream.connectors.sinks import DeltaSink, FileSink
-from odibi_stream.connectors.table_incremental import ColumnSource
+from odibi_stream.connectors.column_source import ColumnSpec
+from odibi_stream.connectors.delta import DeltaSinkSpec
+from odibi_stream.connectors.factory import (
+    BUILTIN,
+    Connector,
+    build_sink,
+    build_source,
+    connectors,
+    register,
+)
+from odibi_stream.connectors.files import FilesSpec
+from odibi_stream.connectors.files_sink import FileSinkSpec
+from odibi_stream.core.wake import FolderWatch, PollWatch
 from odibi_stream.exceptions import ConfigError
 
 
@@ -22,51 +31,68 @@ def node(**kw: object) -> NodeConfig:
 def test_sources(tmp_path: Path) -> None:
     loc = Location(uri=str(tmp_path / "in/*.csv"), storage_options={}, is_local=True)
     files = node(
-        read={
-            "connection": "c",
-            "format": "csv",
-            "path": "in/*.csv",
-            "incremental": {"mode": "files"},
-        }
+        read={"connection": "c", "format": "csv", "path": "in/*.csv", "incremental": {"mode": "files"}}
     )
-    assert isinstance(build_source("p", files, loc), FileSource)
+    spec = build_source("p", files, loc)
+    assert isinstance(spec, FilesSpec)
+    assert spec.watch() == FolderWatch((tmp_path / "in",), settle_seconds=1.0)
     col = node(
-        read={
-            "connection": "c",
-            "format": "delta",
-            "path": "t",
-            "incremental": {"mode": "column", "column": "k"},
-        }
+        read={"connection": "c", "format": "delta", "path": "t", "incremental": {"mode": "column", "column": "k"}}
     )
-    assert isinstance(build_source("p", col, Location(uri=str(tmp_path / "t"))), ColumnSource)
+    col_spec = build_source("p", col, Location(uri=str(tmp_path / "t")))
+    assert isinstance(col_spec, ColumnSpec) and col_spec.watch() is None
     static = node(read={"connection": "c", "format": "delta", "path": "t"})
     assert build_source("p", static, loc) is None
-    bad = node(
-        read={"connection": "c", "format": "delta", "path": "t", "incremental": {"mode": "files"}}
-    )
+    bad = node(read={"connection": "c", "format": "delta", "path": "t", "incremental": {"mode": "files"}})
     with pytest.raises(ConfigError):
         build_source("p", bad, loc)
     kafka = node(read={"connection": "c", "format": "kafka", "topic": "t"})
     with pytest.raises(ConfigError, match=r"bootstrap\.servers") as info:
         build_source("p", kafka, loc)  # a kafka read needs a kafka connection's client options
     assert info.value.hint
-    hub = node(read={"connection": "c", "format": "eventhub", "topic": "t"})
-    with pytest.raises(ConfigError, match="not available yet"):
-        build_source("p", hub, loc)
+
+
+def test_kafka_spec_is_validated_without_a_broker_and_watches_its_topics() -> None:
+    kafka = node(read={"connection": "c", "format": "kafka", "topic": "a,b", "options": {"value_format": "json"}})
+    spec = build_source("p", kafka, Location(uri="kafka://x:1", storage_options={"bootstrap.servers": "x:1"}))
+    assert spec is not None
+    watch = spec.watch()
+    assert isinstance(watch, PollWatch) and watch.name == "kafka:a,b"
+    bad = node(read={"connection": "c", "format": "kafka", "topic": "a", "options": {"on_data_loss": "ignore"}})
+    with pytest.raises(ConfigError, match="on_data_loss"):
+        build_source("p", bad, Location(uri="kafka://x:1", storage_options={"bootstrap.servers": "x:1"}))
 
 
 def test_sinks(tmp_path: Path) -> None:
     loc = Location(uri=str(tmp_path / "o"), storage_options={}, is_local=True)
     base = {"read": {"connection": "c", "format": "csv", "path": "x"}}
-    assert isinstance(
-        build_sink(node(**base, write={"connection": "c", "format": "delta", "path": "o"}), loc),
-        DeltaSink,
-    )
-    assert isinstance(
-        build_sink(node(**base, write={"connection": "c", "format": "jsonl", "path": "o"}), loc),
-        FileSink,
-    )
+    delta = build_sink(node(**base, write={"connection": "c", "format": "delta", "path": "o"}), loc, "p")
+    assert isinstance(delta, DeltaSinkSpec)
+    jsonl = build_sink(node(**base, write={"connection": "c", "format": "jsonl", "path": "o"}), loc, "p")
+    assert isinstance(jsonl, FileSinkSpec)
     with pytest.raises(ConfigError, match=r"bootstrap\.servers"):
-        build_sink(node(**base, write={"connection": "c", "format": "kafka", "topic": "o"}), loc)
+        build_sink(node(**base, write={"connection": "c", "format": "kafka", "topic": "o"}), loc, "p")
     with pytest.raises(ConfigError):
-        build_sink(node(**base), loc)
+        build_sink(node(**base), loc, "p")
+
+
+def test_every_builtin_format_has_a_connector() -> None:
+    assert {"csv", "json", "jsonl", "parquet", "delta", "kafka"} <= set(connectors())
+
+
+def test_a_registered_connector_serves_its_format(tmp_path: Path) -> None:
+    made: list[str] = []
+
+    def sink(req: object) -> FileSinkSpec:
+        made.append("sink")
+        return FileSinkSpec("n", Location(uri=str(tmp_path)), node(read={"connection": "c", "format": "csv", "path": "x"},
+                            write={"connection": "c", "format": "jsonl", "path": "o"}).write)  # type: ignore[arg-type]
+
+    register(Connector("unit-test", ("jsonl",), source=None, sink=sink))
+    try:
+        loc = Location(uri=str(tmp_path / "o"))
+        build_sink(node(read={"connection": "c", "format": "csv", "path": "x"},
+                        write={"connection": "c", "format": "jsonl", "path": "o"}), loc, "p")
+        assert made == ["sink"]
+    finally:
+        register(next(c for c in BUILTIN if c.name == "files"))

@@ -11,7 +11,7 @@ import pytest
 
 from odibi_stream.config.models import IncrementalConfig, ReadConfig
 from odibi_stream.config.project import Location
-from odibi_stream.connectors.files import FileSource
+from odibi_stream.connectors.files import FileSource, FilesSpec
 from odibi_stream.engines.pandas import PandasEngine
 from odibi_stream.exceptions import ConfigError, SourceError
 
@@ -28,7 +28,7 @@ def source(root: Path, glob: str = "in/*.csv", **inc: Any) -> FileSource:
     read = ReadConfig(
         connection="c", format="csv", path=glob, incremental=IncrementalConfig(mode="files", **inc)
     )
-    return FileSource("n", Location(uri=str(root / glob), storage_options={}, is_local=True), read)
+    return FilesSpec("n", Location(uri=str(root / glob), storage_options={}, is_local=True), read).open()
 
 
 def test_fresh_file_is_not_planned_until_settled(tmp_path: Path) -> None:
@@ -91,7 +91,9 @@ def test_recursive_glob_skips_hidden_temp_files(tmp_path: Path) -> None:
     src = source(tmp_path, glob="in/**/*.csv")
     rng = src.plan(src.initial_state())
     assert rng is not None and [f["path"] for f in rng["files"]] == ["in/2026/01/a.csv"]
-    assert src.watch_paths() == [tmp_path / "in"]
+    read = ReadConfig(connection="c", format="csv", path="in/**/*.csv", incremental=IncrementalConfig(mode="files"))
+    spec = FilesSpec("n", Location(uri=str(tmp_path / "in/**/*.csv")), read)
+    assert spec.watch().paths == (tmp_path / "in",)
 
 
 def test_read_exact_files_and_rejects(tmp_path: Path) -> None:
@@ -160,7 +162,7 @@ def test_remote_location_rejected(tmp_path: Path) -> None:
         connection="c", format="csv", path="x/*.csv", incremental=IncrementalConfig(mode="files")
     )
     with pytest.raises(ConfigError):
-        FileSource("n", Location(uri="az://c/x/*.csv", storage_options={}, is_local=False), read)
+        FilesSpec("n", Location(uri="az://c/x/*.csv", storage_options={}, is_local=False), read)
 
 
 def test_max_records_per_batch_bounds_file_batches(tmp_path: Path) -> None:
@@ -177,7 +179,7 @@ def test_max_records_per_batch_bounds_file_batches(tmp_path: Path) -> None:
         connection="local", format="jsonl", path="in/*.jsonl",
         incremental=IncrementalConfig(mode="files", max_records_per_batch=7, settle_seconds=0),
     )
-    src = FileSource("n", Location(uri=str(folder / "*.jsonl"), storage_options={}, is_local=True), read)
+    src = FilesSpec("n", Location(uri=str(folder / "*.jsonl"), storage_options={}, is_local=True), read).open()
     state = src.initial_state()
     sizes = []
     while (rng := src.plan(state)) is not None:

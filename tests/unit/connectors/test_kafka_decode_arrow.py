@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pyarrow as pa
 
-from odibi_stream.connectors.kafka_client import jvm_client_options
+from odibi_stream.clients.kafka import jvm_client_options
 from odibi_stream.connectors.kafka_decode import decoded_from_arrow, to_table
 
 HEADERS = pa.list_(pa.struct([("key", pa.string()), ("value", pa.binary())]))

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from odibi_stream.config.models import IncrementalConfig, ReadConfig
 from odibi_stream.config.project import Location
-from odibi_stream.connectors.files import FileSource
-from odibi_stream.connectors.kafka_source import share_budget
+from odibi_stream.connectors.files import FilesSpec
+from odibi_stream.connectors.kafka import share_budget
 
 files_st = st.lists(
     st.tuples(st.integers(1, 20), st.integers(0, 5)),  # (records, mtime bucket: ties are common)
@@ -40,7 +40,7 @@ def test_file_plans_cover_every_file_once_in_order_within_limits(
             max_bytes_per_batch=max_bytes, max_records_per_batch=max_records,
         )
         read = ReadConfig(connection="c", format="jsonl", path="in/*.jsonl", incremental=inc)
-        src = FileSource("n", Location(uri=str(folder / "*.jsonl"), storage_options={}, is_local=True), read)
+        src = FilesSpec("n", Location(uri=str(folder / "*.jsonl"), storage_options={}, is_local=True), read).open()
         state = src.initial_state()
         seen: list[tuple[int, str]] = []
         for _ in range(len(files) + 1):

@@ -13,7 +13,8 @@ from deltalake import DeltaTable
 from odibi_stream.config.models import WriteConfig
 from odibi_stream.config.project import Location
 from odibi_stream.connectors.base import BatchKey
-from odibi_stream.connectors.sinks import DeltaSink, FileSink
+from odibi_stream.connectors.delta import DeltaSink, DeltaSinkSpec
+from odibi_stream.connectors.files_sink import FileSink, FileSinkSpec
 from odibi_stream.engines.pandas import PandasEngine
 from odibi_stream.exceptions import ConfigError
 
@@ -23,7 +24,7 @@ def loc(path: Path) -> Location:
 
 
 def delta_sink(path: Path, **kw: Any) -> DeltaSink:
-    return DeltaSink("n", loc(path), WriteConfig(connection="c", format="delta", path="t", **kw))
+    return DeltaSinkSpec("n", loc(path), WriteConfig(connection="c", format="delta", path="t", **kw)).open()
 
 
 def key(batch: int) -> BatchKey:
@@ -70,7 +71,7 @@ def test_delta_sinks_of_different_nodes_are_independent(tmp_path: Path) -> None:
 
 
 def file_sink(path: Path, fmt: str = "parquet", **kw: Any) -> FileSink:
-    return FileSink("n", loc(path), WriteConfig(connection="c", format=fmt, path="out", **kw))
+    return FileSinkSpec("n", loc(path), WriteConfig(connection="c", format=fmt, path="out", **kw)).open()
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "csv", "jsonl"])
@@ -106,13 +107,12 @@ def test_delta_sink_survives_its_table_being_dropped_and_recreated(tmp_path: Pat
     from odibi_stream.config.models import WriteConfig
     from odibi_stream.config.project import Location
     from odibi_stream.connectors.base import BatchKey
-    from odibi_stream.connectors.sinks import DeltaSink
     from odibi_stream.engines.pandas import PandasEngine
 
     engine = PandasEngine()
     table = tmp_path / "t"
-    sink = DeltaSink("out", Location(uri=str(table), storage_options={}, is_local=True),
-                     WriteConfig(connection="c", format="delta", path="t"))
+    sink = DeltaSinkSpec("out", Location(uri=str(table), storage_options={}, is_local=True),
+                         WriteConfig(connection="c", format="delta", path="t")).open()
     frame = pa.table({"a": [1, 2]})
     sink.write(engine, frame, BatchKey("p", "out", 3))
     assert sink.already_written(BatchKey("p", "out", 3))

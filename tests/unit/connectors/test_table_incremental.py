@@ -14,7 +14,7 @@ from deltalake import write_deltalake
 
 from odibi_stream.config.models import IncrementalConfig, ReadConfig
 from odibi_stream.config.project import Location
-from odibi_stream.connectors.table_incremental import ColumnSource
+from odibi_stream.connectors.column_source import ColumnSource, ColumnSpec
 from odibi_stream.engines.pandas import PandasEngine
 
 UTC = timezone.utc
@@ -27,7 +27,7 @@ def source(uri: str, fmt: str = "delta", column: str = "k", **inc: Any) -> Colum
         path="t",
         incremental=IncrementalConfig(mode="column", column=column, **inc),
     )
-    return ColumnSource("n", Location(uri=uri, storage_options={}, is_local=True), read)
+    return ColumnSpec("n", Location(uri=uri, storage_options={}, is_local=True), read).open()
 
 
 def drain(src: ColumnSource, state: dict[str, Any]) -> tuple[list[list[Any]], dict[str, Any], str]:

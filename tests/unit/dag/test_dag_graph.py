@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 
+from odibi_stream.config.graph import dag_errors, find_cycle
 from odibi_stream.config.models import PipelineConfig
 from odibi_stream.config.yamlpos import parse_yaml
-from odibi_stream.dag.graph import build_dag, dag_errors, find_cycle, to_mermaid, to_text
+from odibi_stream.dag.graph import build_dag, to_mermaid, to_text
 from odibi_stream.exceptions import DagError
 
 _READ = {"connection": "local", "format": "csv", "path": "x/*.csv"}

@@ -12,8 +12,8 @@ import pytest
 import odibi_stream
 from odibi_stream.engines import get_engine
 from odibi_stream.engines.pandas import PandasEngine
-from odibi_stream.engines.transforms import registered, resolve_function, transform
 from odibi_stream.exceptions import ConfigError, TransformError
+from odibi_stream.plugins.transforms import registered, resolve_function, transform
 
 
 def test_decorator_bare_and_named() -> None:

@@ -9,31 +9,29 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from odibi_stream.observability import metrics as metrics_module
 from odibi_stream.observability.metrics import Metrics, epoch_seconds
-from odibi_stream.runtime.runner import BatchResult
+from odibi_stream.runtime.report import BatchReport, RowCounts
+from odibi_stream.runtime.steps import BatchTrace
 
 WM = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 
 
-def make_result(**overrides: object) -> BatchResult:
-    fields: dict[str, object] = {
-        "pipeline": "orders",
-        "batch": 7,
-        "replayed": False,
-        "rows_in": 10,
-        "rows_out": 8,
-        "rejected": 2,
-        "late": 1,
-        "duration_ms": 250.0,
-        "commit_ms": 12.0,
-        "nodes": {
+def make_result(batch: int = 7, duration_ms: float = 250.0, pipeline: str = "orders") -> BatchReport:
+    # 250 ms in all, 12 ms of it writing the checkpoint (write-ahead 5 + commit 7).
+    steps = {"plan": 1.0, "write_ahead": 5.0, "execute": duration_ms - 13.0, "commit": 7.0}
+    return BatchReport(
+        pipeline=pipeline,
+        batch=batch,
+        replayed=False,
+        counts=RowCounts(rows_in=10, rows_out=8, rejected=2, late=1),
+        nodes={
             "raw": {"rows_in": 10, "rows_out": 10, "rejected": 0, "late": 0},
             "clean": {"rows_in": 10, "rows_out": 8, "rejected": 2, "late": 1},
         },
-        "watermarks": {"raw": WM},
-        "lag": {"raw": {"files": 3, "bytes": 4096}},
-    }
-    fields.update(overrides)
-    return BatchResult(**fields)  # type: ignore[arg-type]
+        watermarks={"raw": WM},
+        sources={},
+        trace=BatchTrace(pipeline=pipeline, started=WM, batch=batch, steps_ms=steps),
+        lag={"raw": {"files": 3, "bytes": 4096}},
+    )
 
 
 def sample(m: Metrics, name: str, **labels: str) -> float | None:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from odibi_stream.core.redact import redact, redact_mapping, register_secret
 from odibi_stream.exceptions import ConfigError
 from odibi_stream.observability.logs import configure_logging, get_logger
-from odibi_stream.observability.redact import redact, redact_mapping, register_secret
 
 SECRET = "p4ss-w0rd-registered-xyz"
 
@@ -137,7 +137,7 @@ def test_secret_from_config_never_reaches_log_output_of_a_real_process(tmp_path:
     )
     script = textwrap.dedent(
         f"""
-        from odibi_stream.config.loader import load_project
+        from odibi_stream import load_project  # the public loader registers secrets
         from odibi_stream.observability.logs import configure_logging, get_logger
         import sys
         configure_logging(sys.argv[1], "INFO")

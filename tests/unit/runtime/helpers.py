@@ -9,15 +9,19 @@ from deltalake import DeltaTable
 from odibi_stream.checkpoints.manager import CheckpointManager
 from odibi_stream.config.loader import load_project
 from odibi_stream.engines import get_engine
-from odibi_stream.runtime.runner import Fence, PipelineRunner
+from odibi_stream.runtime.batch import Fence
+from odibi_stream.runtime.compile import compile_pipeline
+from odibi_stream.runtime.runner import PipelineRunner
 
 
 def runner(project: Path, pipeline: str, fence: Fence | None = None) -> PipelineRunner:
-    """A fresh runner (as a restarted process would build it)."""
+    """A fresh runner (as a restarted process would build it); it is never closed on purpose
+    in tests that simulate a crash, and holds no client for file/Delta pipelines."""
     proj = load_project(project)
     return PipelineRunner(
-        proj, pipeline, engine=get_engine("pandas"),
-        checkpoints=CheckpointManager(proj.checkpoint_root()), fence=fence,
+        compile_pipeline(proj, pipeline), engine=get_engine("pandas"),
+        checkpoints=CheckpointManager.open(proj.checkpoint), fence=fence,
+        retain_batches=proj.config.checkpoint.retain_batches,
     )
 
 

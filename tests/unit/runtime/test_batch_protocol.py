@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from odibi_stream.exceptions import LeaseLost, RecordError
+from odibi_stream.exceptions import BatchFailed, LeaseLost, RecordError
 from odibi_stream.runtime import batch as protocol
 from tests.conftest import land, write_project
 from tests.unit.runtime.helpers import csv_lines, delta_rows, runner
@@ -60,8 +60,8 @@ def test_planned_batch_is_replayed_verbatim_after_a_crash(project: Path) -> None
     landing = project / "data" / "landing"
     land(landing, "a.csv", csv_lines(range(0, 5)))
     r = runner(project, "orders")
-    state = protocol.recover(r.plan, r.log)
-    entry = protocol.plan_batch(r.plan, state, 0, force=False)
+    state = protocol.recover(r.live, r.log)
+    entry = protocol.plan_batch(r.live, state, 0, force=False)
     assert entry is not None
     protocol.write_ahead(r.log, entry, protocol.NoFence())
     # The process "dies" here. More data arrives before the restart.
@@ -78,11 +78,11 @@ def test_planned_batch_is_replayed_verbatim_after_a_crash(project: Path) -> None
 def test_replay_after_sink_wrote_skips_the_sink(project: Path) -> None:
     land(project / "data" / "landing", "a.csv", csv_lines(range(0, 7)))
     r = runner(project, "orders")
-    state = protocol.recover(r.plan, r.log)
-    entry = protocol.plan_batch(r.plan, state, 0, force=False)
+    state = protocol.recover(r.live, r.log)
+    entry = protocol.plan_batch(r.live, state, 0, force=False)
     assert entry is not None
     protocol.write_ahead(r.log, entry, protocol.NoFence())
-    protocol.execute(r.plan, r.engine, entry)  # sink wrote batch 0; the commit never happened
+    protocol.execute(r.live, r.engine, entry)  # sink wrote batch 0; the commit never happened
     result = runner(project, "orders").run_batch()
     assert result is not None and result.replayed
     assert result.nodes["out"]["sink"]["skipped"] is True
@@ -104,8 +104,10 @@ def test_a_fenced_out_owner_cannot_commit(project: Path) -> None:
                 raise LeaseLost("another owner took the pipeline")
 
     r = runner(project, "orders", fence=Lost())
-    with pytest.raises(LeaseLost):
+    with pytest.raises(BatchFailed) as info:
         r.run_batch()
+    assert isinstance(info.value.cause, LeaseLost)
+    assert (info.value.pipeline, info.value.batch, info.value.step) == ("orders", 0, "commit")
     assert r.log.read_commit(0) is None
     assert r.log.read_offsets(0) is not None
     ok = runner(project, "orders").run_batch()
@@ -174,8 +176,12 @@ def test_on_error_fail_stops_before_commit(tmp_path: Path) -> None:
     project = write_project(tmp_path / "p", {"orders": PIPE})
     land(project / "data" / "landing", "bad.csv", "id,amount\n1,2.0\nx,3.0\n")
     r = runner(project, "orders")
-    with pytest.raises(RecordError, match="bad record"):
+    with pytest.raises(BatchFailed, match="bad record") as info:
         r.run_batch()
+    err = info.value
+    assert isinstance(err.cause, RecordError) and not err.retryable
+    assert (err.step, err.node, err.batch) == ("execute", "raw", 0)
+    assert err.where is not None and err.where.endswith("orders.yaml:3"), err.where
     assert r.log.read_commit(0) is None
 
 

@@ -31,7 +31,7 @@ def test_rewind_rereads_input_after_the_batch_and_sinks_write_it(tmp_path: Path)
         land(project / "data" / "landing", f"o{f}.csv", csv_lines(range(f * 10, f * 10 + 2)), age_seconds=30 - f)
     first = runner(project, "orders")
     assert len(first.run_available()) == 3
-    assert rewind(first.plan, first.log, 0) == 3
+    assert rewind(first.live, first.log, 0) == 3
     again = runner(project, "orders").run_available()
     assert [r.batch for r in again] == [3, 4], "new numbers, so the Delta txn check lets them in"
     assert _ids(project) == [0, 1, 10, 10, 11, 11, 20, 20, 21, 21]

@@ -2,87 +2,29 @@
 
 from __future__ import annotations
 
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from datetime import datetime, timezone
 from email.message import Message
 from typing import Any
 
 import orjson
 import pytest
 
+from odibi_stream.core.redact import clear_secrets, register_secret
 from odibi_stream.exceptions import ConfigError
-from odibi_stream.observability.metrics import Metrics
-from odibi_stream.observability.redact import clear_secrets, register_secret
-from odibi_stream.runtime.control import ControlPlane
-from odibi_stream.runtime.runner import BatchResult
 from odibi_stream.server.app import ServerHandle, is_loopback, start_server
 from odibi_stream.server.page import status_page
-
-XSS_NAME = "<script>alert(1)</script>"
-
-
-class FakeDaemon:
-    """A thread-safe ControlPlane test double (the protocol boundary, not the server)."""
-
-    def __init__(self, names: list[str]) -> None:
-        self.lock = threading.Lock()
-        self.states = dict.fromkeys(names, "idle")
-        self.calls: list[tuple[str, str]] = []
-        self.ready = True
-        self.metrics = Metrics()
-        self.explode = False
-
-    def _describe(self, name: str) -> dict[str, Any]:
-        return {
-            "name": name, "state": self.states[name], "trigger": "file_watch", "engine": "pandas",
-            "last_batch": {"batch": 3, "rows_in": 5, "rows_out": 4, "replayed": False},
-            "last_error": None, "lag": {"src": {"files": 1}},
-            "watermarks": {"src": datetime(2024, 5, 1, 12, tzinfo=timezone.utc)},
-            "nodes": ["src", "out"], "edges": [["src", "out"]], "reload_error": None,
-            "degraded": False, "batches": 3,
-        }
-
-    def pipelines(self) -> list[dict[str, Any]]:
-        if self.explode:
-            raise RuntimeError("boom password=hunter2secret")
-        with self.lock:
-            return [self._describe(n) for n in sorted(self.states)]
-
-    def pipeline(self, name: str) -> dict[str, Any] | None:
-        with self.lock:
-            return self._describe(name) if name in self.states else None
-
-    def _act(self, action: str, name: str, state: str | None) -> None:
-        with self.lock:
-            if name not in self.states:
-                raise KeyError(name)
-            self.calls.append((action, name))
-            if state:
-                self.states[name] = state
-
-    def trigger(self, name: str) -> None:
-        self._act("trigger", name, None)
-
-    def pause(self, name: str) -> None:
-        self._act("pause", name, "paused")
-
-    def resume(self, name: str) -> None:
-        self._act("resume", name, "idle")
-
-    def readiness(self) -> tuple[bool, dict[str, Any]]:
-        return self.ready, {"orders": {"state": "idle", "lease": "held", "degraded": False}, "reload_error": None}
-
-    def metrics_text(self) -> tuple[bytes, str]:
-        return self.metrics.render()
+from odibi_stream.service.control import ControlPlane
+from tests.unit.observability.test_metrics import make_result
+from tests.unit.server.fake_control import XSS_NAME, FakeDaemon
 
 
 def call(
     method: str, url: str, token: str | None = None, header: str | None = None
 ) -> tuple[int, Message, bytes]:
     req = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
+    req.add_header("X-Odibi-Request", "1")
     if token is not None:
         req.add_header("Authorization", f"Bearer {token}")
     if header is not None:
@@ -133,17 +75,12 @@ def test_readyz_ready_and_not_ready(server: ServerHandle, daemon: FakeDaemon) ->
 
 
 def test_metrics_route_serves_recorded_batches(server: ServerHandle, daemon: FakeDaemon) -> None:
-    result = BatchResult(
-        pipeline="orders", batch=1, replayed=False, rows_in=5, rows_out=4, rejected=1, late=0,
-        duration_ms=20.0, commit_ms=3.0,
-        nodes={"src": {"rows_in": 5, "rows_out": 5, "rejected": 0, "late": 0}}, watermarks={},
-    )
-    daemon.metrics.record_batch("orders", result, "committed")
+    daemon.metrics.record_batch("orders", make_result(batch=1), "committed")
     status, headers, body = call("GET", server.url + "metrics")
     assert status == 200
     assert headers["Content-Type"].startswith("text/plain")
     assert b'odibi_batches_total{pipeline="orders",status="committed"} 1.0' in body
-    assert b'odibi_rows_in_total{node="src",pipeline="orders"} 5.0' in body
+    assert b'odibi_rows_in_total{node="raw",pipeline="orders"} 10.0' in body
 
 
 def test_list_and_get_pipelines(server: ServerHandle) -> None:

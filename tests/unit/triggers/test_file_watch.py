@@ -6,10 +6,9 @@ import threading
 import time
 from pathlib import Path
 
+from odibi_stream.core.wake import WakeReason
 from odibi_stream.triggers.after import AfterTrigger
-from odibi_stream.triggers.base import REASON_DATA, REASON_TICK
 from odibi_stream.triggers.file_watch import FileWatchTrigger
-from odibi_stream.triggers.poll import PollingTrigger
 
 
 class Counter:
@@ -43,7 +42,7 @@ def test_burst_of_1000_files_is_a_handful_of_wakeups(tmp_path: Path) -> None:
         trig.stop()
     assert trig.events >= 1000
     assert 1 <= len(wake.reasons) <= 5, wake.reasons
-    assert set(wake.reasons) == {REASON_DATA}
+    assert set(wake.reasons) == {WakeReason.DATA}
 
 
 def test_single_file_wakes_quickly(tmp_path: Path) -> None:
@@ -106,16 +105,4 @@ def test_after_trigger_fires_only_for_its_upstreams() -> None:
     trig.notify("raw")
     trig.stop()
     trig.notify("raw")
-    assert wake.reasons == [REASON_TICK]
-
-
-def test_polling_trigger_wakes_when_probe_says_so() -> None:
-    wake = Counter()
-    answers = iter([False, True, False, True])
-    trig = PollingTrigger(lambda: next(answers, False), interval=0.02)
-    trig.start(wake)
-    try:
-        _wait(lambda: len(wake.reasons) >= 2, timeout=3)
-    finally:
-        trig.stop()
-    assert wake.reasons == [REASON_DATA, REASON_DATA]
+    assert wake.reasons == [WakeReason.TICK]

@@ -12,8 +12,8 @@ import pytest
 
 from odibi_stream.checkpoints.local import LocalCheckpointStore
 from odibi_stream.config.models import ScheduleTrigger
+from odibi_stream.core.wake import WakeReason
 from odibi_stream.exceptions import ConfigError
-from odibi_stream.triggers.base import REASON_CATCH_UP, REASON_TICK
 from odibi_stream.triggers.schedule import ScheduleTriggerRunner, build_schedule
 
 
@@ -45,7 +45,7 @@ def test_cron_with_seconds_field_fires_within_the_second(tmp_path: Path) -> None
     trig = ScheduleTriggerRunner("p", "cron", ScheduleTrigger(expression="* * * * * *"), store)
     trig.start(rec)
     try:
-        _wait(lambda: rec.reasons(REASON_TICK) >= 2, timeout=4)
+        _wait(lambda: rec.reasons(WakeReason.TICK) >= 2, timeout=4)
     finally:
         trig.stop()
     for _, at in rec.calls:
@@ -60,7 +60,7 @@ def test_interval_fires_repeatedly(tmp_path: Path) -> None:
     trig = ScheduleTriggerRunner("p", "interval", ScheduleTrigger(every="200ms"), LocalCheckpointStore(tmp_path))
     trig.start(rec)
     try:
-        _wait(lambda: rec.reasons(REASON_TICK) >= 3, timeout=5)
+        _wait(lambda: rec.reasons(WakeReason.TICK) >= 3, timeout=5)
     finally:
         trig.stop()
     count = len(rec.calls)
@@ -84,7 +84,7 @@ def test_catch_up_after_downtime(tmp_path: Path, policy: str, expected: int) -> 
     before = datetime.now(timezone.utc)
     trig.start(rec)
     trig.stop()
-    missed = [at for r, at in rec.calls if r == REASON_CATCH_UP]
+    missed = [at for r, at in rec.calls if r == WakeReason.CATCH_UP]
     assert len(missed) in (expected, expected + (1 if policy == "all" else 0))
     # the newest missed tick is recorded, so a restart does not catch the same ticks up again
     last = datetime.fromisoformat(orjson.loads(store.read("p/schedule.json") or b"")["last_tick"])
@@ -93,7 +93,7 @@ def test_catch_up_after_downtime(tmp_path: Path, policy: str, expected: int) -> 
     trig2 = ScheduleTriggerRunner("p", "cron", cfg, store)
     trig2.start(again)
     trig2.stop()
-    assert again.reasons(REASON_CATCH_UP) <= 1  # at most a tick that fell in between
+    assert again.reasons(WakeReason.CATCH_UP) <= 1  # at most a tick that fell in between
 
 
 def test_first_start_records_a_baseline_and_catches_nothing(tmp_path: Path) -> None:

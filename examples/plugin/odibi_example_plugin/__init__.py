@@ -1,0 +1,1 @@
+"""An example odibi-stream plugin (see README.md)."""

@@ -1,0 +1,228 @@
+"""Kafka (``format: kafka``): the source and sink specs — validated settings, no client.
+
+The live parts are :mod:`~odibi_stream.connectors.kafka_reader` (the source: offset ranges read
+with assign + seek), :mod:`~odibi_stream.connectors.kafka_writer` (the transactional sink) and
+:mod:`~odibi_stream.connectors.kafka_watch` (the end-offset probe that wakes the pipeline,
+polled every 0.5 s unless ``trigger: {kafka: {interval_seconds}}`` says otherwise). This module
+imports no confluent-kafka, so a Kafka pipeline validates — and reports a missing ``kafka``
+extra with its install hint — without it.
+
+Source positions (see :mod:`odibi_stream.connectors.base`):
+    * range = ``{"partitions": {"topic:p": [start, end]}}`` (end exclusive, every known
+      partition listed, empty ones as ``[x, x]``) plus ``"data_loss": {"topic:p": [from, to]}``
+      when offsets were skipped under ``on_data_loss: skip_with_report``;
+    * state = ``{"offsets": {"topic:p": next_offset}}``.
+
+Options (``read.options``):
+    * ``pattern``: regex over topic names, instead of ``topic`` (which may be a comma list).
+    * ``starting``: ``earliest`` (default) | ``latest`` | ``{"topic:p" or "p": offset}``; applies
+      to partitions known when the pipeline first starts. Partitions found later (a topic grew,
+      a new topic matched the pattern) always start from their earliest offset, so nothing
+      produced to them is missed. ``latest`` is pinned by the first committed batch; until then
+      a restart re-resolves it.
+    * ``on_data_loss``: ``fail`` (default) | ``skip_with_report``: what to do when the next
+      offset to read is no longer on the broker (retention or a recreated topic). ``fail`` raises
+      a terminal :class:`SourceError` naming topic, partition and offsets; ``skip_with_report``
+      continues from the earliest available offset and records the gap in the range.
+    * ``value_format``: ``json`` (default) | ``string`` | ``bytes``; ``schema``: optional fixed
+      JSON schema (column → type name); ``key_column``: name of the key column (default ``key``).
+    * ``group_id``: consumer group for acknowledging positions (default ``odibi-<pipeline>-<node>``);
+      the checkpoint, not the group, is the truth.
+    * ``client``: extra librdkafka settings; ``read_timeout_seconds`` (default 60): how long a read
+      may make no progress before it fails as a (retryable) outage.
+
+Engines: on an engine with its own Kafka reader (``read_kafka``, the Spark engine) the planned
+ranges are read by that engine and decoded here to the same columns and rejects.
+
+Reads use ``isolation.level=read_committed`` and planning uses read-committed end offsets, so
+aborted transactional records never appear and every planned offset is decided. Offsets have
+gaps (transaction markers, compaction), so a read stops per partition when its position reaches
+the range end, not after end - start messages.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from odibi_stream.clients.kafka import client_config, parse_topics
+from odibi_stream.config.models import ReadConfig, WriteConfig
+from odibi_stream.connectors.kafka_decode import check_value_format
+from odibi_stream.core.arrow_types import parse_schema
+from odibi_stream.core.extras import require_extra
+from odibi_stream.core.wake import PollWatch
+from odibi_stream.exceptions import ConfigError
+
+if TYPE_CHECKING:
+    from odibi_stream.connectors.kafka_reader import KafkaSource
+    from odibi_stream.connectors.kafka_writer import KafkaSink
+
+DATA_LOSS_POLICIES = ("fail", "skip_with_report")
+KAFKA_POLL_SECONDS = 0.5
+"""Default end-offset poll period of the pipeline's data trigger."""
+
+
+@dataclass(frozen=True)
+class KafkaSourceSpec:
+    """A validated Kafka source (no client yet); opens a :class:`KafkaSource`.
+
+    Args:
+        node: Node name.
+        pipeline: Pipeline name (default consumer group id).
+        connection_options: The connection's librdkafka settings (``bootstrap.servers``, SASL...).
+        read: The node's read config (``format: kafka``).
+
+    Raises (on construction):
+        ConfigError: the kafka extra is missing, invalid topic selection or options.
+    """
+
+    node: str
+    pipeline: str
+    connection_options: Mapping[str, Any] = field(repr=False)
+    read: ReadConfig
+    topics: list[str] = field(init=False)
+    pattern: re.Pattern[str] | None = field(init=False)
+    value_format: str = field(init=False)
+    schema: dict[str, pa.DataType] = field(init=False, repr=False)
+    key_column: str = field(init=False)
+    starting: Any = field(init=False)
+    on_data_loss: str = field(init=False)
+    max_records: int | None = field(init=False)
+    read_timeout: float = field(init=False)
+    group_id: str = field(init=False)
+    consumer_conf: dict[str, Any] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        require_extra("confluent_kafka", "kafka", f"node {self.node}: format kafka")
+        opts = dict(self.read.options)
+        topics, pattern = parse_topics(self.read.topic, opts.get("pattern"))
+        starting = opts.get("starting", "earliest")
+        on_data_loss = str(opts.get("on_data_loss", "fail"))
+        if on_data_loss not in DATA_LOSS_POLICIES:
+            raise ConfigError(
+                f"node {self.node}: unknown on_data_loss {on_data_loss!r}", hint="use fail or skip_with_report"
+            )
+        if not (starting in ("earliest", "latest") or isinstance(starting, dict)):
+            raise ConfigError(
+                f"node {self.node}: starting must be earliest, latest or a mapping of partition to offset"
+            )
+        inc = self.read.incremental
+        group_id = str(opts.get("group_id") or f"odibi-{self.pipeline}-{self.node}")
+        conf = client_config(self.connection_options, opts.get("client"))
+        conf.update(
+            {
+                "group.id": group_id,
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "isolation.level": "read_committed",
+                "enable.partition.eof": True,
+            }
+        )
+        values = {
+            "topics": topics,
+            "pattern": pattern,
+            "value_format": check_value_format(str(opts.get("value_format", "json"))),
+            "schema": parse_schema(opts.get("schema")),
+            "key_column": str(opts.get("key_column", "key")),
+            "starting": starting,
+            "on_data_loss": on_data_loss,
+            "max_records": inc.max_records_per_batch if inc else None,
+            "read_timeout": float(opts.get("read_timeout_seconds", 60.0)),
+            "group_id": group_id,
+            "consumer_conf": conf,
+        }
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    def open(self) -> KafkaSource:
+        """The reader; its metadata consumer connects on first use and closes with it."""
+        from odibi_stream.connectors.kafka_reader import KafkaSource
+
+        return KafkaSource(self)
+
+    def watch(self) -> PollWatch:
+        """Poll the read-committed end offsets of the selected topics."""
+        from odibi_stream.connectors.kafka_watch import KafkaEndsProbe
+
+        def open_probe() -> KafkaEndsProbe:
+            return KafkaEndsProbe(self.connection_options, self.topics, self.pattern)
+
+        what = ",".join(self.topics) or (self.pattern.pattern if self.pattern else "")
+        return PollWatch(open_probe, name=f"kafka:{what}", default_interval=KAFKA_POLL_SECONDS)
+
+
+@dataclass(frozen=True)
+class KafkaSinkSpec:
+    """A validated Kafka sink (no producer yet); opens a :class:`KafkaSink`.
+
+    Raises (on construction):
+        ConfigError: the kafka extra is missing, no topic, or bad options.
+    """
+
+    node: str
+    pipeline: str
+    connection_options: Mapping[str, Any] = field(repr=False)
+    write: WriteConfig
+    topic: str = field(init=False)
+    key_column: str | None = field(init=False)
+    value_columns: list[str] | None = field(init=False)
+    transactional_id: str = field(init=False)
+    client_conf: dict[str, Any] = field(init=False, repr=False)
+    producer_conf: dict[str, Any] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        require_extra("confluent_kafka", "kafka", f"node {self.node}: format kafka")
+        if not self.write.topic:
+            raise ConfigError(f"node {self.node}: a kafka write needs 'topic'")
+        opts = dict(self.write.options)
+        value_columns = opts.get("value_columns")
+        if value_columns is not None and not isinstance(value_columns, list):
+            raise ConfigError(f"node {self.node}: options.value_columns must be a list of column names")
+        txn_id = str(opts.get("transactional_id") or f"odibi-{self.pipeline}-{self.node}")
+        base = client_config(self.connection_options, opts.get("client"))
+        producer = {
+            **base,
+            "transactional.id": txn_id,
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": int(opts.get("linger_ms", 5)),
+            "transaction.timeout.ms": int(opts.get("transaction_timeout_ms", 60_000)),
+        }
+        values = {
+            "topic": self.write.topic,
+            "key_column": opts.get("key_column"),
+            "value_columns": value_columns,
+            "transactional_id": txn_id,
+            "client_conf": base,
+            "producer_conf": producer,
+        }
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    def open(self) -> KafkaSink:
+        """The writer; its transactional producer starts (and fences zombies) on first use."""
+        from odibi_stream.connectors.kafka_writer import KafkaSink
+
+        return KafkaSink(self)
+
+
+def share_budget(backlog: Mapping[str, int], budget: int | None) -> dict[str, int]:
+    """Split ``budget`` offsets across partitions fairly (water-filling), deterministic.
+
+    Partitions with a small backlog take all of it; the rest is shared equally among the
+    others. Without a budget every partition takes its whole backlog.
+    """
+    if budget is None:
+        return {k: max(0, n) for k, n in backlog.items()}
+    take = {k: 0 for k in backlog}
+    remaining = budget
+    order = sorted((n, k) for k, n in backlog.items() if n > 0)
+    for i, (n, k) in enumerate(order):
+        share = remaining // (len(order) - i)
+        take[k] = min(n, max(share, 0))
+        remaining -= take[k]
+    return take

@@ -1,0 +1,1 @@
+"""Neutral building blocks every layer may use: clock, values, redaction, hints, JSON."""

@@ -1,0 +1,1 @@
+"""Extension points: the Python transform registry and entry-point plugins."""

@@ -1,0 +1,1 @@
+"""The service layer: the daemon and its managers, leases, reloads and the control plane."""
