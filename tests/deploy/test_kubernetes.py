@@ -24,7 +24,6 @@ from typing import Any
 
 import pytest
 
-from odibi_stream.config.models import ServerConfig
 from tests.deploy.deploy_helpers import (
     BIN,
     CACHE,
@@ -33,6 +32,7 @@ from tests.deploy.deploy_helpers import (
     REPO,
     SCRIPTS,
     delta_ids,
+    http_json,
     land_orders,
     order_csv,
     pipeline_state,
@@ -48,8 +48,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(KUBE_WAIT + 900), pytest.mar
 TOKEN = "k8s-test-token"
 CHART = REPO / "deploy" / "helm" / "odibi-stream"
 KUBECONFIG = CACHE / "k8s" / "admin.kubeconfig"
-# The unauthenticated probe listener (server.probe_port) where this code has it; else exec probes.
-PROBES = "port" if "probe_port" in ServerConfig.model_fields else "exec"
+# The unauthenticated probe listener (server.probe_port, set by the quickstart's `container`
+# overlay from $ODIBI_PROBE_PORT): httpGet probes without the token.
+PROBES = "port"
 
 
 def host_network_state() -> dict[str, str]:
@@ -143,8 +144,11 @@ def test_helm_install_ready_commit_and_pod_deletion_exactly_once(
         name, url = pod["metadata"]["name"], f"http://{pod['status']['podIP']}:8765"
         spec = pod["spec"]["containers"][0]
         assert spec["imagePullPolicy"] == "IfNotPresent" and spec["image"] == IMAGE
-        if PROBES == "port":
-            assert spec["readinessProbe"]["httpGet"]["port"] == "probes"
+        assert spec["readinessProbe"]["httpGet"]["port"] == "probes"
+        # The probe listener answers without a token; the API port does not.
+        probe_url = f"http://{pod['status']['podIP']}:8766"
+        assert http_json(probe_url + "/readyz")[0] == 200
+        assert http_json(url + "/api/pipelines")[0] == 401
 
         # A file copied in through the API server (kubectl cp = tar over exec) is committed.
         (tmp_path / "orders-0000.csv").write_text(order_csv(0, 20))
