@@ -23,7 +23,7 @@ from odibi_stream.checkpoints.log import PipelineLog
 from odibi_stream.exceptions import CheckpointConflict, LeaseLost
 from tests.azurite_fixtures import AzuriteAccount
 from tests.conftest import cli_env
-from tests.unit.checkpoints.ckpt_helpers import commit, compact_keeping, plan, run_batches
+from tests.unit.checkpoints.ckpt_helpers import commit, plan, run_batches, snapshot_of
 
 StoreMaker = Callable[[], AzureBlobCheckpointStore]
 
@@ -183,7 +183,7 @@ def test_compaction_keeps_the_newest_entries(stores: StoreMaker) -> None:
     store = stores()
     log = PipelineLog(store, "p")
     run_batches(log, 6)
-    removed = compact_keeping(log, 2)
+    removed = log.compact(snapshot_of(3))  # keep the newest two commits (4, 5)
     assert removed == 8
     assert store.list("p/commits") == ["p/commits/4.json", "p/commits/5.json"]
     rec = PipelineLog(stores(), "p").recover()
