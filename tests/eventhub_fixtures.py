@@ -15,8 +15,8 @@ from typing import Any
 import orjson
 from azure.eventhub import EventHubConsumerClient
 
+from odibi_stream.clients.locations import Location
 from odibi_stream.config.models import IncrementalConfig, ReadConfig, WriteConfig
-from odibi_stream.config.project import Location
 from odibi_stream.config.project_models import ConnectionConfig
 from odibi_stream.connectors.eventhub import EventHubSinkSpec, EventHubSourceSpec
 from tests.eventhub_server.control import RemoteEventHubServer

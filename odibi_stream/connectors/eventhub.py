@@ -31,8 +31,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from odibi_stream.clients.locations import Location
 from odibi_stream.config.models import ReadConfig, WriteConfig
-from odibi_stream.config.project import Location
 from odibi_stream.connectors.eventhub_options import (
     ReadOptions,
     WriteOptions,

@@ -18,8 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from odibi_stream.clients.locations import Location
 from odibi_stream.config.azure_auth import AzureAuth
-from odibi_stream.config.project import Location
 from odibi_stream.exceptions import ConfigError
 
 PUBLIC_SUFFIX = ".servicebus.windows.net"

@@ -17,8 +17,8 @@ import orjson
 import pyarrow as pa
 import pytest
 
+from odibi_stream.clients.locations import Location
 from odibi_stream.config.models import ReadConfig
-from odibi_stream.config.project import Location
 from odibi_stream.config.project_models import ConnectionConfig
 from odibi_stream.connectors.base import Position
 from odibi_stream.connectors.eventhub import EventHubSourceSpec
