@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AliasChoices, Field, model_validator
 
 from odibi_stream.config.azure_auth import AzureAuth
 from odibi_stream.config.base import NAME_PATTERN, Model
@@ -22,7 +22,8 @@ class ConnectionConfig(Model):
     )
     namespace: str | None = Field(
         default=None,
-        description="Event Hubs namespace (eventhub): myns, myns.servicebus.windows.net or sb://myns.servicebus.windows.net/; optional when a connection string names it.",
+        validation_alias=AliasChoices("namespace", "fully_qualified_namespace"),
+        description="Event Hubs namespace (eventhub; also spelled fully_qualified_namespace): myns, myns.servicebus.windows.net or sb://myns.servicebus.windows.net/; optional when a connection string names it.",
     )
     account_name: str | None = Field(default=None, description="Azure storage account name.")
     container: str | None = Field(default=None, description="Azure blob container / ADLS filesystem.")

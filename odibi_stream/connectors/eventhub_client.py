@@ -1,7 +1,8 @@
 """The azure-eventhub SDK behind the Event Hubs connector: clients, management, errors.
 
-Imported only by opened readers, writers and probes (never while validating). Three things
-the public SDK API does not offer, and why this module reaches one level below it:
+Imported only by opened readers, writers and probes (never while validating). What the public
+SDK API does not offer, and why this module reaches one level below it (every such use is in
+this module, most with a fallback to the public API; the extra pins ``azure-eventhub<6``):
 
 * **A kept-open management link.** ``get_partition_properties`` opens a new AMQP connection
   per call and polls its readiness with 50 ms sleeps (~0.4 s per call here; more over TLS to
@@ -18,6 +19,8 @@ the public SDK API does not offer, and why this module reaches one level below i
   over as they are (:data:`Received`), skipping the ``EventData`` wrapper the SDK builds per
   event — about a third of its CPU per event — since the connector decodes the message fields
   itself (:func:`as_message` accepts either).
+* **One send per batch** (:func:`send_once`): ``send_batch`` re-sends after any error, which
+  duplicates a batch whose acknowledgement was lost; the sink re-scans the hub instead.
 * **Errors by kind** (:func:`connector_error`): authentication, a missing hub or consumer group
   and a stolen partition (owner level) are terminal; everything else — connection loss,
   ``server-busy`` throttling, timeouts — is a retryable outage.

@@ -17,11 +17,12 @@ send whose acknowledgement was lost may have landed. The sink narrows that to th
   a crash at any point of a batch (some partitions sent, some not) leaves every row in the hub
   once after the replay.
 * A failed send is never re-sent blindly (the SDK's ``send_batch`` would, once): the write
-  fails, the runtime retries the batch, and the retry re-scans first. What remains is the
+  re-scans the hub and sends what is still missing, once, on fresh connections (the first
+  send after an idle period may meet a connection the service closed); if that fails too the
+  write fails and the runtime retries the batch, which re-scans again. What remains is the
   window the service itself leaves open — an event stored whose acknowledgement never came
-  *and* whose retry started before the store became visible to the scan — so readers that
-  must be exact de-duplicate by message id (deterministic per row), which makes the pipeline
-  exactly-once end to end for them.
+  *and* that the scan did not see yet — so readers that must be exact de-duplicate by message
+  id (deterministic per row), which makes the pipeline exactly-once end to end for them.
 
 Errors: outages are retryable :class:`SinkError` (the retry re-scans, so it is safe); an event
 over the size limit, a missing column or refused credentials are terminal.

@@ -285,3 +285,17 @@ def test_cli_validate_reports_file_line_and_exit_2(tmp_path: Path) -> None:
         f"events.yaml:{line_of(root, 'starting')}: node raw: bad starting position 'soon'"
         in done.stderr
     )
+
+
+def test_fully_qualified_namespace_is_the_same_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conn = 'fully_qualified_namespace: sb://myns.servicebus.windows.net/, auth: {sas_token: "${secret:EH_KEY}"}'
+    root = project(tmp_path, "{connection: hub, format: eventhub, topic: telemetry}", conn=conn)
+    monkeypatch.setenv("EH_KEY", "sv=1&sig=abcdefgh")
+    spec = validate(load(root))["events"].sources["raw"]
+    assert isinstance(spec, EventHubSourceSpec)
+    assert (
+        spec.target.namespace == "myns.servicebus.windows.net"
+        and spec.target.auth.mode == "sas_token"
+    )
