@@ -33,6 +33,10 @@ class IncrementalConfig(Model):
         default="keep", description="What to do with a file after its batch commits."
     )
     archive_path: str | None = Field(default=None, description="Folder for after_read: archive (relative to the connection).")
+    follow_symlinks: bool = Field(
+        default=False,
+        description="mode: files: follow symbolic links in the landing folder, to targets inside the connection root only (links are skipped by default; FIFOs, sockets and devices are never read).",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> IncrementalConfig:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from odibi_stream.config.checkpoint_target import CheckpointTarget
 from odibi_stream.config.models import PipelineConfig
+from odibi_stream.config.paths import path_problem
 from odibi_stream.config.project_models import ConnectionConfig, ProjectConfig
 from odibi_stream.config.yamlpos import KeyPath, line_for
 from odibi_stream.core.hints import unknown_name_hint
@@ -64,8 +65,12 @@ class Project:
         env: The selected environment, if any.
         lines: Pipeline name → key path → line in its file, so later stages (the runtime
             importing a transform function) can still report ``file:line``.
-        secrets: Every ``${secret:..}`` value substituted into the config; whoever loads a
-            project registers them with the redactor (config itself registers nothing).
+        secrets: Every secret value substituted into the config (``${secret:..}`` and
+            ``${env:..}`` marked secret); whoever loads a project registers them with the
+            redactor (config itself registers nothing).
+        secret_refs: Secret value → its reference (``${secret:NAME}``), shown instead of it.
+        templates: Pipeline name (or ``"__project__"``) → key path → the unsubstituted text of
+            every value that held a reference, for errors that quote user SQL or expressions.
     """
 
     root: Path
@@ -76,6 +81,12 @@ class Project:
     env: str | None = None
     lines: dict[str, dict[KeyPath, int]] = field(default_factory=dict, repr=False)
     secrets: frozenset[str] = field(default=frozenset(), repr=False)
+    secret_refs: dict[str, str] = field(default_factory=dict, repr=False)
+    templates: dict[str, dict[KeyPath, str]] = field(default_factory=dict, repr=False)
+
+    def template(self, pipeline: str, *path: str | int) -> str | None:
+        """The unsubstituted text of a value (``"nodes", 1, "transform", "sql"``), if it had references."""
+        return self.templates.get(pipeline, {}).get(tuple(path))
 
     def line(self, pipeline: str, *path: str | int) -> int | None:
         """Line of ``path`` (e.g. ``"nodes", 2, "transform"``) in ``pipeline``'s file, if known."""
@@ -101,8 +112,12 @@ class Project:
         """Resolve ``path`` under ``connection`` to a :class:`Location`.
 
         Raises:
-            ConfigError: Unknown connection, or one without storage (eventhub).
+            ConfigError: Unknown connection, one without storage (eventhub), or a ``path`` that
+                is absolute, a URL or contains ``..`` (it must stay inside the connection).
         """
+        problem = path_problem(path) if path else None
+        if problem is not None:
+            raise ConfigError(f"path '{path}' {problem}", hint="write the path relative to the connection")
         conn = self.connection(connection)
         if conn.type == "local":
             base = Path(conn.base_path or ".")

@@ -18,24 +18,39 @@ mtime, so an old mtime means size and mtime have been stable that long). Batches
 one file). Records are counted at plan time only when ``max_records_per_batch`` is set — lines
 for csv/json/jsonl (a CSV header is not a record), the footer for parquet — and cached by file
 identity, so a backlog is counted once, streaming, without holding it in memory.
+
+Untrusted landing folders: listing never follows symbolic links (``incremental.follow_symlinks:
+true`` follows them to targets inside the connection root only) and lists regular files only;
+a planned file is opened without following links and, for in-process engines, read through
+that very descriptor — see :mod:`odibi_stream.connectors.local_files`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+import re
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from odibi_stream.config.models import IncrementalConfig, ReadConfig
 from odibi_stream.config.project import Location
 from odibi_stream.connectors.base import NoClients, Position
+from odibi_stream.connectors.local_files import (
+    fd_path,
+    list_glob,
+    move_beneath,
+    open_all,
+    open_beneath,
+    remove_beneath,
+)
 from odibi_stream.connectors.paths import connection_root, path_parts
 from odibi_stream.core.clock import SYSTEM_CLOCK, Clock
 from odibi_stream.core.wake import FolderWatch
 from odibi_stream.engines.base import Engine, ReadResult
-from odibi_stream.exceptions import ConfigError, SourceError
+from odibi_stream.exceptions import ConfigError, OdibiError
 
 log = logging.getLogger(__name__)
 FILE_FORMATS = ("csv", "json", "jsonl", "parquet")
@@ -125,36 +140,31 @@ class FileSource(NoClients):
         self._clock = spec.clock
         archive = self._inc.archive_path
         self._archive = self._root.joinpath(*path_parts(archive)) if archive else None
+        self._follow = self._inc.follow_symlinks
         self._records: dict[tuple[str, int, int], int] = {}
 
     # -- listing ---------------------------------------------------------------------------
-    def _is_data(self, path: Path) -> bool:
-        if path.name.startswith((".", "_")):
+    def _is_data(self, name: str) -> bool:
+        if name.startswith((".", "_")):
             return False
         suffix = self._inc.marker_suffix
-        if suffix and path.name.endswith(suffix):
-            return False
-        if self._archive is not None and self._archive in path.parents:
-            return False
-        return path.is_file()
+        return not (suffix and name.endswith(suffix))
 
     def _listing(self) -> list[dict[str, Any]]:
         """Every data file matching the glob, with its identity, ordered by (mtime, path)."""
-        found = []
-        for path in self._root.glob(self._pattern):
-            if not self._is_data(path):
-                continue
-            try:
-                st = path.stat()
-            except FileNotFoundError:
-                continue  # removed between listing and stat
-            rel = path.relative_to(self._root).as_posix()
-            found.append({"path": rel, "size": st.st_size, "mtime_ns": st.st_mtime_ns})
+        listed = list_glob(
+            self._root, self._pattern.split("/"), follow_symlinks=self._follow, skip=self._archive
+        )
+        found = [
+            {"path": f.rel, "size": f.size, "mtime_ns": f.mtime_ns}
+            for f in listed
+            if self._is_data(f.rel.rsplit("/", 1)[-1])
+        ]
         return sorted(found, key=lambda f: (f["mtime_ns"], f["path"]))
 
     def _settled(self, entry: dict[str, Any]) -> bool:
         suffix = self._inc.marker_suffix
-        if suffix and (self._root / (entry["path"] + suffix)).exists():
+        if suffix and os.path.lexists(self._root / (entry["path"] + suffix)):
             return True
         return bool(self._clock.time() - entry["mtime_ns"] / 1e9 >= self._inc.settle_seconds)
 
@@ -202,27 +212,40 @@ class FileSource(NoClients):
         """Records in a file (cached by identity); see the module docstring."""
         key = (entry["path"], entry["size"], entry["mtime_ns"])
         if key not in self._records:
-            self._records[key] = count_records(self._root / entry["path"], self._read.format)
+            fd = open_beneath(self._root, entry["path"], follow_symlinks=self._follow)
+            try:
+                path = fd_path(fd) or str(self._root / entry["path"])
+                self._records[key] = count_records(Path(path), self._read.format)
+            finally:
+                os.close(fd)
         return self._records[key]
 
     def read(self, engine: Engine, rng: Position) -> ReadResult:
-        """Read exactly the range's files, in range order.
+        """Read exactly the range's files, in range order, each opened without following links.
 
         Raises:
-            SourceError: a listed file no longer exists (not retryable).
+            SourceError: a listed file vanished or is no longer a regular file reached without
+                links (not retryable).
         """
-        paths = [str(self._root / f["path"]) for f in rng["files"]]
-        missing = [p for p in paths if not os.path.isfile(p)]
-        if missing:
-            raise SourceError(
-                f"node {self.node}: {len(missing)} file(s) of the planned batch vanished, e.g. {missing[0]}",
-                retryable=False,
-                hint="restore the files, or rewind/skip the batch with `odibi-stream checkpoint`; "
-                "with after_read archive/delete, files must not be moved by anything else",
-            )
-        return engine.read_files(
-            paths, self._read.format, self._read.options, self._location.storage_options
-        )
+        rels = [f["path"] for f in rng["files"]]
+        real = [str(self._root / rel) for rel in rels]
+        with ExitStack() as stack:
+            fds = open_all(self._root, rels, stack, self._follow)
+            # In-process readers read the verified descriptors themselves (nothing can be
+            # swapped in after the check); an out-of-process engine gets the checked paths.
+            by_fd = [p for fd in fds if (p := fd_path(fd))] if engine.name == "pandas" else []
+            paths = by_fd if by_fd and len(by_fd) == len(fds) else real
+            named = dict(zip(paths, real, strict=True))
+            try:
+                result = engine.read_files(
+                    paths, self._read.format, self._read.options, self._location.storage_options
+                )
+            except OdibiError as exc:
+                _renamed(exc, named)
+                raise
+        if paths is not real:
+            result.rejects = [replace(r, source=_rename(r.source, named)) for r in result.rejects]
+        return result
 
     def range_size(self, rng: Position) -> dict[str, int]:
         """Number of files and bytes in the range."""
@@ -253,13 +276,25 @@ class FileSource(NoClients):
                     )
 
     def _after_read(self, rel: str) -> None:
-        src = self._root / rel
+        # Through folder descriptors: a folder swapped for a link cannot redirect a delete/move.
         if self._inc.after_read == "delete":
-            src.unlink(missing_ok=True)
+            remove_beneath(self._root, rel)
             return
         assert self._archive is not None  # config validation requires archive_path
-        if not src.exists():
-            return  # already archived by an earlier (crashed) attempt
-        dst = self._archive / rel
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(src, dst)
+        move_beneath(self._root, rel, self._archive)  # absent: archived by an earlier attempt
+
+
+def _rename(text: str, named: dict[str, str]) -> str:
+    """``text`` with descriptor paths (``/proc/self/fd/12``) replaced by the files' real paths."""
+    swapped = {k: v for k, v in named.items() if k != v}
+    if not swapped or "/fd/" not in text:
+        return text
+    alternatives = "|".join(re.escape(k) for k in sorted(swapped, key=len, reverse=True))
+    return re.sub(rf"(?:{alternatives})(?!\d)", lambda m: swapped[m.group(0)], text)
+
+
+def _renamed(exc: OdibiError, named: dict[str, str]) -> None:
+    """Rewrite descriptor paths in ``exc``'s message to the files' real paths (in place)."""
+    message = _rename(exc.message, named)
+    if message != exc.message:
+        exc.message, exc.args = message, (message,)

@@ -29,6 +29,7 @@ import orjson
 import pyarrow as pa
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
+from odibi_stream.clients import kafka_logs
 from odibi_stream.clients.kafka import METADATA_TIMEOUT, list_partitions, to_connector_error
 from odibi_stream.connectors.base import BatchKey, SinkResult
 from odibi_stream.connectors.kafka import KafkaSinkSpec
@@ -174,7 +175,7 @@ class KafkaSink:
 
     def _ensure_producer(self) -> Producer:
         if self._producer is None:
-            producer = Producer(self._producer_conf)
+            producer = kafka_logs.producer(self._producer_conf)  # logs drained while idle
             try:
                 producer.init_transactions(_TXN_TIMEOUT)
             except KafkaException as exc:
