@@ -206,6 +206,13 @@ class DeadLetterConfig(Model):
     connection: str = Field(description="Connection name.")
     path: str = Field(description="Table/folder path relative to the connection.")
     format: Literal["delta", "jsonl"] = Field(default="delta", description="Dead-letter format.")
+    dir_mode: str = Field(
+        default="0700", pattern=r"^0?[0-7]{3}$",
+        description="Permissions (octal) of a local dead-letter folder odibi-stream creates (dead letters hold raw rejected records).",
+    )
+    file_mode: str = Field(
+        default="0600", pattern=r"^0?[0-7]{3}$", description="Permissions (octal) of local jsonl dead-letter files."
+    )
 
 
 class PipelineConfig(Model):

@@ -22,6 +22,7 @@ jsonl with the deterministic file ``part-<N:020d>-<node>-0.jsonl``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -146,6 +147,16 @@ class DeadLetterSink(NoClients):
         self._options = dict(spec.location.storage_options)
         self._format = spec.config.format
         self._pipeline = spec.pipeline
+        self._local = spec.location.is_local
+        self._dir_mode = int(spec.config.dir_mode, 8)
+        self._file_mode = int(spec.config.file_mode, 8)
+
+    def _private_folder(self) -> None:
+        """Create the local dead-letter folder with ``dir_mode`` (an existing one is left as is)."""
+        folder = Path(self._uri)
+        if self._local and not folder.exists():
+            folder.mkdir(parents=True, exist_ok=True, mode=self._dir_mode)
+            os.chmod(folder, self._dir_mode)  # exactly the setting, whatever the umask
 
     def app_id(self, node: str) -> str:
         """Delta transaction id of ``node``'s dead letters."""
@@ -160,6 +171,7 @@ class DeadLetterSink(NoClients):
 
     def write(self, engine: Engine, frame: Frame, key: BatchKey) -> SinkResult:
         """Append ``frame`` (dead-letter schema) as ``key.node``'s dead letters of ``key.batch``."""
+        self._private_folder()
         if self._format == "delta":
             return write_delta_idempotent(
                 engine, frame, self._uri, None, self._options, key, self.app_id(key.node)
@@ -168,4 +180,5 @@ class DeadLetterSink(NoClients):
         if self.already_written(key):
             return SinkResult(rows=0, skipped=True, detail={"file": str(Path(self._uri) / name)})
         final = write_part(engine, frame, Path(self._uri), name, "jsonl", {})
+        os.chmod(final, self._file_mode)
         return SinkResult(rows=engine.count(frame), skipped=False, detail={"file": str(final)})
