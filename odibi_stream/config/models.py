@@ -8,6 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from odibi_stream.config.base import NAME_PATTERN, Model, parse_duration
 from odibi_stream.config.formats import check_format, format_schema
+from odibi_stream.config.schedule_check import check_schedule
 
 
 class IncrementalConfig(Model):
@@ -188,6 +189,9 @@ class TriggerConfig(Model):
     def _exactly_one(self) -> TriggerConfig:
         if len(self.kinds()) != 1:
             raise ValueError("a trigger needs exactly one kind (file_watch, cron, interval, continuous, manual, kafka, eventhub, after)")
+        schedule = self.cron or self.interval
+        if schedule is not None:
+            check_schedule(self.kind, schedule.expression, schedule.every, schedule.timezone)
         return self
 
     def kinds(self) -> list[str]:
