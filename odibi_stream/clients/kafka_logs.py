@@ -15,8 +15,8 @@ of lines burst out at shutdown. Here:
   commit and produce calls only.
 * :class:`RateLimit` is the filter on the ``odibi_stream.kafka.client`` logger: one line per
   distinct message (digits ignored) per :data:`LOG_WINDOW` seconds and at most
-  :data:`LOG_BURST` lines per window overall; the next line that passes says how many similar
-  lines were suppressed.
+  :data:`LOG_BURST` lines per window overall; the next line that passes says how many lines
+  were suppressed before it.
 
 Lifecycle: clients are created through these factories by the Kafka connectors and closed by
 them as before; the pump thread starts with the first client and is a daemon thread.
@@ -76,7 +76,7 @@ class RateLimit(logging.Filter):
             self._last[key] = now
             suppressed, self._suppressed = self._suppressed, 0
         if suppressed:
-            record.msg = f"{record.getMessage()} ({suppressed} similar librdkafka lines suppressed)"
+            record.msg = f"{record.getMessage()} ({suppressed} librdkafka lines suppressed before this one)"
             record.args = None
         return True
 

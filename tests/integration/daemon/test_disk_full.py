@@ -18,7 +18,7 @@ import pytest
 from deltalake import DeltaTable
 
 from tests.integration.daemon.daemon_procs import DaemonProc
-from tests.integration.daemon.tmpfs import SmallDisk, small_disk  # noqa: F401 (fixture)
+from tests.integration.daemon.tmpfs import SmallDisk
 from tests.unit.service.runtime_projects import wait_for
 
 pytestmark = pytest.mark.slow

@@ -16,7 +16,6 @@ import pytest
 
 from odibi_stream.engines.pandas import PandasEngine
 from odibi_stream.exceptions import TransformError
-
 from tests.conftest import CLI, cli_env, land, write_project
 
 SECRET = "Qz9kP2vL8wXr7T"
