@@ -55,10 +55,10 @@ _KEYWORDS = (
 # document stays valid (``"account_key": {...}`` in a schema is structure, not a secret);
 # ``password=x`` / ``password: x`` (bare key) masks the value up to a separator.
 _QUOTED_KEY_RE = re.compile(
-    rf"(?i)(?P<key>[\"'](?:{_KEYWORDS})[\"']\s*[=:]\s*[\"'])(?P<value>[^\"']+)"
+    rf"(?i)(?P<key>[\"'](?:{_KEYWORDS})[\"']\s*[=:]\s*[\"'])(?P<value>(?!\$\{{)[^\"']+)"
 )
 _PATTERN_RE = re.compile(
-    rf"(?i)(?P<key>(?<!\$\{{)(?<![\"'\w])(?:{_KEYWORDS})\s*[=:]\s*[\"']?)(?P<value>(?![{{\[])[^;\s,'\"&}}]+)"
+    rf"(?i)(?P<key>(?<!\$\{{)(?<![\"'\w])(?:{_KEYWORDS})\s*[=:]\s*[\"']?)(?P<value>(?![{{\[]|\$\{{)[^;\s,'\"&}}]+)"
 )
 _URL_USERINFO_RE = re.compile(
     r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+:)(?P<value>[^@\s/]+)(?=@)"

@@ -4,8 +4,10 @@ On the old code a broker down for 10 minutes grew the daemon's RSS by ~1.7 MB/mi
 line at all, then 12,258 ERROR lines burst out at shutdown: librdkafka queued its logs (and
 error events) on idle clients that nothing polled. Here a real ``serve`` process reads a topic
 from a broker of the test's own; the broker is stopped for ``ODIBI_OUTAGE_SECONDS`` (default
-240 s — the issue's 10 minutes is ``ODIBI_OUTAGE_SECONDS=600``; four minutes already separates
-the old growth, ~7 MB, from the noise, < 1 MB) while RSS is sampled every 30 s. Asserted: client
+240 s — the issue's 10 minutes is ``ODIBI_OUTAGE_SECONDS=600``; four minutes already separate
+the two behaviours: measured here, the old code grew linearly by 0.8 MB/min (289.9 → 292.7 MB,
+no client log line at all), the new one by < 0.05 MB/min (287.33 → 287.45 MB, flat for the
+last two minutes)) while RSS is sampled every 30 s. Asserted: client
 log lines arrive during the outage (rate-limited), the RSS trend is flat, shutdown is not a
 burst, and after the broker returns every record is in the table exactly once.
 """
