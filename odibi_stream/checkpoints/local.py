@@ -29,9 +29,10 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Any
 
 from odibi_stream.checkpoints.lock_holder import flock_holder
 from odibi_stream.checkpoints.store import split_key
@@ -183,7 +184,7 @@ class LocalCheckpointStore:
             probe = probe.parent
         for d in reversed(missing):
             d.mkdir(mode=self.dir_mode, exist_ok=True)
-            os.chmod(d, self.dir_mode)  # exactly the configured mode, whatever the umask
+            _set_mode(os.chmod, d, self.dir_mode)
             _fsync_dir(d.parent)  # the new folder's entry must survive a crash too
         with self._dirs_lock:
             self._known_dirs.add(folder)
@@ -201,7 +202,7 @@ class LocalCheckpointStore:
             self._ensure_dir(path.parent)
             fd = os.open(tmp, flags, self.file_mode)
         try:
-            os.fchmod(fd, self.file_mode)
+            _set_mode(os.fchmod, fd, self.file_mode)
             view = memoryview(data)
             while view:
                 written = os.write(fd, view)
@@ -262,6 +263,13 @@ class LocalCheckpointStore:
             f"checkpoint store {self.describe()}: {op} {key!r} failed: {exc.strerror or exc}",
             hint="check that the checkpoint folder is reachable, writable and not full",
         )
+
+
+def _set_mode(change: Callable[[Any, int], None], target: Any, mode: int) -> None:
+    """Set exactly the configured mode (whatever the umask); a file system without POSIX
+    permissions (some network mounts) refuses, and then its own rules apply."""
+    with suppress(PermissionError, NotImplementedError):
+        change(target, mode)
 
 
 def _fsync_dir(folder: Path) -> None:

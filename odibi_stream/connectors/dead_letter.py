@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -156,7 +157,8 @@ class DeadLetterSink(NoClients):
         folder = Path(self._uri)
         if self._local and not folder.exists():
             folder.mkdir(parents=True, exist_ok=True, mode=self._dir_mode)
-            os.chmod(folder, self._dir_mode)  # exactly the setting, whatever the umask
+            with suppress(PermissionError):  # exactly the setting, whatever the umask
+                os.chmod(folder, self._dir_mode)
 
     def app_id(self, node: str) -> str:
         """Delta transaction id of ``node``'s dead letters."""
@@ -180,5 +182,6 @@ class DeadLetterSink(NoClients):
         if self.already_written(key):
             return SinkResult(rows=0, skipped=True, detail={"file": str(Path(self._uri) / name)})
         final = write_part(engine, frame, Path(self._uri), name, "jsonl", {})
-        os.chmod(final, self._file_mode)
+        with suppress(PermissionError):  # a mount without POSIX modes keeps its own rules
+            os.chmod(final, self._file_mode)
         return SinkResult(rows=engine.count(frame), skipped=False, detail={"file": str(final)})
