@@ -14,7 +14,12 @@ Lifecycle contract:
       (non-blocking) until it returns True; a :class:`LeaseKeeper` thread then renews it every
       ``ttl/3`` and reports a loss through a callback.
     * On shutdown the daemon calls :meth:`Lease.release`, which marks the lease expired (keeping
-      its epoch) so a waiting process takes over at once with ``epoch + 1``.
+      its epoch) so a waiting process takes over at once with ``epoch + 1``. ``release`` never
+      raises: if the store cannot be written (full disk) the lease simply expires.
+    * A lease document no healthy daemon could have written (see
+      :mod:`~odibi_stream.checkpoints.lease_record`), or one held by another owner until far
+      beyond any renewal, is a :class:`~odibi_stream.exceptions.CheckpointCorrupt` naming
+      ``odibi-stream checkpoint unlock``; the keeper reports it and keeps trying.
 """
 
 from __future__ import annotations
@@ -45,9 +50,6 @@ __all__ = ["LEASE_VERSION", "Lease", "LeaseKeeper", "LeaseRecord", "clear_lease"
 SKEW_SECONDS = 60.0
 """Clock skew tolerated between daemons before a lease's expiry counts as impossible."""
 
-_CasStore = CasStore
-
-
 def default_owner() -> str:
     """A process-unique owner id: ``host:pid:random`` (no secrets, stable for the process)."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -66,7 +68,7 @@ class Lease:
 
     def __init__(
         self,
-        store: _CasStore,
+        store: CasStore,
         pipeline: str,
         owner: str,
         ttl_seconds: float = 15.0,

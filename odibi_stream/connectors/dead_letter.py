@@ -37,7 +37,7 @@ from odibi_stream.connectors.base import BatchKey, NoClients, SinkResult
 from odibi_stream.connectors.delta import delta_txn_version, write_delta_idempotent
 from odibi_stream.connectors.files_sink import part_batches, part_name, write_part
 from odibi_stream.core.clock import utc_now
-from odibi_stream.core.redact import redact
+from odibi_stream.core.redact import redact, redact_record
 from odibi_stream.engines.base import Engine, Frame, Reject
 from odibi_stream.exceptions import ConfigError
 
@@ -62,10 +62,11 @@ def _table(
     now: datetime,
 ) -> pa.Table:
     n = len(records)
-    # Reasons quote user expressions and paths; records may hold anything: no secret is kept.
+    # Reasons quote user expressions and paths; records hold what a third party wrote (masked
+    # whole only: masking fragments of chosen text would be an oracle for its writer).
     return pa.table(
         [
-            pa.array([redact(r) for r in records], pa.string()),
+            pa.array([redact_record(r) for r in records], pa.string()),
             pa.array([redact(e) for e in errors], pa.string()),
             pa.array([redact(s) for s in sources], pa.string()),
             pa.array([node] * n, pa.string()),

@@ -163,6 +163,21 @@ class Redactor:
         text = _PATTERN_RE.sub(lambda m: m.group("key") + MASK, text)
         return _URL_USERINFO_RE.sub(lambda m: m.group("head") + MASK, text)
 
+    def redact_values(self, text: str) -> str:
+        """Like :meth:`redact` without fragment masking: for text a third party chose (records).
+
+        Masking fragments of text an untrusted writer controls would let that writer learn a
+        secret piece by piece wherever it can read the result; whole values cannot be guessed.
+        """
+        if not text:
+            return text
+        snap = self._snap
+        if snap.whole is not None:
+            text = snap.whole.sub(snap.mask_whole, text)
+        text = _QUOTED_KEY_RE.sub(lambda m: m.group("key") + MASK, text)
+        text = _PATTERN_RE.sub(lambda m: m.group("key") + MASK, text)
+        return _URL_USERINFO_RE.sub(lambda m: m.group("head") + MASK, text)
+
     def to_references(self, text: str) -> str:
         """Whole secret values → their references (reversible; see :meth:`from_references`)."""
         snap = self._snap
@@ -204,6 +219,11 @@ def clear_secrets() -> None:
 def redact(text: str) -> str:
     """Return ``text`` with registered secrets and credential-looking values masked."""
     return _REGISTRY.redact(text)
+
+
+def redact_record(text: str) -> str:
+    """Redact data a third party wrote (whole secrets and credential patterns, no fragments)."""
+    return _REGISTRY.redact_values(text)
 
 
 def redact_json(value: Any) -> Any:
