@@ -186,7 +186,9 @@ class PipelineWorker:
             attempt += 1
             try:
                 return self.factory(self.stop)
-            except Exception as exc:  # opening failed (bad credentials, missing table...)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as exc:  # opening failed (bad credentials, missing table, a panic)
                 retry = is_retryable(exc) or out_of_space(exc)
                 self._record_failure(exc, attempt=attempt if retry else self.max_attempts, retry=retry)
                 if not retry:
@@ -249,7 +251,9 @@ class PipelineWorker:
             attempt += 1
             try:
                 report = self._run_one(force)
-            except Exception as exc:
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as exc:  # incl. pyo3's PanicException (a Rust panic in delta-rs)
                 if isinstance(root_cause(exc), LeaseLost):
                     self._lost(exc)
                     return False, None
