@@ -172,6 +172,9 @@ def _transient_codes() -> frozenset[int]:
             KafkaError._TRANSPORT,
             KafkaError._TIMED_OUT,
             KafkaError._ALL_BROKERS_DOWN,
+            # Right after a broker restart the client's metadata may not know the partitions
+            # yet: an outage still healing, not a configuration error.
+            KafkaError._UNKNOWN_PARTITION,
             KafkaError._MSG_TIMED_OUT,
             KafkaError.REQUEST_TIMED_OUT,
             KafkaError.NOT_COORDINATOR,
