@@ -51,6 +51,7 @@ from odibi_stream.clients.azure_options import (
     object_store_options,
 )
 from odibi_stream.config.azure_auth import AzureAuth, DefaultAuth
+from odibi_stream.config.paths import path_problem
 from odibi_stream.config.project import AZURITE_KEY, PROJECT_FILE_KEY, Project
 from odibi_stream.config.project_models import ConnectionConfig
 from odibi_stream.exceptions import ConfigError
@@ -162,8 +163,12 @@ def resolve_location(
 
     Raises:
         ConfigError: unknown connection, a path under an eventhub connection, an Azure connection
-            without container/account, or an auth mode the engine's libraries cannot use.
+            without container/account, an auth mode the engine's libraries cannot use, or a
+            ``path`` that is absolute, a URL or contains ``..`` (it must stay inside).
     """
+    problem = path_problem(path) if path else None
+    if problem is not None:
+        raise ConfigError(f"path '{path}' {problem}", hint="write the path relative to the connection")
     conn = project.connection(connection)
     where = str(project.files.get(PROJECT_FILE_KEY))
     if conn.type == "local":

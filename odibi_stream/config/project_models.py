@@ -55,6 +55,14 @@ class CheckpointConfig(Model):
     retain_batches: int = Field(
         default=100, ge=2, description="How many offsets/commits entries to keep before compacting older ones into snapshot.json."
     )
+    file_mode: str = Field(
+        default="0600", pattern=r"^0?[0-7]{3}$",
+        description="Permissions (octal) of checkpoint files created in a local checkpoint root; lock files are always 0600.",
+    )
+    dir_mode: str = Field(
+        default="0700", pattern=r"^0?[0-7]{3}$",
+        description="Permissions (octal) of checkpoint folders created in a local checkpoint root.",
+    )
 
     @model_validator(mode="after")
     def _one_place(self) -> CheckpointConfig:
@@ -147,6 +155,10 @@ class ProjectConfig(Model):
     server: ServerConfig = Field(default_factory=ServerConfig, description="HTTP control plane.")
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig, description="Runtime limits.")
     spark: dict[str, Any] = Field(default_factory=dict, description="Spark session settings: {master, conf}.")
+    secret_env: list[str] = Field(
+        default_factory=list,
+        description="Environment variables whose ${env:VAR} values are secrets (masked in every output, never persisted), like ${secret:NAME}.",
+    )
     environments: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="Named overlays deep-merged over this file when selected with --env.",

@@ -29,6 +29,7 @@ import orjson
 import pyarrow as pa
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
+from odibi_stream.clients import kafka_logs
 from odibi_stream.clients.kafka import METADATA_TIMEOUT, list_partitions, to_connector_error
 from odibi_stream.connectors.base import BatchKey, SinkResult
 from odibi_stream.connectors.eventhub_kafka import lacks_transactions, refusal
@@ -175,7 +176,7 @@ class KafkaSink:
 
     def _ensure_producer(self) -> Producer:
         if self._producer is None:
-            producer = Producer(self._producer_conf)
+            producer = kafka_logs.producer(self._producer_conf)  # logs drained while idle
             timeout = min(_TXN_TIMEOUT, max(5.0, int(self._producer_conf.get("transaction.timeout.ms", 60_000)) / 1000))
             try:
                 producer.init_transactions(timeout)

@@ -24,6 +24,7 @@ from typing import Any, TypeGuard
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
 
+from odibi_stream.core.redact import redact
 from odibi_stream.exceptions import root_cause
 from odibi_stream.runtime.report import BatchReport
 
@@ -162,8 +163,9 @@ class Metrics:
             self.pipeline_state.labels(pipeline, state).set(1.0)
 
     def render(self) -> tuple[bytes, str]:
-        """Return the Prometheus text exposition and its content type."""
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        """Return the Prometheus text exposition (redacted: labels come from config) and its type."""
+        text = generate_latest(self.registry).decode("utf-8")
+        return redact(text).encode("utf-8"), CONTENT_TYPE_LATEST
 
     # ------------------------------------------------------------------ internals
     def _count_nodes(self, pipeline: str, nodes: Any) -> None:
