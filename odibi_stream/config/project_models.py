@@ -6,8 +6,11 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from odibi_stream.config.alert_models import AlertRule
 from odibi_stream.config.azure_auth import AzureAuth
 from odibi_stream.config.base import NAME_PATTERN, Model
+from odibi_stream.config.maintenance_models import MaintenanceConfig
+from odibi_stream.config.tracing_models import TracingConfig
 
 
 class ConnectionConfig(Model):
@@ -142,6 +145,15 @@ class ProjectConfig(Model):
     server: ServerConfig = Field(default_factory=ServerConfig, description="HTTP control plane.")
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig, description="Runtime limits.")
     spark: dict[str, Any] = Field(default_factory=dict, description="Spark session settings: {master, conf}.")
+    alerts: list[AlertRule] = Field(
+        default_factory=list, description="Alert rules: failed/recovered/lag/stalled to a webhook, Slack or Teams."
+    )
+    tracing: TracingConfig | None = Field(
+        default=None, description="OpenTelemetry traces of batches (OTLP/HTTP); default from OTEL_* variables."
+    )
+    maintenance: MaintenanceConfig | None = Field(
+        default=None, description="Default Delta table maintenance of every Delta sink (a sink's own overrides it)."
+    )
     environments: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="Named overlays deep-merged over this file when selected with --env.",
