@@ -151,6 +151,9 @@ def summary(story: Mapping[str, Any]) -> dict[str, Any]:
         "dead_letters": int((story.get("dead_letters") or {}).get("total", 0)),
         "maintenance": len(story.get("maintenance") or []),
         "error": None if not error else f"{error.get('type')}: {error.get('message')}"[:300],
+        "error_step": error.get("step") if error else None,
+        "error_node": error.get("node") if error else None,
+        "error_where": error.get("where") if error else None,
     }
 
 
