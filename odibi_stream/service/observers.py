@@ -209,7 +209,11 @@ def build_observers(
         entry = checkpoints.log(name).read_offsets(batch)
         return entry.sources if entry is not None else None
 
-    writer = StoryWriter(history, facts or (lambda name: pipeline_facts(project, name)), read_plan, clock=clock)
+    def last_committed(name: str) -> int:
+        return checkpoints.log(name).recover(quarantine=False).last_committed
+
+    writer = StoryWriter(history, facts or (lambda name: pipeline_facts(project, name)), read_plan,
+                         last_committed, clock=clock)
     observers: list[BatchObserver] = []
     settings = tracing_settings(project.config.tracing)
     if settings is not None:

@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 PlanReader = Callable[[str, int], Mapping[str, Any] | None]
 """(pipeline, batch) → the planned source ranges of that batch, if written ahead."""
 
+LastCommitted = Callable[[str], int]
+"""pipeline → its last committed batch (-1 if none), read from the checkpoint."""
+
 
 @dataclass(frozen=True)
 class _Committed:
@@ -52,6 +55,8 @@ class StoryWriter:
         history: Where stories go (and the in-memory summaries).
         facts: Pipeline name → its :class:`PipelineFacts` (outputs, sensitive columns).
         plans: Reads a failed batch's planned ranges (None: inputs of failures stay empty).
+        last_committed: Reads where a pipeline stands, for failures before a batch number was
+            known (opening, planning) that the caller could not place either.
         capacity: Stories queued at most; beyond it new ones are dropped.
         clock: Time of failures without a trace.
     """
@@ -61,6 +66,7 @@ class StoryWriter:
         history: StoryHistory,
         facts: Callable[[str], PipelineFacts],
         plans: PlanReader | None = None,
+        last_committed: LastCommitted | None = None,
         *,
         capacity: int = 10_000,
         clock: Clock = SYSTEM_CLOCK,
@@ -68,6 +74,7 @@ class StoryWriter:
         self.history = history
         self.facts = facts
         self.plans = plans
+        self.last_committed = last_committed
         self.clock = clock
         self.queue: BackgroundQueue[_Committed | _Failed] = BackgroundQueue(
             "odibi-story-writer", self._write, capacity
@@ -111,7 +118,10 @@ class StoryWriter:
     def _failure(self, item: _Failed, facts: PipelineFacts) -> dict[str, Any]:
         batch = getattr(item.error, "batch", None)
         if not isinstance(batch, int):
-            batch = (item.last_committed if item.last_committed is not None else -1) + 1
+            last = item.last_committed
+            if last is None and self.last_committed is not None:
+                last = self.last_committed(item.name)
+            batch = (last if last is not None else -1) + 1
         attempt = self._attempts.get((item.name, batch), 0) + 1
         self._attempts[(item.name, batch)] = attempt
         planned = None

@@ -13,10 +13,10 @@ import orjson
 import pytest
 
 from odibi_stream.api import Runtime
+from odibi_stream.checkpoints.local import LocalCheckpointStore
 from odibi_stream.config.tracing_models import TracingConfig
 from odibi_stream.observability.tracing import tracing_settings
 from odibi_stream.service.history import StoryStore
-from odibi_stream.checkpoints.local import LocalCheckpointStore
 from tests.conftest import CLI, cli_env, land, write_project
 from tests.http_receiver import receiving
 from tests.otlp import spans

@@ -18,11 +18,14 @@ from odibi_stream.checkpoints.manager import CheckpointManager
 from odibi_stream.checkpoints.memory import MemoryCheckpointStore
 from odibi_stream.checkpoints.store import CheckpointStore
 from odibi_stream.core.redact import clear_secrets, register_secret
+from odibi_stream.engines import get_engine
 from odibi_stream.exceptions import BatchFailed, CheckpointError
 from odibi_stream.observability.story import PipelineFacts, committed_story, mask_record
 from odibi_stream.observability.story_render import render_html, render_text
+from odibi_stream.runtime.compile import compile_pipeline
+from odibi_stream.runtime.runner import PipelineRunner
 from odibi_stream.service.history import StoryHistory, StoryStore, sensitive_columns
-from odibi_stream.service.observers import build_observers
+from odibi_stream.service.observers import StoryObserver, build_observers
 from odibi_stream.service.one_shot import run_pipeline
 from odibi_stream.service.project import load
 from odibi_stream.service.story_writer import StoryWriter
@@ -149,15 +152,10 @@ def test_a_story_failure_never_fails_a_batch(tmp_path: Path, caplog: pytest.LogC
     project = load(root)
     checkpoints = CheckpointManager(Broken("stories-broken"))
     observers = build_observers(project, checkpoints)
-    writer = observers.get(type(observers.observers[-1])).writer
+    writer = observers.get(StoryObserver).writer
     observers.start()
     try:
-        from odibi_stream.runtime.compile import compile_pipeline
-        from odibi_stream.runtime.runner import PipelineRunner
-        from odibi_stream.engines import get_engine
-
-        engine = get_engine("pandas")
-        with PipelineRunner(compile_pipeline(project, "p"), engine=engine, checkpoints=checkpoints) as runner:
+        with PipelineRunner(compile_pipeline(project, "p"), engine=get_engine("pandas"), checkpoints=checkpoints) as runner:
             for report in runner.run_available():
                 observers.batch_committed("p", report, {})
         assert writer.flush()
