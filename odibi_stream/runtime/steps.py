@@ -105,7 +105,9 @@ class StepReporter:
             if passed.trace is None:
                 passed.trace = self.trace
             raise
-        except Exception as exc:
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # incl. pyo3's PanicException (a Rust panic in delta-rs)
             trace = self.trace
             wrapped = BatchFailed(trace.pipeline, trace.batch, step.value, exc, where=self.where)
             wrapped.trace = trace

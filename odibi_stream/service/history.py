@@ -27,6 +27,7 @@ from typing import Any
 import orjson
 
 from odibi_stream.checkpoints.store import CheckpointStore
+from odibi_stream.clients.locations import resolve_location
 from odibi_stream.config.project import Project
 from odibi_stream.exceptions import CheckpointError
 from odibi_stream.observability.story import STORY_VERSION, PipelineFacts, summary
@@ -194,7 +195,7 @@ def sensitive_columns(data: Any) -> set[str]:
 
 def _where(project: Project, connection: str, path: str | None, topic: str | None) -> str:
     try:
-        uri = project.location(connection, path).uri
+        uri = resolve_location(project, connection, path).describe()
     except Exception:  # an eventhub connection has no storage location
         uri = f"{connection}:"
     return f"{uri}/{topic}" if topic else uri
