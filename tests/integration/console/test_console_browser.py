@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -86,7 +87,8 @@ def api(url: str, path: str) -> Any:
 
 
 def wait(driver: webdriver.Chrome, predicate: Callable[[], Any], what: str) -> Any:
-    return WebDriverWait(driver, WAIT_S * 2, poll_frequency=0.05).until(lambda _d: predicate(), what)
+    return WebDriverWait(driver, WAIT_S * 2, poll_frequency=0.05,
+                         ignored_exceptions=(StaleElementReferenceException,)).until(lambda _d: predicate(), what)
 
 
 def poll(predicate: Callable[[], Any], what: str, timeout: float = 40.0) -> Any:
@@ -161,9 +163,13 @@ def test_console_list_failure_stories_and_recovery(browser: webdriver.Chrome, li
          "orders last batch")
     lb = orders_api["last_batch"]
     assert row.find_element(By.CSS_SELECTOR, "td.c-rows").text == f"{lb['rows_in']} / {lb['rows_out']}"
-    spark = row.find_element(By.CSS_SELECTOR, 'svg.spark[data-series="throughput"]')
     expected = [b["rows_per_second"] or 0 for b in reversed(history) if b["status"] == "committed"]
-    wait(browser, lambda: json.loads(spark.get_attribute("data-values") or "[]") == expected, "throughput sparkline")
+
+    def sparkline() -> list[float]:  # found afresh: a sparkline is redrawn when its history changes
+        found = row.find_element(By.CSS_SELECTOR, 'svg.spark[data-series="throughput"]')
+        return list(json.loads(found.get_attribute("data-values") or "[]"))
+
+    wait(browser, lambda: sparkline() == expected, "throughput sparkline")
     frag_row = browser.find_element(By.CSS_SELECTOR, 'tr[data-pipeline="fragile"]')
     assert frag_row.find_element(By.CSS_SELECTOR, "td.c-state").text == "failed"
     assert "ValueError" in frag_row.find_element(By.CSS_SELECTOR, "td.c-error").text
@@ -206,7 +212,8 @@ def test_console_list_failure_stories_and_recovery(browser: webdriver.Chrome, li
          == "committed", "recovered batch listed")
     wait(browser, lambda: not browser.find_element(By.ID, "p-error").is_displayed(), "error cleared")
     assert browser.find_elements(By.CSS_SELECTOR, "#p-dag g.node[data-failed]") == []
-    assert browser.find_element(By.CSS_SELECTOR, "#p-state").text == "idle"
+    # A worker checks once more for data after a commit (briefly "running"): wait for the refresh.
+    wait(browser, lambda: browser.find_element(By.CSS_SELECTOR, "#p-state").text == "idle", "idle shown")
     recovered = api(url, "/api/pipelines/fragile/batches")["batches"]
     listed = [e.get_attribute("data-batch") for e in browser.find_elements(By.CSS_SELECTOR, "#batches tbody tr")]
     assert listed == [str(b["batch"]) for b in recovered]
