@@ -43,9 +43,9 @@ def cli(ctx: click.Context, debug: bool, log_format: str, log_level: str) -> Non
 
 
 def _register() -> None:
-    from odibi_stream.cli import checkpoint, daemon, project_cmds, run
+    from odibi_stream.cli import checkpoint, daemon, ops_cmds, project_cmds, run
 
-    for module in (project_cmds, run, checkpoint, daemon):
+    for module in (project_cmds, run, checkpoint, daemon, ops_cmds):
         for command in module.COMMANDS:
             cli.add_command(command)
     from odibi_stream.cli.lease_cmds import register as register_lease_commands
