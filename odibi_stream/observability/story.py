@@ -27,7 +27,14 @@ from typing import Any
 import orjson
 
 from odibi_stream.core.jsonable import jsonable
-from odibi_stream.core.redact import MASK, is_secret_key, redact, redact_mapping
+from odibi_stream.core.redact import (
+    MASK,
+    is_secret_key,
+    redact,
+    redact_json,
+    redact_mapping,
+    redact_record,
+)
 from odibi_stream.exceptions import BatchFailed, root_cause
 from odibi_stream.runtime.report import BatchReport
 from odibi_stream.runtime.steps import BatchTrace
@@ -60,7 +67,7 @@ def committed_story(report: BatchReport, facts: PipelineFacts, lag: Mapping[str,
     duration = report.duration_ms
     nodes = [_node(name, out, report, facts) for name, out in report.nodes.items()]
     dead = {n["name"]: n["rejected"] + n["late"] for n in nodes if n["rejected"] or n["late"]}
-    return {
+    return _redacted({
         **_head(report.pipeline, report.batch, "committed", trace, duration),
         "replayed": report.replayed,
         "counts": {"rows_in": report.rows_in, "rows_out": report.rows_out,
@@ -75,7 +82,7 @@ def committed_story(report: BatchReport, facts: PipelineFacts, lag: Mapping[str,
         "dead_letters": {"total": sum(dead.values()), "by_node": dead, "target": facts.dead_letter},
         "maintenance": jsonable(report.maintenance),
         "error": None,
-    }
+    })
 
 
 def failed_story(
@@ -94,7 +101,7 @@ def failed_story(
     trace = trace if isinstance(trace, BatchTrace) else None
     duration = trace.total_ms if trace else 0.0
     head = _head(pipeline, batch, "failed", trace, duration, now)
-    return {
+    return _redacted({
         **head,
         "attempt": attempt,
         "retrying": retrying,
@@ -108,7 +115,7 @@ def failed_story(
         "dead_letters": {"total": 0, "by_node": {}, "target": facts.dead_letter},
         "maintenance": [],
         "error": error_detail(error, retrying),
-    }
+    })
 
 
 def error_detail(error: BaseException, retrying: bool) -> dict[str, Any]:
@@ -180,16 +187,31 @@ def summarize(value: Any) -> Any:
 
 
 def mask_record(record: str, sensitive: Iterable[str]) -> str:
-    """A sample record with sensitive columns and secret-looking fields masked, then redacted."""
+    """A sample record with sensitive columns and secret-looking fields masked, then redacted.
+
+    Records are third-party data: only whole secrets are masked in them (masking fragments of
+    text an attacker wrote would tell them which guesses are prefixes of a secret).
+    """
     masked = {c.lower() for c in sensitive}
     try:
         data = orjson.loads(record)
     except orjson.JSONDecodeError:
-        return redact(record)
+        return redact_record(record)
     if isinstance(data, dict):
         data = {k: (MASK if str(k).lower() in masked or is_secret_key(str(k)) else v) for k, v in data.items()}
-        return redact(orjson.dumps(data, default=str).decode("utf-8"))
-    return redact(record)
+        return redact_record(orjson.dumps(data, default=str).decode("utf-8"))
+    return redact_record(record)
+
+
+def _redacted(story: dict[str, Any]) -> dict[str, Any]:
+    """Every string of a story through the redactor (paths, URIs, ranges, errors), except the
+    sample records, which :func:`mask_record` already handled as third-party data."""
+    out: dict[str, Any] = redact_json({k: v for k, v in story.items() if k != "nodes"})
+    out["nodes"] = [
+        {**redact_json({k: v for k, v in node.items() if k != "samples"}), "samples": node.get("samples", [])}
+        for node in story.get("nodes", [])
+    ]
+    return out
 
 
 def _head(pipeline: str, batch: int | None, status: str, trace: BatchTrace | None,

@@ -178,7 +178,8 @@ class BatchTracer:
         for unit, amount in report.inputs.get(name, {}).items():
             attrs[f"odibi.{unit}"] = int(amount)
         if name in report.sources:
-            attrs["odibi.source.range"] = _cut(orjson.dumps(report.sources[name], default=str).decode())
+            # Ranges hold paths, which may embed a secret (a tenant folder): redact like any output.
+            attrs["odibi.source.range"] = _cut(redact(orjson.dumps(report.sources[name], default=str).decode()))
         sink = out.get("sink")
         if isinstance(sink, Mapping) and isinstance(sink.get("version"), int):
             attrs["odibi.sink.version"] = sink["version"]
