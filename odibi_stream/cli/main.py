@@ -2,6 +2,11 @@
 
 Errors are presented, not dumped: an :class:`OdibiError` prints ``file:line: message`` plus a
 hint and exits 2 (configuration) or 1 (anything else); a traceback appears only with ``--debug``.
+
+Start-up stays light: the command modules import only click (and small helpers) at load, and
+import the runtime, engines and connectors inside the command that needs them, so
+``--version`` and ``--help`` import none of pandas, DuckDB, deltalake, pyarrow or any optional
+extra (``tests/unit/cli/test_light_imports.py`` holds this).
 """
 
 from __future__ import annotations
@@ -36,9 +41,9 @@ def cli(ctx: click.Context, debug: bool, log_format: str, log_level: str) -> Non
 
 
 def _register() -> None:
-    from odibi_stream.cli import checkpoint, daemon, project_cmds, run
+    from odibi_stream.cli import checkpoint, daemon, project_cmds, recovery, run
 
-    for module in (project_cmds, run, checkpoint, daemon):
+    for module in (project_cmds, run, checkpoint, daemon, recovery):
         for command in module.COMMANDS:
             cli.add_command(command)
 

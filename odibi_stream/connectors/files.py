@@ -217,8 +217,9 @@ class FileSource(NoClients):
             raise SourceError(
                 f"node {self.node}: {len(missing)} file(s) of the planned batch vanished, e.g. {missing[0]}",
                 retryable=False,
-                hint="restore the files, or rewind/skip the batch with `odibi-stream checkpoint`; "
-                "with after_read archive/delete, files must not be moved by anything else",
+                hint="restore the file(s), then `odibi-stream retry PROJECT PIPELINE`; or drop the "
+                "whole batch with `odibi-stream skip PROJECT PIPELINE` (its other files are then not "
+                "processed either); with after_read archive/delete, nothing else may move the files",
             )
         return engine.read_files(
             paths, self._read.format, self._read.options, self._location.storage_options

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,8 @@ from odibi_stream.core.clock import SYSTEM_CLOCK, Clock
 from odibi_stream.core.wake import Watch
 from odibi_stream.dag.graph import Dag, build_dag
 from odibi_stream.plugins.transforms import resolve_function
+from odibi_stream.runtime.transform_modules import import_project_transforms
+from odibi_stream.runtime.where import located
 from odibi_stream.triggers.build import check_trigger
 
 log = logging.getLogger(__name__)
@@ -124,10 +125,8 @@ class LivePipeline:
 def compile_pipeline(project: Project, name: str, clock: Clock = SYSTEM_CLOCK) -> CompiledPipeline:
     """Compile pipeline ``name`` of ``project`` (raises OdibiError subclasses; opens nothing)."""
     cfg = project.pipeline(name)
-    root = str(project.root)
-    if root not in sys.path:
-        # Dotted-path transforms live in the project folder (e.g. my_pkg/transforms.py).
-        sys.path.insert(0, root)
+    # The project folder on sys.path, plugins and the `transforms:` modules, in that order.
+    import_project_transforms(project)
     file = project.files.get(name)
     dag = build_dag(cfg, file)
     sources: dict[str, SourceSpec] = {}
@@ -135,10 +134,11 @@ def compile_pipeline(project: Project, name: str, clock: Clock = SYSTEM_CLOCK) -
     sinks: dict[str, SinkSpec] = {}
     functions: dict[str, Callable[..., Any]] = {}
     delays: dict[str, float] = {}
-    for node in cfg.nodes:
+    for index, node in enumerate(cfg.nodes):
         if node.read is not None:
-            loc = project.location(node.read.connection, node.read.path)
-            src = build_source(cfg.pipeline, node, loc, clock)
+            with located(project, name, "nodes", index, "read"):
+                loc = project.location(node.read.connection, node.read.path)
+                src = build_source(cfg.pipeline, node, loc, clock)
             if src is None:
                 static[node.name] = loc
             else:
@@ -146,14 +146,19 @@ def compile_pipeline(project: Project, name: str, clock: Clock = SYSTEM_CLOCK) -
             if node.read.watermark is not None:
                 delays[node.name] = parse_duration(node.read.watermark.delay).total_seconds()
         if node.transform is not None and node.transform.function:
-            functions[node.name] = resolve_function(node.transform.function)
+            with located(project, name, "nodes", index, "transform", "function", user_code=True):
+                functions[node.name] = resolve_function(node.transform.function)
         if node.write is not None:
-            sinks[node.name] = build_sink(node, project.location(node.write.connection, node.write.path), cfg.pipeline)
-    check_trigger(cfg, [w for spec in sources.values() if (w := spec.watch()) is not None])
+            with located(project, name, "nodes", index, "write"):
+                loc = project.location(node.write.connection, node.write.path)
+                sinks[node.name] = build_sink(node, loc, cfg.pipeline)
+    with located(project, name, "trigger"):
+        check_trigger(cfg, [w for spec in sources.values() if (w := spec.watch()) is not None])
     dead_letter = None
     if cfg.dead_letter is not None:
         dl = cfg.dead_letter
-        dead_letter = DeadLetterSpec(project.location(dl.connection, dl.path), dl, cfg.pipeline)
+        with located(project, name, "dead_letter"):
+            dead_letter = DeadLetterSpec(project.location(dl.connection, dl.path), dl, cfg.pipeline)
     return CompiledPipeline(
         name=cfg.pipeline,
         config=cfg,

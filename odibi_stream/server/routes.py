@@ -29,12 +29,9 @@ from odibi_stream.server.readiness import assess
 from odibi_stream.server.rejections import Rejections
 from odibi_stream.server.responses import Request, Response, error, json_response
 from odibi_stream.server.throttle import TriggerThrottle
-from odibi_stream.service.control import ControlPlane
+from odibi_stream.service.control import ACTIONS, ActionRefused, ControlPlane
 
 log = get_logger("odibi_stream.server")
-
-ACTIONS = ("trigger", "pause", "resume")
-"""The POST actions under ``/api/pipelines/{name}/``."""
 
 _PUBLIC_ROUTES = frozenset({"healthz", "page"})
 _CSRF_HINT = "POST from the status page or the CLI, or send the header X-Odibi-Request: 1"
@@ -200,19 +197,28 @@ class ApiRouter:
 
     def _act(self, name: str, action: str) -> Response:
         control = self.control
+        extra: dict[str, object] = {}
         try:
             if action == "trigger":
                 decision = self.throttle.request(name, control.trigger)
             elif action == "pause":
                 control.pause(name)
-            else:
+            elif action == "resume":
                 control.resume(name)
+            elif action == "retry":
+                control.retry(name)
+            else:
+                extra["batch"] = control.skip(name)
         except KeyError:
             return error(404, "unknown pipeline")
+        except ActionRefused as exc:
+            return error(409, exc.message, hint=exc.hint)
+        described = control.pipeline(name) or {}
         if action == "trigger":
+            # A failed or paused pipeline ignores the trigger: the state lets callers say so.
             return json_response(202, {
                 "action": action, "status": "accepted", "coalesced": decision.coalesced,
                 "deferred_seconds": round(decision.deferred_seconds, 3),
+                "state": described.get("state"),
             })
-        described = control.pipeline(name) or {}
-        return json_response(200, {"action": action, "state": described.get("state")})
+        return json_response(200, {"action": action, "state": described.get("state"), **extra})

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from odibi_stream.observability.metrics import Metrics
+from odibi_stream.service.control import ActionRefused
 
 XSS_NAME = "<script>alert(1)</script>"
 
@@ -58,6 +59,21 @@ class FakeDaemon:
 
     def resume(self, name: str) -> None:
         self._act("resume", name, "idle")
+
+    def retry(self, name: str) -> None:
+        with self.lock:
+            state = self.states.get(name)
+        if state is not None and state != "failed":
+            raise ActionRefused(f"pipeline is {state}, not failed", hint="trigger it")
+        self._act("retry", name, "idle")
+
+    def skip(self, name: str) -> int:
+        with self.lock:
+            state = self.states.get(name)
+        if state is not None and state not in ("failed", "paused"):
+            raise ActionRefused(f"pipeline is {state}", hint="pause it first")
+        self._act("skip", name, None)
+        return 3
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         return self.ready, {"orders": {"state": "idle", "lease": "held", "degraded": False}, "reload_error": None}
