@@ -34,15 +34,15 @@ def serve(project: str, env: str | None, host: str | None, port: int | None) -> 
     published: list[Published] = []
 
     def started(rt: Runtime) -> None:
-        names = ", ".join(sorted(rt.project.pipelines))
-        click.echo(f"odibi-stream serving {len(rt.project.pipelines)} pipeline(s): {names}")
-        click.echo(f"status: {rt.url}" if rt.url else "status: (HTTP control plane disabled)")
-        if rt.url:
+        if rt.url:  # published first: whoever reads the status line can find the daemon
             try:
                 bound = urlsplit(rt.url).port or 0
                 published.append(publish(rt.project.root, rt.url, rt.host, bound))
             except OSError as exc:  # finding the daemon is a convenience: serve anyway
                 click.echo(f"warning: cannot publish the daemon's address: {exc}", err=True)
+        names = ", ".join(sorted(rt.project.pipelines))
+        click.echo(f"odibi-stream serving {len(rt.project.pipelines)} pipeline(s): {names}")
+        click.echo(f"status: {rt.url}" if rt.url else "status: (HTTP control plane disabled)")
         sys.stdout.flush()
 
     try:

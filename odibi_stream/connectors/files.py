@@ -42,6 +42,14 @@ FILE_FORMATS = ("csv", "json", "jsonl", "parquet")
 _GLOB_CHARS = set("*?[")
 
 
+def _identity(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
 def count_records(path: Path, fmt: str) -> int:
     """Count a file's records without parsing it: parquet footer, else non-empty lines."""
     if fmt == "parquet":
@@ -213,11 +221,15 @@ class FileSource(NoClients):
         """
         paths = [str(self._root / f["path"]) for f in rng["files"]]
         missing = [p for p in paths if not os.path.isfile(p)]
-        if missing:
+        # A file rewritten since it was planned is another file (it is planned again on its
+        # own): reading it in this batch too would process it twice.
+        changed = [p for p, f in zip(paths, rng["files"], strict=True) if p not in missing and _identity(p) != (f["size"], f["mtime_ns"])]
+        if missing or changed:
+            what = f"vanished, e.g. {missing[0]}" if missing else f"changed since planned, e.g. {changed[0]}"
             raise SourceError(
-                f"node {self.node}: {len(missing)} file(s) of the planned batch vanished, e.g. {missing[0]}",
+                f"node {self.node}: {len(missing) + len(changed)} file(s) of the planned batch {what}",
                 retryable=False,
-                hint="restore the file(s), then `odibi-stream retry PROJECT PIPELINE`; or drop the "
+                hint="restore the original file(s), then `odibi-stream retry PROJECT PIPELINE`; or drop the "
                 "whole batch with `odibi-stream skip PROJECT PIPELINE` (its other files are then not "
                 "processed either); with after_read archive/delete, nothing else may move the files",
             )

@@ -112,6 +112,8 @@ class BatchExecutor:
         """The input a failing node was processing: the one bad file, its range, or the batch's."""
         if isinstance(exc, UnreadableFile):
             return exc.path
+        if node.name in self.compiled.static_reads:
+            return self.compiled.static_reads[node.name].uri
         if node.name in self.ranges:
             return describe_input(self.ranges[node.name])
         described = [d for rng in self.ranges.values() if (d := describe_input(rng))]

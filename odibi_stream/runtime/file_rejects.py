@@ -36,9 +36,10 @@ class UnreadableFile(RecordError):
         text = str(reason)
         super().__init__(
             text if path.rsplit("/", 1)[-1] in text else f"cannot read file {path}: {text}",
-            hint="fix the file in place, then `odibi-stream retry PROJECT PIPELINE`; or set "
-            "on_error: dead_letter (with a dead_letter target) and retry, to set the file aside "
-            "and keep the batch's other files (`odibi-stream skip` would drop them all)",
+            hint="set on_error: dead_letter (with a dead_letter target) or skip on the node: the "
+            "file is then set aside and the batch's other files land when it runs again "
+            "(a reload does that; else `odibi-stream retry PROJECT PIPELINE`); land a corrected "
+            "file under a new name. `odibi-stream skip PROJECT PIPELINE` drops the whole batch",
         )
         self.path = path
 
