@@ -1,0 +1,94 @@
+"""``make demo`` + Ctrl-C exits 0, every time (issue 10 #6).
+
+``scripts/demo.py`` runs in a real pseudo-terminal (so it takes its interactive path) and Ctrl-C
+is typed as a terminal does it: ``\\x03`` on the pty, which the line discipline turns into
+SIGINT for the foreground process group. Before, the demo signalled the daemon a second time
+after it had restored its default handlers: ``daemon exited with -15`` and make's ``Error 241``.
+"""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, cli_env
+
+pytestmark = pytest.mark.slow
+
+
+class PtyDemo:
+    """``python scripts/demo.py --workdir DIR`` on the slave side of a pty."""
+
+    def __init__(self, workdir: Path) -> None:
+        env = {**cli_env(), "DEMO_PORT": "0", "DEMO_PACE_SECONDS": "0.2", "TERM": "dumb"}
+        pid, fd = pty.fork()
+        if pid == 0:  # the child: its stdin/stdout are the pty, which is its controlling tty
+            os.execve(sys.executable, [sys.executable, str(REPO / "scripts" / "demo.py"),
+                                       "--workdir", str(workdir)], env)
+        self.pid, self.fd = pid, fd
+        self.output = b""
+
+    def read_until(self, text: bytes, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.output:
+            left = deadline - time.monotonic()
+            assert left > 0, f"no {text!r} in:\n{self.output.decode(errors='replace')}"
+            ready, _, _ = select.select([self.fd], [], [], min(left, 0.5))
+            if ready:
+                try:
+                    self.output += os.read(self.fd, 65536)
+                except OSError:  # EIO: the child closed the terminal
+                    break
+
+    def ctrl_c(self) -> None:
+        os.write(self.fd, b"\x03")
+
+    def wait(self, timeout: float) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._drain()
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self._drain()
+                return os.waitstatus_to_exitcode(status)
+        os.kill(self.pid, 9)
+        raise AssertionError(f"demo did not exit:\n{self.output.decode(errors='replace')}")
+
+    def _drain(self) -> None:
+        while True:
+            ready, _, _ = select.select([self.fd], [], [], 0.1)
+            if not ready:
+                return
+            try:
+                chunk = os.read(self.fd, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            self.output += chunk
+
+
+@pytest.mark.parametrize("when", ["right away", "after a commit, twice"])
+def test_ctrl_c_drains_and_exits_0(tmp_path: Path, when: str) -> None:
+    demo = PtyDemo(tmp_path)
+    try:
+        demo.read_until(b"press Ctrl-C", 90)
+        if when != "right away":
+            demo.read_until(b"committed orders_bronze batch", 60)
+        demo.ctrl_c()
+        if when != "right away":
+            time.sleep(0.05)  # a second, impatient Ctrl-C while it drains (terminal timing)
+            demo.ctrl_c()
+        code = demo.wait(120)
+    finally:
+        os.close(demo.fd)
+    text = demo.output.decode(errors="replace")
+    assert code == 0, text
+    assert "demo: daemon exited with 0" in text and "drained" in text
+    assert "Traceback" not in text
