@@ -7,7 +7,9 @@ offending text + a did-you-mean, exit 2 — and nothing is read or written.
 
 from __future__ import annotations
 
+import os
 import subprocess
+import time
 from pathlib import Path
 
 from tests.conftest import CLI, cli_env, write_project
@@ -140,9 +142,14 @@ def test_registered_transforms_come_from_the_transforms_list(tmp_path: Path) -> 
         "import odibi_stream\n\n\n@odibi_stream.transform\n"
         "def tag_rows(df, label):\n    return df.assign(label=label)\n"
     )
-    root = project(tmp_path, text, odibi_yaml=odibi, files={f"{module}.py": fns})
+    root = project(tmp_path, text, odibi_yaml=odibi, files={
+        f"{module}.py": fns, "data/landing/a.csv": "device,amount,ts\nx,1.5,2024-01-01T00:00:00\n"})
+    os.utime(root / "data" / "landing" / "a.csv", (time.time() - 60, time.time() - 60))
     res = run("validate", str(root))
     assert res.returncode == 0, res.stderr
+    res = run("run", str(root))  # `run` finds the registered function too (it did not before)
+    assert res.returncode == 0, res.stderr
+    assert "events: 1 batch(es), 1 rows in, 1 rows out" in res.stdout
     (root / f"{module}.py").write_text("import odibi_stream\nraise RuntimeError('broken at import')\n")
     res = run("validate", str(root))
     assert res.returncode == 2
