@@ -8,13 +8,16 @@
    non-interactive (CI, pipes): stops by itself once everything landed is committed;
 4. prints what landed in the Delta table and in the dead-letter table.
 
-Re-running is safe: files already processed are never processed twice. ``--workdir DIR`` runs
-on a copy of the quickstart in DIR (tests drive the demo that way, in a pty).
+Re-running is safe: files already processed are never processed twice. ``--workdir DIR`` (or
+``$DEMO_WORKDIR``) runs on a copy of the quickstart in DIR (tests drive the demo that way, in a
+pty, also through ``make demo``).
 
-Signals: the daemon runs in its own session, so Ctrl-C reaches only this script, which asks the
-daemon to drain exactly once (SIGTERM) and ignores further Ctrl-Cs while it waits; the demo
-exits with the daemon's exit code (0 after a clean drain). Signalling the daemon a second time
-could land after the daemon restored its default handlers and kill it mid-exit.
+Signals: the daemon runs in its own session, and the demo makes itself the terminal's
+foreground process group, so Ctrl-C reaches only this script — not the daemon, and not ``make``
+(which would otherwise die of the SIGINT itself: ``make: *** [demo] Interrupt``). The script
+asks the daemon to drain exactly once (SIGTERM) and ignores further Ctrl-Cs while it waits; it
+exits 0 after a clean drain. Signalling the daemon a second time could land after the daemon
+restored its default handlers and kill it mid-exit (the old ``daemon exited with -15``).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -128,6 +132,36 @@ def use_workdir(workdir: Path) -> None:
     PROJECT, LANDING = target, target / "data" / "landing" / "orders"
 
 
+def own_terminal() -> Callable[[], None]:
+    """Become the terminal's foreground process group; return the function that gives it back.
+
+    Ctrl-C then signals this process group only: the daemon (own session) and ``make`` (our
+    parent, another group) never see it.
+    """
+    if not sys.stdin.isatty():
+        return lambda: None
+    fd = sys.stdin.fileno()
+    try:
+        previous = os.tcgetpgrp(fd)
+        if os.getpgrp() != os.getpid():
+            os.setpgid(0, 0)
+        _set_foreground(fd, os.getpgrp())
+    except OSError:
+        return lambda: None
+    return lambda: _set_foreground(fd, previous)
+
+
+def _set_foreground(fd: int, group: int) -> None:
+    # tcsetpgrp from a background group raises SIGTTOU: ignore it for the call.
+    handler = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+    try:
+        os.tcsetpgrp(fd, group)
+    except OSError:
+        pass  # the previous group is gone (its leader exited): nothing to give back
+    finally:
+        signal.signal(signal.SIGTTOU, handler)
+
+
 def first_ctrl_c_only(_signum: int, _frame: object) -> None:
     """The first Ctrl-C interrupts the demo; every later one is ignored (the drain is under way)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -151,9 +185,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="Serve the quickstart and feed it orders.")
     parser.add_argument("--workdir", type=Path, help="run on a copy of the quickstart in this folder")
     args = parser.parse_args()
-    if args.workdir is not None:
-        use_workdir(args.workdir)
+    workdir = args.workdir or (Path(os.environ["DEMO_WORKDIR"]) if os.environ.get("DEMO_WORKDIR") else None)
+    if workdir is not None:
+        use_workdir(workdir)
     signal.signal(signal.SIGINT, first_ctrl_c_only)
+    give_back = own_terminal()
+    try:
+        return serve_and_feed()
+    finally:
+        give_back()
+
+
+def serve_and_feed() -> int:
     port = free_port(int(os.environ.get("DEMO_PORT", "8765")))
     base = f"http://127.0.0.1:{port}"
     # Its own session: a terminal's Ctrl-C reaches this script only, which forwards it once.
