@@ -60,9 +60,11 @@ def run_cmd(project_path: Path, pipeline: str | None, env: str | None, max_batch
 
     from odibi_stream.api import Runtime
     from odibi_stream.engines import get_engine
+    from odibi_stream.service.preflight import check_writable_folders
     from odibi_stream.service.project import load
 
     project = load(project_path, env=env)
+    check_writable_folders(project)  # unwritable state folders: ConfigError (exit 2) up front
     if quiet:
         # Only errors: the summary below is the output (lease waits, batch lines are not).
         logging.getLogger("odibi_stream").setLevel(logging.ERROR)

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from odibi_stream.clients.locations import resolve_location
 from odibi_stream.config.models import NodeConfig
 from odibi_stream.config.project import Project
 from odibi_stream.core.extras import has_module
@@ -159,7 +160,8 @@ class _Binder:
                 return ups[0] if ups and all(f is not None for f in ups) else None
             return ups[0] if len(ups) == 1 else self.engine.union(ups)
         try:
-            location = self.project.location(node.read.connection, node.read.path)
+            location = resolve_location(self.project, node.read.connection, node.read.path,
+                                        engine=engine_name(self.project, self.name))
             frame, origin = read_frame(self.engine, node, location, self.sample)
         except OdibiError as exc:
             self._error(node, ("nodes", i, "read"), f"node {node.name}: cannot get its schema: {exc.message}", exc.hint)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from odibi_stream.clients.locations import resolve_location
 from odibi_stream.config.project import PROJECT_FILE_KEY, Project
 from odibi_stream.config.project_models import ConnectionConfig
 from odibi_stream.exceptions import ConfigError, OdibiError
@@ -92,7 +93,7 @@ def _at_use(project: Project, use: Use, message: str, hint: str | None = None) -
 def _local(project: Project, items: list[Use]) -> list[ConfigError]:
     out = []
     for use in items:
-        location = Path(project.location(use.connection, use.sub_path).uri)
+        location = Path(resolve_location(project, use.connection, use.sub_path).uri)
         if use.writes:
             existing = next((p for p in [location, *location.parents] if p.exists()), None)
             if existing is None or not os.access(existing, os.W_OK):
@@ -150,13 +151,11 @@ def _kafka(project: Project, name: str, conn: ConnectionConfig, items: list[Use]
 
 # ---------------------------------------------------------------------- azure
 def _azure(name: str, conn: ConnectionConfig, timeout: float) -> None:
-    from odibi_stream.clients.azure import AzureTarget, open_container
-    from odibi_stream.config.azure_auth import AzureAuth, DefaultAuth
+    from odibi_stream.clients.azure import open_container
+    from odibi_stream.clients.locations import azure_target
 
-    auth = conn.auth if conn.auth is not None else AzureAuth(default=DefaultAuth())
-    target = AzureTarget(account_name=conn.account_name, container=conn.container, auth=auth,
-                         endpoint=conn.endpoint)
-    handle = open_container(target, retry=False, connection_timeout=timeout, read_timeout=timeout)
+    handle = open_container(azure_target(conn), retry=False, connection_timeout=timeout,
+                            read_timeout=timeout)
     try:
         exists = _exists(handle.client)
     finally:

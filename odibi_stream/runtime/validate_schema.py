@@ -26,8 +26,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from odibi_stream.clients.locations import Location
 from odibi_stream.config.models import NodeConfig
-from odibi_stream.config.project import Location
 from odibi_stream.core.arrow_types import parse_schema
 from odibi_stream.engines.base import Engine, Frame
 
