@@ -10,6 +10,8 @@ SIGINT (``make: *** [demo] Interrupt``) whatever the demo did.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import pty
 import select
@@ -29,8 +31,9 @@ class PtyDemo:
     """``python scripts/demo.py --workdir DIR`` on the slave side of a pty."""
 
     def __init__(self, workdir: Path, *, make: bool = False) -> None:
+        self.runtime_dir = workdir / "run"  # the daemon's address file: its pid, for cleanup
         env = {**cli_env(), "DEMO_PORT": "0", "DEMO_PACE_SECONDS": "0.2", "TERM": "dumb",
-               "DEMO_WORKDIR": str(workdir)}
+               "DEMO_WORKDIR": str(workdir), "ODIBI_RUNTIME_DIR": str(self.runtime_dir)}
         if make:
             # The real target; `-o setup` keeps make from (re)installing a venv: the running
             # interpreter's venv is the one to use.
@@ -68,7 +71,14 @@ class PtyDemo:
                 self._drain()
                 return os.waitstatus_to_exitcode(status)
         os.kill(self.pid, 9)
+        self.kill_daemon()
         raise AssertionError(f"demo did not exit:\n{self.output.decode(errors='replace')}")
+
+    def kill_daemon(self) -> None:
+        """The daemon runs in its own session: a failed test must not leave it behind."""
+        for address in self.runtime_dir.glob("*/*.json"):
+            with contextlib.suppress(ProcessLookupError, ValueError, OSError):
+                os.kill(int(json.loads(address.read_text())["pid"]), 9)
 
     def _drain(self) -> None:
         while True:
@@ -100,6 +110,7 @@ def test_ctrl_c_drains_and_exits_0(tmp_path: Path, when: str) -> None:
         code = demo.wait(120)
     finally:
         os.close(demo.fd)
+        demo.kill_daemon()  # normally gone (its address file with it)
     text = demo.output.decode(errors="replace")
     assert code == 0, text
     assert "demo: daemon exited with 0" in text and "drained" in text
