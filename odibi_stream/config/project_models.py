@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AliasChoices, Field, model_validator
 
 from odibi_stream.config.azure_auth import AzureAuth
 from odibi_stream.config.base import NAME_PATTERN, Model
@@ -19,6 +19,11 @@ class ConnectionConfig(Model):
     base_path: str | None = Field(
         default=None,
         description="Root folder (local) or path inside the container (azure); node paths are relative to it.",
+    )
+    namespace: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("namespace", "fully_qualified_namespace"),
+        description="Event Hubs namespace (eventhub; also spelled fully_qualified_namespace): myns, myns.servicebus.windows.net or sb://myns.servicebus.windows.net/; optional when a connection string names it.",
     )
     account_name: str | None = Field(default=None, description="Azure storage account name.")
     container: str | None = Field(default=None, description="Azure blob container / ADLS filesystem.")
@@ -49,6 +54,14 @@ class CheckpointConfig(Model):
     path: str | None = Field(default=None, description="Path inside the connection (with 'connection').")
     retain_batches: int = Field(
         default=100, ge=2, description="How many offsets/commits entries to keep before compacting older ones into snapshot.json."
+    )
+    file_mode: str = Field(
+        default="0600", pattern=r"^0?[0-7]{3}$",
+        description="Permissions (octal) of checkpoint files created in a local checkpoint root; lock files are always 0600.",
+    )
+    dir_mode: str = Field(
+        default="0700", pattern=r"^0?[0-7]{3}$",
+        description="Permissions (octal) of checkpoint folders created in a local checkpoint root.",
     )
 
     @model_validator(mode="after")
@@ -147,6 +160,10 @@ class ProjectConfig(Model):
         description="Python modules (dotted names, importable from the project folder) that register "
         "transforms with @odibi_stream.transform; imported in this order before any pipeline is "
         "compiled (validate, run, serve, reload).",
+    )
+    secret_env: list[str] = Field(
+        default_factory=list,
+        description="Environment variables whose ${env:VAR} values are secrets (masked in every output, never persisted), like ${secret:NAME}.",
     )
     environments: dict[str, dict[str, Any]] = Field(
         default_factory=dict,

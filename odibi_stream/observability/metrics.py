@@ -24,6 +24,7 @@ from typing import Any, TypeGuard
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
 
+from odibi_stream.core.redact import redact
 from odibi_stream.exceptions import root_cause
 from odibi_stream.runtime.report import BatchReport
 
@@ -85,6 +86,12 @@ class Metrics:
             ["pipeline", "source", "unit"],
             registry=r,
         )
+        self.source_lost = Counter(
+            "odibi_source_events_lost_total",
+            "Events a source skipped because they were no longer available (retention), under on_data_loss: skip_and_report.",
+            ["pipeline", "source"],
+            registry=r,
+        )
         self.watermark = Gauge(
             "odibi_watermark_seconds",
             "Event-time watermark of a node as Unix epoch seconds.",
@@ -130,6 +137,8 @@ class Metrics:
         self._count_nodes(pipeline, report.nodes)
         self._set_lag(pipeline, report.lag)
         self._set_watermarks(pipeline, report.watermarks)
+        for source, lost in report.data_loss.items():
+            self.source_lost.labels(pipeline, source).inc(lost)
 
     def record_status(self, pipeline: str, status: Mapping[str, Any]) -> None:
         """Set the state, lag and watermark gauges from a pipeline description.
@@ -154,8 +163,9 @@ class Metrics:
             self.pipeline_state.labels(pipeline, state).set(1.0)
 
     def render(self) -> tuple[bytes, str]:
-        """Return the Prometheus text exposition and its content type."""
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        """Return the Prometheus text exposition (redacted: labels come from config) and its type."""
+        text = generate_latest(self.registry).decode("utf-8")
+        return redact(text).encode("utf-8"), CONTENT_TYPE_LATEST
 
     # ------------------------------------------------------------------ internals
     def _count_nodes(self, pipeline: str, nodes: Any) -> None:

@@ -85,6 +85,11 @@ class BatchReport:
         return self.counts.late
 
     @property
+    def data_loss(self) -> dict[str, int]:
+        """Events a source skipped because they were gone (``"lost"`` in its range), by node."""
+        return {n: int(r["lost"]) for n, r in self.sources.items() if isinstance(r, dict) and r.get("lost")}
+
+    @property
     def duration_ms(self) -> float:
         """Milliseconds from plan to retain."""
         return self.trace.total_ms
@@ -110,6 +115,7 @@ class BatchReport:
             "nodes": self.nodes,
             "watermarks": self.watermarks,
             "lag": self.lag,
+            "data_loss": self.data_loss,
         }
 
 

@@ -62,7 +62,10 @@ def located(project: Project, pipeline: str, *path: str | int, user_code: bool =
     except (ConfigError, TransformError) as exc:
         if isinstance(exc, ConfigError) and exc.file is not None:
             raise
-        file, line = setting_location(project, pipeline, *path)
+        # A connector may name the offending setting inside the section (``exc.keys``, e.g.
+        # ``("options", "starting")``): the longest known prefix gives the line.
+        keys = tuple(getattr(exc, "keys", ()))
+        file, line = setting_location(project, pipeline, *path, *keys)
         raise ConfigError(exc.message, file=file, line=line, hint=exc.hint) from exc
     except Exception as exc:
         if not user_code:

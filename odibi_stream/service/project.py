@@ -36,7 +36,7 @@ def load(path: str | Path, env: str | None = None) -> Project:
         ConfigError: one problem. ConfigErrors: several.
     """
     project = load_project(path, env)
-    register_secrets(project.secrets)
+    register_secrets(project.secrets, project.secret_refs)
     return project
 
 
@@ -67,7 +67,7 @@ def inspect(
 
     Never raises for problems in the project: they are in ``Findings.errors``.
     """
-    register_secrets(project.secrets)
+    register_secrets(project.secrets, project.secret_refs)
     findings = compile_all(project, clock)
     check_engines(project, findings)
     check_project(project, findings, engines or PandasOnly(), sample=sample)

@@ -200,16 +200,16 @@ def test_internal_errors_are_short_and_redacted(server: ServerHandle, daemon: Fa
 
 
 def test_secrets_in_error_strings_are_redacted(server: ServerHandle, daemon: FakeDaemon) -> None:
-    register_secret("topsecretvalue")
+    register_secret("topsecret-value-42")
     try:
         original = daemon._describe
 
         def leaky(name: str) -> dict[str, Any]:
-            return {**original(name), "last_error": "auth failed with topsecretvalue"}
+            return {**original(name), "last_error": "auth failed with topsecret-value-42"}
 
         daemon._describe = leaky  # type: ignore[method-assign]
         _, _, body = call("GET", server.url + "api/pipelines/orders")
-        assert b"topsecretvalue" not in body
+        assert b"topsecret-value-42" not in body
         assert orjson.loads(body)["last_error"] == "auth failed with ***"
     finally:
         clear_secrets()
