@@ -155,7 +155,13 @@ class BatchFailed(OdibiError):
         where: The node's (or pipeline's) ``file:line``, when known.
         input: The input being processed (a file path, files, or partition/offset ranges),
             when known.
+
+    Attributes:
+        trace: The attempt's step timings (``runtime.steps.BatchTrace``), attached by the step
+            reporter that raised or passed it on; None when raised outside a batch.
     """
+
+    trace: object | None = None
 
     def __init__(
         self,

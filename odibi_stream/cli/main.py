@@ -48,9 +48,9 @@ def cli(ctx: click.Context, debug: bool, log_format: str, log_level: str) -> Non
 
 
 def _register() -> None:
-    from odibi_stream.cli import checkpoint, daemon, project_cmds, recovery, run
+    from odibi_stream.cli import checkpoint, daemon, ops_cmds, project_cmds, recovery, run
 
-    for module in (project_cmds, run, checkpoint, daemon, recovery):
+    for module in (project_cmds, run, checkpoint, daemon, recovery, ops_cmds):
         for command in module.COMMANDS:
             cli.add_command(command)
     from odibi_stream.cli.lease_cmds import register as register_lease_commands

@@ -117,7 +117,7 @@ def skip(project: str, pipeline: str, env: str | None, port: int | None, yes: bo
                       abort=True, err=True)
     done = _live(proj, name, "skip", port)
     if done is not None:
-        click.echo(f"skipped batch {done.get('batch')} of {name} ({done['url']}): "
+        click.echo(f"skipped batch {done.get('skipped_batch')} of {name} ({done['url']}): "
                    f"state {done.get('state')}")
         return
     from odibi_stream.service import recovery

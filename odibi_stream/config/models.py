@@ -8,6 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from odibi_stream.config.base import NAME_PATTERN, Model, parse_duration
 from odibi_stream.config.formats import check_format, format_schema
+from odibi_stream.config.maintenance_models import MaintenanceConfig
 from odibi_stream.config.schedule_check import check_schedule
 
 
@@ -112,6 +113,9 @@ class WriteConfig(Model):
     merge_keys: list[str] = Field(default_factory=list, description="Key columns for mode: merge (upsert).")
     partition_by: list[str] = Field(default_factory=list, description="Partition columns.")
     options: dict[str, Any] = Field(default_factory=dict, description="Sink options.")
+    maintenance: MaintenanceConfig | None = Field(
+        default=None, description="Delta table maintenance of this sink (format: delta); overrides the project default."
+    )
 
     @field_validator("format")
     @classmethod
@@ -124,6 +128,8 @@ class WriteConfig(Model):
             raise ValueError("mode: merge needs 'merge_keys'")
         if self.mode == "merge" and self.format != "delta":
             raise ValueError("mode: merge is supported for format: delta only")
+        if self.maintenance is not None and self.format != "delta":
+            raise ValueError("maintenance is supported for format: delta only")
         return self
 
 

@@ -6,8 +6,11 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, model_validator
 
+from odibi_stream.config.alert_models import AlertRule
 from odibi_stream.config.azure_auth import AzureAuth
 from odibi_stream.config.base import NAME_PATTERN, Model
+from odibi_stream.config.maintenance_models import MaintenanceConfig
+from odibi_stream.config.tracing_models import TracingConfig
 
 
 class ConnectionConfig(Model):
@@ -164,6 +167,15 @@ class ProjectConfig(Model):
     secret_env: list[str] = Field(
         default_factory=list,
         description="Environment variables whose ${env:VAR} values are secrets (masked in every output, never persisted), like ${secret:NAME}.",
+    )
+    alerts: list[AlertRule] = Field(
+        default_factory=list, description="Alert rules: failed/recovered/lag/stalled to a webhook, Slack or Teams."
+    )
+    tracing: TracingConfig | None = Field(
+        default=None, description="OpenTelemetry traces of batches (OTLP/HTTP); default from OTEL_* variables."
+    )
+    maintenance: MaintenanceConfig | None = Field(
+        default=None, description="Default Delta table maintenance of every Delta sink (a sink's own overrides it)."
     )
     environments: dict[str, dict[str, Any]] = Field(
         default_factory=dict,

@@ -98,6 +98,25 @@ class Metrics:
             ["pipeline", "node"],
             registry=r,
         )
+        self.maintenance = Counter(
+            "odibi_maintenance_total",
+            "Delta table maintenance operations by outcome (ok, error).",
+            ["pipeline", "node", "operation", "status"],
+            registry=r,
+        )
+        self.maintenance_duration = Histogram(
+            "odibi_maintenance_duration_seconds",
+            "Wall time of one Delta table maintenance operation.",
+            ["pipeline", "operation"],
+            buckets=_DURATION_BUCKETS,
+            registry=r,
+        )
+        self.table_files = Gauge(
+            "odibi_table_files",
+            "Data files of a maintained Delta table after its latest maintenance operation.",
+            ["pipeline", "node"],
+            registry=r,
+        )
         self.pipeline_state = Gauge(
             "odibi_pipeline_state",
             "1 for the pipeline's current state, 0 for the others.",
@@ -139,6 +158,21 @@ class Metrics:
         self._set_watermarks(pipeline, report.watermarks)
         for source, lost in report.data_loss.items():
             self.source_lost.labels(pipeline, source).inc(lost)
+        self.record_maintenance(pipeline, report.maintenance)
+
+    def record_maintenance(self, pipeline: str, results: Any) -> None:
+        """Count maintenance operations (``BatchReport.maintenance`` items) and their effect."""
+        for item in results if isinstance(results, list) else []:
+            if not isinstance(item, Mapping):
+                continue
+            node, operation = str(item.get("node")), str(item.get("operation"))
+            self.maintenance.labels(pipeline, node, operation, "error" if item.get("error") else "ok").inc()
+            duration = item.get("duration_ms")
+            if _is_number(duration):
+                self.maintenance_duration.labels(pipeline, operation).observe(duration / 1000.0)
+            files = item.get("files_after")
+            if _is_number(files):
+                self.table_files.labels(pipeline, node).set(float(files))
 
     def record_status(self, pipeline: str, status: Mapping[str, Any]) -> None:
         """Set the state, lag and watermark gauges from a pipeline description.

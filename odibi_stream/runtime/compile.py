@@ -20,6 +20,7 @@ from typing import Any
 
 from odibi_stream.clients.locations import Location, resolve_location
 from odibi_stream.config.base import parse_duration
+from odibi_stream.config.maintenance_models import MaintenanceConfig
 from odibi_stream.config.models import NodeConfig, PipelineConfig
 from odibi_stream.config.project import Project
 from odibi_stream.connectors.base import Sink, SinkSpec, Source, SourceSpec
@@ -54,6 +55,8 @@ class CompiledPipeline:
         watermark_delays: Watermarked read node → allowed lateness in seconds.
         node_where: Node → ``file:line`` of its YAML (for errors that say where).
         where: ``file`` of the pipeline's YAML.
+        maintenance: Delta sink node (``_dead_letter`` for a Delta dead-letter table) → its
+            effective table maintenance (the sink's own, else the project default).
     """
 
     name: str
@@ -69,6 +72,7 @@ class CompiledPipeline:
     watermark_delays: dict[str, float] = field(default_factory=dict)
     node_where: dict[str, str] = field(default_factory=dict)
     where: str | None = None
+    maintenance: dict[str, MaintenanceConfig] = field(default_factory=dict)
 
     def node(self, name: str) -> NodeConfig:
         """The config of node ``name``."""
@@ -179,7 +183,24 @@ def compile_pipeline(project: Project, name: str, clock: Clock = SYSTEM_CLOCK) -
         watermark_delays=delays,
         node_where=_node_lines(project, cfg, file),
         where=str(file) if file else None,
+        maintenance=_maintenance(project, cfg),
     )
+
+
+def _maintenance(project: Project, cfg: PipelineConfig) -> dict[str, MaintenanceConfig]:
+    default = project.config.maintenance
+    out: dict[str, MaintenanceConfig] = {}
+    for node in cfg.nodes:
+        write = node.write
+        if write is None or write.format != "delta":
+            continue
+        chosen = write.maintenance if write.maintenance is not None else default
+        if chosen is not None and chosen.active:
+            out[node.name] = chosen
+    dl = cfg.dead_letter
+    if dl is not None and dl.format == "delta" and default is not None and default.active:
+        out["_dead_letter"] = default
+    return out
 
 
 def _node_lines(project: Project, cfg: PipelineConfig, file: Path | None) -> dict[str, str]:

@@ -21,8 +21,10 @@ from typing import Protocol
 from urllib.parse import unquote
 
 from odibi_stream.core.redact import redact
+from odibi_stream.exceptions import OdibiError
 from odibi_stream.observability.logs import get_logger
 from odibi_stream.server.guards import HostPolicy, csrf_problem
+from odibi_stream.server.history_routes import batch_response, batches_response
 from odibi_stream.server.options import ServerOptions
 from odibi_stream.server.page import status_page
 from odibi_stream.server.readiness import assess
@@ -72,12 +74,16 @@ def match(path: str) -> Route | None:
     if path == "/api/pipelines":
         return Route("pipelines", ("GET",))
     parts = path.split("/")
-    if len(parts) not in (4, 5) or parts[:3] != ["", "api", "pipelines"] or not parts[3]:
+    if len(parts) not in (4, 5, 6) or parts[:3] != ["", "api", "pipelines"] or not parts[3]:
         return None
     name = unquote(parts[3])
     if len(parts) == 4:
         return Route("pipeline", ("GET",), pipeline=name)
-    if parts[4] in ACTIONS:
+    if parts[4] == "batches":
+        if len(parts) == 5:
+            return Route("batches", ("GET",), pipeline=name)
+        return Route("batch", ("GET",), pipeline=name, action=parts[5]) if parts[5] else None
+    if parts[4] in ACTIONS and len(parts) == 5:
         return Route("action", ("POST",), pipeline=name, action=parts[4])
     return None
 
@@ -158,7 +164,7 @@ class ApiRouter:
             return error(404, "not found")
         if request.method not in route.methods:
             return error(405, "method not allowed", headers=(("Allow", ", ".join(route.methods)),))
-        return self._dispatch(route)
+        return self._dispatch(route, request)
 
     def _authorized(self, request: Request) -> bool:
         if self.token is None:
@@ -167,7 +173,7 @@ class ApiRouter:
         return hmac.compare_digest(supplied.encode("utf-8"), f"Bearer {self.token}".encode())
 
     # ------------------------------------------------------------------ routes
-    def _dispatch(self, route: Route) -> Response:
+    def _dispatch(self, route: Route, request: Request) -> Response:
         control = self.control
         if route.name == "page":
             page = status_page()
@@ -193,6 +199,10 @@ class ApiRouter:
         if route.name == "pipeline":
             found = control.pipeline(route.pipeline)
             return error(404, "unknown pipeline") if found is None else json_response(200, found)
+        if route.name == "batches":
+            return batches_response(control, route.pipeline, request)
+        if route.name == "batch":
+            return batch_response(control, route.pipeline, route.action or "", request)
         return self._act(route.pipeline, route.action or "")
 
     def _act(self, name: str, action: str) -> Response:
@@ -208,11 +218,13 @@ class ApiRouter:
             elif action == "retry":
                 control.retry(name)
             else:
-                extra["batch"] = control.skip(name)
+                extra["skipped_batch"] = control.skip(name)
         except KeyError:
             return error(404, "unknown pipeline")
         except ActionRefused as exc:
             return error(409, exc.message, hint=exc.hint)
+        except OdibiError as exc:  # e.g. a checkpoint that cannot be changed now
+            return error(409, "action not possible now", hint=exc.hint or str(exc))
         described = control.pipeline(name) or {}
         if action == "trigger":
             # A failed or paused pipeline ignores the trigger: the state lets callers say so.

@@ -89,6 +89,20 @@ class ControlPlane(Protocol):
         """
         ...
 
+    def batches(self, name: str, limit: int) -> list[dict[str, Any]] | None:
+        """Summaries of the newest ``limit`` batch stories of ``name``, newest first.
+
+        None if the project has no pipeline of that name. Each item: ``batch``, ``status``
+        (committed | failed), ``finished``, ``trace_id``, ``rows_in``, ``rows_out``, ``rejected``,
+        ``late``, ``duration_ms``, ``rows_per_second``, ``lag``, ``dead_letters``,
+        ``maintenance`` (operations run) and ``error``.
+        """
+        ...
+
+    def batch(self, name: str, batch: int) -> dict[str, Any] | None:
+        """The full story (``observability.story``) of one batch, or None if unknown."""
+        ...
+
     def metrics_text(self) -> tuple[bytes, str]:
         """Return the Prometheus exposition payload and its content type."""
         ...

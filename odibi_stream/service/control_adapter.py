@@ -33,6 +33,7 @@ from odibi_stream.observability import metrics
 from odibi_stream.runtime.failure import message_detail
 from odibi_stream.service.control import ActionRefused
 from odibi_stream.service.describe import static_description, waiting_description
+from odibi_stream.service.history import StoryHistory
 from odibi_stream.service.pipelines import PipelineSet
 from odibi_stream.service.recovery import clear_paused, is_paused, mark_paused
 from odibi_stream.service.stream_manager import StreamManager
@@ -61,6 +62,8 @@ class DaemonControl:
         self.reload_error: str | None = None
         self._reload_errors: dict[str, str] = {}
         self._actions = threading.Lock()
+        self.history: StoryHistory | None = None
+        """Set by the daemon: batch stories for :meth:`batches` and :meth:`batch`."""
         self._load_pause_markers()
 
     def _load_pause_markers(self) -> None:
@@ -245,6 +248,18 @@ class DaemonControl:
             "degraded": any(d["degraded"] for d in detail.values()),
         }
         return ready, out
+
+    def batches(self, name: str, limit: int) -> list[dict[str, Any]] | None:
+        """See ``ControlPlane.batches``."""
+        if self._pipelines.config(name) is None:
+            return None
+        return self.history.batches(name, limit) if self.history is not None else []
+
+    def batch(self, name: str, batch: int) -> dict[str, Any] | None:
+        """See ``ControlPlane.batch``."""
+        if self._pipelines.config(name) is None or self.history is None:
+            return None
+        return self.history.batch(name, batch)
 
     def metrics_text(self) -> tuple[bytes, str]:
         """See ``ControlPlane.metrics_text``."""

@@ -183,7 +183,7 @@ def test_entity_path_names_the_hub_when_topic_is_omitted(
 ) -> None:
     conn = f'auth: {{connection_string: "{CONN.format(";EntityPath=telemetry;UseDevelopmentEmulator=true")}"}}'
     root = project(tmp_path, "{connection: hub, format: eventhub}", conn=conn)
-    monkeypatch.setenv("EH_KEY", "unused")
+    monkeypatch.setenv("EH_KEY", "unused-key-value-7Qz")
     spec = validate(load(root))["events"].sources["raw"]
     assert isinstance(spec, EventHubSourceSpec)
     assert spec.target.hub == "telemetry" and spec.target.emulator
@@ -225,7 +225,7 @@ def test_write_mistakes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     (root / "pipelines" / "events.yaml").write_text(
         (root / "pipelines" / "events.yaml").read_text().replace("key_colum", "key_column")
     )
-    monkeypatch.setenv("EH_KEY", "k")
+    monkeypatch.setenv("EH_KEY", "a-secret-key-value")
     assert isinstance(validate(load(root))["events"].sinks["src"], EventHubSinkSpec)
 
 
@@ -247,7 +247,7 @@ def test_cli_validate_without_the_extra_names_it_with_file_and_line(tmp_path: Pa
     (site / "sitecustomize.py").write_text(BLOCK_EVENTHUB)
     env = cli_env()
     env["PYTHONPATH"] = f"{site}:{env['PYTHONPATH']}"
-    env["EH_KEY"] = "k"
+    env["EH_KEY"] = "a-secret-key-value"
     done = subprocess.run(
         [*CLI, "validate", str(root)], env=env, capture_output=True, text=True, timeout=120
     )
@@ -276,7 +276,7 @@ def test_cli_validate_reports_file_line_and_exit_2(tmp_path: Path) -> None:
         textwrap.dedent("{connection: hub, format: eventhub, topic: t, options: {starting: soon}}"),
     )
     env = cli_env()
-    env["EH_KEY"] = "k"
+    env["EH_KEY"] = "a-secret-key-value"
     done = subprocess.run(
         [*CLI, "validate", str(root)], env=env, capture_output=True, text=True, timeout=120
     )

@@ -129,7 +129,8 @@ def test_retry_and_skip_answer_409_with_a_hint_when_the_state_forbids(
     status, _, body = call("POST", server.url + "api/pipelines/orders/trigger")
     assert status == 202 and orjson.loads(body)["state"] == "failed"  # the CLI says so
     status, _, body = call("POST", server.url + "api/pipelines/orders/skip")
-    assert status == 200 and orjson.loads(body)["batch"] == 3
+    assert status == 200 and orjson.loads(body)["skipped_batch"] == 3
+    daemon.states["orders"] = "failed"
     status, _, body = call("POST", server.url + "api/pipelines/orders/retry")
     assert status == 200 and orjson.loads(body)["state"] == "idle"
     assert call("POST", server.url + "api/pipelines/nope/retry")[0] == 404
@@ -271,3 +272,33 @@ def test_stop_cuts_kept_alive_connections(daemon: FakeDaemon) -> None:
         assert daemon.calls == []
     finally:
         conn.close()
+
+
+def test_batch_history_routes(server: ServerHandle, daemon: FakeDaemon) -> None:
+    status, _, body = call("GET", server.url + "api/pipelines/orders/batches?limit=2")
+    assert status == 200
+    assert orjson.loads(body) == {"pipeline": "orders", "batches": [
+        {"batch": 3, "status": "committed", "rows_in": 5, "rows_out": 4},
+        {"batch": 2, "status": "committed", "rows_in": 5, "rows_out": 4},
+    ]}
+    assert call("GET", server.url + "api/pipelines/orders/batches?limit=x")[0] == 400
+    assert call("GET", server.url + "api/pipelines/nope/batches")[0] == 404
+    status, headers, body = call("GET", server.url + "api/pipelines/orders/batches/2")
+    assert status == 200 and orjson.loads(body)["batch"] == 2
+    status, headers, body = call("GET", server.url + "api/pipelines/orders/batches/2?format=html")
+    assert status == 200 and headers["Content-Type"] == "text/html; charset=utf-8"
+    assert b"<title>orders batch 2</title>" in body
+    assert "script-src 'none'" in headers["Content-Security-Policy"]
+    assert call("GET", server.url + "api/pipelines/orders/batches/9")[0] == 404
+    assert call("GET", server.url + "api/pipelines/orders/batches/-1")[0] == 400
+    assert call("POST", server.url + "api/pipelines/orders/batches")[0] == 405
+
+
+def test_retry_and_skip_actions(server: ServerHandle, daemon: FakeDaemon) -> None:
+    daemon.states["orders"] = "failed"
+    status, _, body = call("POST", server.url + "api/pipelines/orders/skip")
+    assert status == 200 and orjson.loads(body) == {"action": "skip", "skipped_batch": 3, "state": "idle"}
+    daemon.states["orders"] = "failed"
+    status, _, body = call("POST", server.url + "api/pipelines/orders/retry")
+    assert status == 200 and orjson.loads(body)["action"] == "retry"
+    assert daemon.calls[-2:] == [("skip", "orders"), ("retry", "orders")]

@@ -118,7 +118,7 @@ def test_skip_drops_the_failed_batch_and_the_pipeline_goes_on(proj: ProjectBuild
         bad_file(proj, "broken.csv")
         wait_for(lambda: control.pipeline("a")["state"] == "failed", 20, "failed")
         status, body = post(f"{rt.url.rstrip('/')}/api/pipelines/a/skip")
-        assert status == 200 and body["batch"] == 0
+        assert status == 200 and body["skipped_batch"] == 0
         proj.drop("a", "good.csv", [1, 2])
         wait_for(lambda: proj.ids("a") == [1, 2], 20, "the batch after the skipped one")
         history = LocalCheckpointStore(proj.root / "checkpoints").read("a/commits/0.json")
