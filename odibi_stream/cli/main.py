@@ -6,6 +6,11 @@ hint and exits 2 (configuration) or 1 (anything else); a traceback appears only 
 ``sys.stderr`` are wrapped in :class:`~odibi_stream.core.redact_stream.RedactingStream` before
 any command runs, so command output, ``--json`` documents, logs and tracebacks all pass through
 the one redaction layer (secrets appear as their ``${secret:NAME}`` reference or ``***``).
+
+Start-up stays light: the command modules import only click (and small helpers) at load, and
+import the runtime, engines and connectors inside the command that needs them, so
+``--version`` and ``--help`` import none of pandas, DuckDB, deltalake, pyarrow or any optional
+extra (``tests/unit/cli/test_light_imports.py`` holds this).
 """
 
 from __future__ import annotations
@@ -43,9 +48,9 @@ def cli(ctx: click.Context, debug: bool, log_format: str, log_level: str) -> Non
 
 
 def _register() -> None:
-    from odibi_stream.cli import checkpoint, daemon, ops_cmds, project_cmds, run
+    from odibi_stream.cli import checkpoint, daemon, ops_cmds, project_cmds, recovery, run
 
-    for module in (project_cmds, run, checkpoint, daemon, ops_cmds):
+    for module in (project_cmds, run, checkpoint, daemon, recovery, ops_cmds):
         for command in module.COMMANDS:
             cli.add_command(command)
     from odibi_stream.cli.lease_cmds import register as register_lease_commands

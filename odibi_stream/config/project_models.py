@@ -158,6 +158,12 @@ class ProjectConfig(Model):
     server: ServerConfig = Field(default_factory=ServerConfig, description="HTTP control plane.")
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig, description="Runtime limits.")
     spark: dict[str, Any] = Field(default_factory=dict, description="Spark session settings: {master, conf}.")
+    transforms: list[str] = Field(
+        default_factory=list,
+        description="Python modules (dotted names, importable from the project folder) that register "
+        "transforms with @odibi_stream.transform; imported in this order before any pipeline is "
+        "compiled (validate, run, serve, reload).",
+    )
     secret_env: list[str] = Field(
         default_factory=list,
         description="Environment variables whose ${env:VAR} values are secrets (masked in every output, never persisted), like ${secret:NAME}.",

@@ -40,7 +40,7 @@ from typing import Any
 from odibi_stream.clients.locations import Location, require_blob_sdk
 from odibi_stream.config.models import IncrementalConfig, ReadConfig
 from odibi_stream.connectors.base import Position
-from odibi_stream.connectors.file_store import Entry, Fetched, FileStore, identity
+from odibi_stream.connectors.file_store import VANISHED_HINT, Entry, Fetched, FileStore, identity
 from odibi_stream.connectors.local_files import (
     fd_path,
     list_glob,
@@ -58,6 +58,11 @@ from odibi_stream.exceptions import ConfigError, OdibiError, SourceError
 log = logging.getLogger(__name__)
 FILE_FORMATS = ("csv", "json", "jsonl", "parquet")
 _GLOB_CHARS = set("*?[")
+
+
+def _fd_identity(fd: int) -> list[int]:
+    st = os.fstat(fd)
+    return [st.st_size, st.st_mtime_ns]
 
 
 def count_records(path: Path, fmt: str) -> int:
@@ -203,13 +208,23 @@ class LocalFiles:
         """The files, each opened without following links (see the class docstring).
 
         Raises:
-            SourceError: a listed file vanished, or is no longer a regular file reached without
-                links (not retryable).
+            SourceError: a listed file vanished, changed since it was planned (a file rewritten
+                in place is planned again as a new file: reading it in this batch too would
+                process it twice), or is no longer a regular file reached without links (not
+                retryable).
         """
         rels = [f["path"] for f in entries]
         real = [str(self._root / rel) for rel in rels]
         with contextlib.ExitStack() as stack:
             fds = open_all(self._root, rels, stack, self._follow)
+            changed = [real[i] for i, (fd, f) in enumerate(zip(fds, entries, strict=True))
+                       if _fd_identity(fd) != [f["size"], f["mtime_ns"]]]
+            if changed:
+                raise SourceError(
+                    f"{len(changed)} file(s) of the planned batch changed since planned, e.g. {changed[0]}",
+                    retryable=False,
+                    hint=VANISHED_HINT,
+                )
             by_fd = [p for fd in fds if (p := fd_path(fd))] if self.by_descriptor else []
             if not by_fd or len(by_fd) != len(fds):
                 yield Fetched(real)

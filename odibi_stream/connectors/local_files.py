@@ -220,8 +220,9 @@ def _not_regular(rel: str, why: str) -> SourceError:
         f"file {rel!r} of the planned batch cannot be read safely: {why}",
         retryable=False,
         hint="something changed the landing folder after the batch was planned: restore the "
-        "file, or rewind/skip the batch with `odibi-stream checkpoint`; with after_read "
-        "archive/delete, files must not be moved by anything else",
+        "original file, then `odibi-stream retry PROJECT PIPELINE`; or drop the whole batch with "
+        "`odibi-stream skip PROJECT PIPELINE` (its other files are then not processed either); "
+        "with after_read archive/delete, nothing else may move the files",
     )
 
 

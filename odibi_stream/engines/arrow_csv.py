@@ -10,7 +10,12 @@ and text is read as text rather than failing.
 
 Options: ``delimiter`` (default ``,``), ``header`` (default true; when false, column names come
 from ``schema`` keys or are ``f0, f1, ...``), ``schema`` (column → type name; explicit types
-win over inference).
+win over inference), ``null_values`` (the texts read as NULL; default ``[""]`` only, so a value
+such as ``n/a`` in a typed column is a rejected row, never a silent NULL).
+
+A file that cannot be parsed at all (empty, not CSV) or that lacks a column declared in
+``schema`` (with a header) raises ``RecordError`` naming the file; the runtime then sets that
+file aside under ``on_error: dead_letter | skip`` (see ``runtime/file_rejects.py``).
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from odibi_stream.engines.base import Reject
 from odibi_stream.exceptions import RecordError
 
 _DEFAULT_BLOCK = 1 << 20
+DEFAULT_NULL_VALUES = ("",)
+"""Texts read as NULL unless ``options.null_values`` says otherwise."""
 
 
 def _read_options(
@@ -60,7 +67,10 @@ def _read(
     parse = pacsv.ParseOptions(
         delimiter=str(options.get("delimiter", ",")), invalid_row_handler=on_invalid
     )
-    convert = pacsv.ConvertOptions(column_types=column_types, strings_can_be_null=True)
+    nulls = [str(v) for v in options.get("null_values", DEFAULT_NULL_VALUES)]
+    convert = pacsv.ConvertOptions(
+        column_types=column_types, strings_can_be_null=True, null_values=nulls
+    )
     return pacsv.read_csv(
         path,
         read_options=_read_options(options, column_types, block_size),
@@ -128,4 +138,10 @@ def read_csv_file(path: str, options: Mapping[str, Any]) -> tuple[pa.Table, list
                 table = _read(path, options, {}, size, rejects)
         except pa.ArrowInvalid as exc2:
             raise RecordError(f"cannot parse CSV file {path}: {exc2}") from exc
+    missing = [c for c in schema if c not in table.column_names]
+    if missing and bool(options.get("header", True)):
+        raise RecordError(
+            f"CSV file {path} has no column(s) {', '.join(missing)} declared in options.schema",
+            hint=f"its header is: {', '.join(table.column_names)}",
+        )
     return _apply_schema(table, schema, path, delimiter, rejects), rejects

@@ -13,9 +13,7 @@
 from __future__ import annotations
 
 import logging
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,8 +29,9 @@ from odibi_stream.connectors.factory import build_sink, build_source
 from odibi_stream.core.clock import SYSTEM_CLOCK, Clock
 from odibi_stream.core.wake import Watch
 from odibi_stream.dag.graph import Dag, build_dag
-from odibi_stream.exceptions import ConfigError
 from odibi_stream.plugins.transforms import resolve_function
+from odibi_stream.runtime.transform_modules import import_project_transforms
+from odibi_stream.runtime.where import located
 from odibi_stream.triggers.build import check_trigger
 
 log = logging.getLogger(__name__)
@@ -131,10 +130,8 @@ class LivePipeline:
 def compile_pipeline(project: Project, name: str, clock: Clock = SYSTEM_CLOCK) -> CompiledPipeline:
     """Compile pipeline ``name`` of ``project`` (raises OdibiError subclasses; opens nothing)."""
     cfg = project.pipeline(name)
-    root = str(project.root)
-    if root not in sys.path:
-        # Dotted-path transforms live in the project folder (e.g. my_pkg/transforms.py).
-        sys.path.insert(0, root)
+    # The project folder on sys.path, plugins and the `transforms:` modules, in that order.
+    import_project_transforms(project)
     file = project.files.get(name)
     dag = build_dag(cfg, file)
     sources: dict[str, SourceSpec] = {}
@@ -149,7 +146,7 @@ def compile_pipeline(project: Project, name: str, clock: Clock = SYSTEM_CLOCK) -
 
     for index, node in enumerate(cfg.nodes):
         if node.read is not None:
-            with _where(project, cfg.pipeline, file, ("nodes", index, "read")):
+            with located(project, name, "nodes", index, "read"):
                 loc = location(node.read.connection, node.read.path)
                 src = build_source(cfg.pipeline, node, loc, clock)
             if src is None:
@@ -159,16 +156,19 @@ def compile_pipeline(project: Project, name: str, clock: Clock = SYSTEM_CLOCK) -
             if node.read.watermark is not None:
                 delays[node.name] = parse_duration(node.read.watermark.delay).total_seconds()
         if node.transform is not None and node.transform.function:
-            functions[node.name] = resolve_function(node.transform.function)
+            with located(project, name, "nodes", index, "transform", "function", user_code=True):
+                functions[node.name] = resolve_function(node.transform.function)
         if node.write is not None:
-            with _where(project, cfg.pipeline, file, ("nodes", index, "write")):
-                sinks[node.name] = build_sink(node, location(node.write.connection, node.write.path), cfg.pipeline)
-    with _where(project, cfg.pipeline, file, ("trigger",)):
+            with located(project, name, "nodes", index, "write"):
+                loc = location(node.write.connection, node.write.path)
+                sinks[node.name] = build_sink(node, loc, cfg.pipeline)
+    with located(project, name, "trigger"):
         check_trigger(cfg, [w for spec in sources.values() if (w := spec.watch()) is not None])
     dead_letter = None
     if cfg.dead_letter is not None:
         dl = cfg.dead_letter
-        dead_letter = DeadLetterSpec(location(dl.connection, dl.path), dl, cfg.pipeline)
+        with located(project, name, "dead_letter"):
+            dead_letter = DeadLetterSpec(location(dl.connection, dl.path), dl, cfg.pipeline)
     return CompiledPipeline(
         name=cfg.pipeline,
         config=cfg,
@@ -185,24 +185,6 @@ def compile_pipeline(project: Project, name: str, clock: Clock = SYSTEM_CLOCK) -
         where=str(file) if file else None,
         maintenance=_maintenance(project, cfg),
     )
-
-
-@contextmanager
-def _where(
-    project: Project, pipeline: str, file: Path | None, path: tuple[str | int, ...]
-) -> Iterator[None]:
-    """Give a connector's ConfigError the ``file:line`` of the node section it came from.
-
-    A connector may set ``keys`` on the error (e.g. ``("options", "starting")``) to point at
-    the offending setting; the longest known prefix of the path gives the line.
-    """
-    try:
-        yield
-    except ConfigError as exc:
-        if exc.file is None and file is not None:
-            keys = tuple(getattr(exc, "keys", ()))
-            exc.file, exc.line = str(file), project.line(pipeline, *path, *keys)
-        raise
 
 
 def _maintenance(project: Project, cfg: PipelineConfig) -> dict[str, MaintenanceConfig]:

@@ -25,7 +25,9 @@ from odibi_stream.connectors.base import BatchKey
 from odibi_stream.core.values import decode_value, encode_value, sql_literal
 from odibi_stream.engines.base import Engine, Frame, Reject
 from odibi_stream.exceptions import BatchFailed, RecordError, TransformError
+from odibi_stream.runtime.failure import describe_input
 from odibi_stream.runtime.faults import fault_point
+from odibi_stream.runtime.file_rejects import UnreadableFile, read_file_by_file, splittable
 
 if TYPE_CHECKING:
     from odibi_stream.runtime.compile import LivePipeline
@@ -131,8 +133,20 @@ class BatchExecutor:
             raise
         except BaseException as exc:  # incl. pyo3's PanicException (a Rust panic in delta-rs)
             raise BatchFailed(
-                self.compiled.name, self.batch, "execute", exc, node=node.name, where=self.compiled.node_where.get(node.name)
+                self.compiled.name, self.batch, "execute", exc, node=node.name,
+                where=self.compiled.node_where.get(node.name), input=self._input_text(node, exc),
             ) from exc
+
+    def _input_text(self, node: NodeConfig, exc: BaseException) -> str | None:
+        """The input a failing node was processing: the one bad file, its range, or the batch's."""
+        if isinstance(exc, UnreadableFile):
+            return exc.path
+        if node.name in self.compiled.static_reads:
+            return self.compiled.static_reads[node.name].uri
+        if node.name in self.ranges:
+            return describe_input(self.ranges[node.name])
+        described = [d for rng in self.ranges.values() if (d := describe_input(rng))]
+        return "; ".join(described) or None
 
     def _node(self, node: NodeConfig) -> None:
         out = NodeOutcome()
@@ -182,7 +196,13 @@ class BatchExecutor:
         rng = self.ranges.get(node.name)
         if rng is None:
             return None
-        result = source.read(self.engine, rng)
+        try:
+            result = source.read(self.engine, rng)
+        except (RecordError, PermissionError, IsADirectoryError):
+            if not splittable(rng):
+                raise
+            # One bad file must not hold back the others: find it, then follow on_error.
+            result = read_file_by_file(source, self.engine, rng, self._policy(node))
         out.rows_in = self.engine.count(result.frame) + len(result.rejects)
         if result.rejects:
             self._route_rejects(node, result.rejects, out)

@@ -157,6 +157,11 @@ class PipelineRunner:
             "problems": progress.problems,
         }
 
+    def forget_progress(self) -> None:
+        """Drop the in-memory position: the next call recovers it from the checkpoint (after an
+        operator changed the checkpoint, e.g. skipped the pending batch)."""
+        self._progress = None
+
     def close(self) -> None:
         """Close every reader and writer (idempotent); the engine belongs to the caller."""
         self._progress = None

@@ -31,13 +31,9 @@ from odibi_stream.server.readiness import assess
 from odibi_stream.server.rejections import Rejections
 from odibi_stream.server.responses import Request, Response, error, json_response
 from odibi_stream.server.throttle import TriggerThrottle
-from odibi_stream.service.control import ControlPlane
+from odibi_stream.service.control import ACTIONS, ActionRefused, ControlPlane
 
 log = get_logger("odibi_stream.server")
-
-ACTIONS = ("trigger", "pause", "resume", "retry", "skip")
-"""The POST actions under ``/api/pipelines/{name}/`` (retry = resume a failed pipeline; skip =
-commit a failed pipeline's pending batch without running it, then resume)."""
 
 _PUBLIC_ROUTES = frozenset({"healthz", "page"})
 _CSRF_HINT = "POST from the status page or the CLI, or send the header X-Odibi-Request: 1"
@@ -211,26 +207,30 @@ class ApiRouter:
 
     def _act(self, name: str, action: str) -> Response:
         control = self.control
+        extra: dict[str, object] = {}
         try:
             if action == "trigger":
                 decision = self.throttle.request(name, control.trigger)
             elif action == "pause":
                 control.pause(name)
-            elif action == "skip":
-                skipped = control.skip(name)
-            else:
+            elif action == "resume":
                 control.resume(name)
+            elif action == "retry":
+                control.retry(name)
+            else:
+                extra["skipped_batch"] = control.skip(name)
         except KeyError:
             return error(404, "unknown pipeline")
-        except OdibiError as exc:  # e.g. skip without a failed, pending batch
+        except ActionRefused as exc:
+            return error(409, exc.message, hint=exc.hint)
+        except OdibiError as exc:  # e.g. a checkpoint that cannot be changed now
             return error(409, "action not possible now", hint=exc.hint or str(exc))
-        if action == "skip":
-            described = control.pipeline(name) or {}
-            return json_response(200, {"action": action, "skipped_batch": skipped, "state": described.get("state")})
+        described = control.pipeline(name) or {}
         if action == "trigger":
+            # A failed or paused pipeline ignores the trigger: the state lets callers say so.
             return json_response(202, {
                 "action": action, "status": "accepted", "coalesced": decision.coalesced,
                 "deferred_seconds": round(decision.deferred_seconds, 3),
+                "state": described.get("state"),
             })
-        described = control.pipeline(name) or {}
-        return json_response(200, {"action": action, "state": described.get("state")})
+        return json_response(200, {"action": action, "state": described.get("state"), **extra})

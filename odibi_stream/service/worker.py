@@ -16,12 +16,14 @@ import logging
 import random
 import threading
 from collections.abc import Callable
-from typing import Any, Protocol
+from concurrent.futures import Future
+from typing import Any, Protocol, TypeVar
 
 from odibi_stream.core.clock import SYSTEM_CLOCK, Clock
 from odibi_stream.core.resources import out_of_space
 from odibi_stream.core.wake import WakeReason
 from odibi_stream.exceptions import LeaseLost, OdibiError, is_retryable, root_cause
+from odibi_stream.runtime.failure import failure_detail
 from odibi_stream.runtime.report import BatchReport
 
 log = logging.getLogger(__name__)
@@ -69,6 +71,7 @@ class WorkerHost(Protocol):
 
 
 RunnerFactory = Callable[[threading.Event], BatchRunner]
+T = TypeVar("T")
 
 
 def backoff_delay(attempt: int, base: float = BACKOFF_BASE, cap: float = BACKOFF_CAP) -> float:
@@ -121,10 +124,12 @@ class PipelineWorker:
         self.degraded = False
         self.last_batch: BatchReport | None = None
         self.last_error: str | None = None
+        self.error: dict[str, Any] | None = None
         self.problem: str | None = None  # e.g. the lease cannot be renewed (see note_problem)
         self.batches = 0
         self.wakeups = 0
         self.snapshot: dict[str, Any] = {}
+        self._calls: list[tuple[Callable[[BatchRunner], Any], Future[Any]]] = []
         self.thread = threading.Thread(target=self._main, name=f"odibi-runner-{name}", daemon=True)
         if self._data:
             self.signal.set()
@@ -149,8 +154,43 @@ class PipelineWorker:
             if not paused:
                 self.failed = False
                 self.last_error = None
+                self.error = None
                 self._data = True
         self.signal.set()
+
+    def clear_failure(self) -> None:
+        """Forget a terminal failure and look for data again (``retry``); a pause is kept."""
+        with self._lock:
+            self.failed = False
+            self.last_error = None
+            self.error = None
+            self._data = True
+        self.signal.set()
+
+    def call(self, fn: Callable[[BatchRunner], T]) -> Future[T]:
+        """Run ``fn(runner)`` on the worker's thread between batches (operator repairs).
+
+        The runner is not thread-safe, so anything that changes what it holds in memory (a
+        skipped batch) runs where its batches run. The future fails with RuntimeError if the
+        thread is gone (its pipeline could not be opened).
+        """
+        future: Future[T] = Future()
+        if not self.thread.is_alive() or self.runner is None:
+            future.set_exception(RuntimeError(f"pipeline {self.name} has no running worker"))
+            return future
+        with self._lock:
+            self._calls.append((fn, future))
+        self.signal.set()
+        return future
+
+    def _run_calls(self, runner: BatchRunner) -> None:
+        with self._lock:
+            calls, self._calls = self._calls, []
+        for fn, future in calls:
+            try:
+                future.set_result(fn(runner))
+            except Exception as exc:
+                future.set_exception(exc)
 
     def request_stop(self) -> None:
         """Ask the thread to end after the in-flight batch (see the manager's drain)."""
@@ -201,6 +241,7 @@ class PipelineWorker:
             signalled = self.signal.wait(self.poll if self.continuous else None)
             if self.stop.is_set():
                 break
+            self._run_calls(runner)
             with self._lock:
                 self.signal.clear()
                 forced, data = self._forced, self._data
@@ -241,7 +282,7 @@ class PipelineWorker:
                 return
         while not self.stop.is_set():
             ok, report = self._attempt(force=False)
-            if not ok or report is None:
+            if not ok or report is None or self.paused:
                 return
 
     def _attempt(self, *, force: bool) -> tuple[bool, BatchReport | None]:
@@ -281,6 +322,7 @@ class PipelineWorker:
         if report is None:
             return
         self.last_error = None
+        self.error = None
         self.batches += 1
         self.last_batch = report
         self._refresh()
@@ -305,17 +347,22 @@ class PipelineWorker:
 
     def _record_failure(self, exc: BaseException, attempt: int, retry: bool) -> None:
         self.last_error = f"{type(root_cause(exc)).__name__}: {exc}"
+        self.error = failure_detail(exc)
         self.degraded = retry
         self.failed = not retry
+        hint = f" (hint: {self.error['hint']})" if self.error.get("hint") else ""
         if retry:
-            log.warning("batch failed (attempt %d, retrying): pipeline=%s: %s", attempt, self.name, self.last_error)
+            log.warning("batch failed (attempt %d, retrying): pipeline=%s: %s%s", attempt, self.name,
+                        self.last_error, hint)
         else:
-            log.error("pipeline failed after %d attempt(s): pipeline=%s: %s", attempt, self.name, self.last_error)
+            log.error("pipeline failed after %d attempt(s): pipeline=%s: %s%s", attempt, self.name,
+                      self.last_error, hint)
         self.host.batch_failed(self.name, exc, retry)
 
     def _lost(self, exc: BaseException) -> None:
         self.lease_lost = True
         self.last_error = f"{type(root_cause(exc)).__name__}: {exc}"
+        self.error = failure_detail(exc)
         log.warning("lease lost during a batch: pipeline=%s", self.name)
         try:
             self.host.lease_lost(self.name)
@@ -340,6 +387,8 @@ class PipelineWorker:
             "state": self.state,
             "degraded": self.degraded or self.problem is not None,
             "last_error": self.problem or self.last_error,
+            "error": self.error,
+            "busy": self.busy,
             "batches": self.batches,
             "wakeups": self.wakeups,
             "lag": self.snapshot.get("lag", {}),

@@ -54,6 +54,11 @@ class FakeDaemon:
             "watermarks": {"clean": datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)} if name == "orders" else {},
             "nodes": ["raw", "clean", "lake", "rejects"] if name == "orders" else ["src", name],
             "edges": [["raw", "clean"], ["clean", "lake"], ["raw", "rejects"]] if name == "orders" else [["src", name]],
+            "error": {
+                "message": "cannot parse CSV file <b>x</b>", "type": "UnreadableFile", "batch": 1,
+                "step": "execute", "node": "src", "where": "pipelines/x.yaml:7",
+                "input": "landing/a.csv", "hint": "set on_error: dead_letter",
+            } if name == XSS_NAME else None,
             "reload_error": None,
             "degraded": name == XSS_NAME,
             "batches": batch,
@@ -87,6 +92,9 @@ class FakeDaemon:
 
     def resume(self, name: str) -> None:
         self._act("resume", name)
+
+    def retry(self, name: str) -> None:
+        self._act("retry", name)
 
     def skip(self, name: str) -> int:
         self._act("skip", name)
@@ -169,6 +177,12 @@ def test_table_and_dags_render_escaped(
     assert cell(browser, "clicks", "state") == "failed"
     assert cell(browser, "clicks", "error") == "SinkError: lake unreachable <b>bold?</b>"
     assert cell(browser, "clicks", "batch") == "—"
+    # a structured error: where (YAML line, batch, step, node), what, the input and the hint
+    assert cell(browser, XSS_NAME, "error").splitlines() == [
+        "pipelines/x.yaml:7 · batch 1 · step execute · node src: UnreadableFile: cannot parse CSV file <b>x</b>",
+        "input: landing/a.csv",
+        "hint: set on_error: dead_letter",
+    ]
 
     # The hostile name is shown literally and nothing it contains ran or became an element.
     assert cell(browser, XSS_NAME, "name") == XSS_NAME

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from odibi_stream.observability.metrics import Metrics
+from odibi_stream.service.control import ActionRefused
 
 XSS_NAME = "<script>alert(1)</script>"
 
@@ -59,8 +60,19 @@ class FakeDaemon:
     def resume(self, name: str) -> None:
         self._act("resume", name, "idle")
 
+    def retry(self, name: str) -> None:
+        with self.lock:
+            state = self.states.get(name)
+        if state is not None and state != "failed":
+            raise ActionRefused(f"pipeline is {state}, not failed", hint="trigger it")
+        self._act("retry", name, "idle")
+
     def skip(self, name: str) -> int:
-        self._act("skip", name, "idle")
+        with self.lock:
+            state = self.states.get(name)
+        if state is not None and state not in ("failed", "paused"):
+            raise ActionRefused(f"pipeline is {state}", hint="pause it first")
+        self._act("skip", name, "idle" if state == "failed" else None)
         return 3
 
     def batches(self, name: str, limit: int) -> list[dict[str, Any]] | None:

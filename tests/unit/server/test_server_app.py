@@ -118,6 +118,24 @@ def test_actions_reach_the_daemon(server: ServerHandle, daemon: FakeDaemon) -> N
     assert daemon.calls == [("trigger", "orders"), ("pause", "orders"), ("resume", "orders")]
 
 
+def test_retry_and_skip_answer_409_with_a_hint_when_the_state_forbids(
+    server: ServerHandle, daemon: FakeDaemon
+) -> None:
+    status, _, body = call("POST", server.url + "api/pipelines/orders/retry")
+    assert status == 409 and orjson.loads(body) == {"error": "pipeline is idle, not failed", "hint": "trigger it"}
+    status, _, body = call("POST", server.url + "api/pipelines/orders/skip")
+    assert status == 409 and orjson.loads(body)["hint"] == "pause it first"
+    daemon.states["orders"] = "failed"
+    status, _, body = call("POST", server.url + "api/pipelines/orders/trigger")
+    assert status == 202 and orjson.loads(body)["state"] == "failed"  # the CLI says so
+    status, _, body = call("POST", server.url + "api/pipelines/orders/skip")
+    assert status == 200 and orjson.loads(body)["skipped_batch"] == 3
+    daemon.states["orders"] = "failed"
+    status, _, body = call("POST", server.url + "api/pipelines/orders/retry")
+    assert status == 200 and orjson.loads(body)["state"] == "idle"
+    assert call("POST", server.url + "api/pipelines/nope/retry")[0] == 404
+
+
 def test_percent_encoded_names_are_decoded(server: ServerHandle, daemon: FakeDaemon) -> None:
     quoted = urllib.request.quote(XSS_NAME, safe="")
     assert call("POST", server.url + f"api/pipelines/{quoted}/pause")[0] == 200
@@ -277,8 +295,10 @@ def test_batch_history_routes(server: ServerHandle, daemon: FakeDaemon) -> None:
 
 
 def test_retry_and_skip_actions(server: ServerHandle, daemon: FakeDaemon) -> None:
+    daemon.states["orders"] = "failed"
     status, _, body = call("POST", server.url + "api/pipelines/orders/skip")
     assert status == 200 and orjson.loads(body) == {"action": "skip", "skipped_batch": 3, "state": "idle"}
+    daemon.states["orders"] = "failed"
     status, _, body = call("POST", server.url + "api/pipelines/orders/retry")
     assert status == 200 and orjson.loads(body)["action"] == "retry"
-    assert daemon.calls[-2:] == [("skip", "orders"), ("resume", "orders")]
+    assert daemon.calls[-2:] == [("skip", "orders"), ("retry", "orders")]
