@@ -23,7 +23,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -36,10 +36,12 @@ from odibi_stream.exceptions import ConfigError
 from odibi_stream.observability.sd_notify import SystemdNotifier
 from odibi_stream.runtime.compile import compile_pipeline
 from odibi_stream.runtime.report import BatchReport
-from odibi_stream.service.daemon import Daemon
 from odibi_stream.service.one_shot import run_pipeline
 from odibi_stream.service.project import load
 from odibi_stream.service.signals import SignalWaiter
+
+if TYPE_CHECKING:  # the daemon (scheduler, watcher, metrics) loads only when serving
+    from odibi_stream.service.daemon import Daemon
 
 TOKEN_ENV = "ODIBI_API_TOKEN"
 
@@ -144,6 +146,8 @@ class Runtime:
     # ------------------------------------------------------------------ serving
     def _daemon(self) -> Daemon:
         # Pipelines registered in code exist only in memory: reloading from disk would drop them.
+        from odibi_stream.service.daemon import Daemon
+
         path = None if self._registered else self.project_path
         return Daemon(self.project, project_path=path, env=self.env, lease_ttl=self.lease_ttl, clock=self.clock)
 

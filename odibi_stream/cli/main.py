@@ -74,7 +74,20 @@ def report_traceback(exc: BaseException) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Console-script entry point."""
+    """Console-script entry point (``argv`` None); ``main(args)`` for calls from Python."""
+    if argv is not None:
+        _main(argv)
+        return
+    from odibi_stream.cli.fast_exit import finish
+
+    try:
+        _main(None)
+    except SystemExit as exc:
+        finish(exc.code)
+    finish(0)
+
+
+def _main(argv: Sequence[str] | None) -> None:
     redact_stream.install()
     _register()
     args = list(sys.argv[1:] if argv is None else argv)

@@ -23,10 +23,9 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pyarrow.dataset as ds
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
@@ -39,6 +38,9 @@ from odibi_stream.connectors.storage_errors import azure_storage
 from odibi_stream.core.values import decode_value, encode_value, sql_literal, to_utc
 from odibi_stream.engines.base import Engine, ReadResult
 from odibi_stream.exceptions import ConfigError, SourceError
+
+if TYPE_CHECKING:  # pyarrow.dataset imports pandas (~0.2 s): loaded when a column source reads
+    import pyarrow.dataset as ds
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -104,6 +106,8 @@ class ColumnSource(NoClients):
         try:
             if self._format == "delta":
                 return DeltaTable(self._uri, storage_options=self._options).to_pyarrow_dataset()
+            import pyarrow.dataset as ds
+
             return ds.dataset(self._uri, format="parquet")
         except (TableNotFoundError, FileNotFoundError):
             return None

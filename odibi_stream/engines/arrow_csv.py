@@ -53,6 +53,7 @@ def _read(
     column_types: dict[str, pa.DataType],
     block_size: int,
     rejects: list[Reject],
+    use_threads: bool = True,
 ) -> pa.Table:
     def on_invalid(row: Any) -> str:
         rejects.append(
@@ -71,9 +72,11 @@ def _read(
     convert = pacsv.ConvertOptions(
         column_types=column_types, strings_can_be_null=True, null_values=nulls
     )
+    read = _read_options(options, column_types, block_size)
+    read.use_threads = use_threads
     return pacsv.read_csv(
         path,
-        read_options=_read_options(options, column_types, block_size),
+        read_options=read,
         parse_options=parse,
         convert_options=convert,
     )
@@ -111,8 +114,10 @@ def _text_rows(rows: list[dict[str, Any]], delimiter: str) -> list[str]:
     return [delimiter.join("" if v is None else str(v) for v in row.values()) for row in rows]
 
 
-def read_csv_file(path: str, options: Mapping[str, Any]) -> tuple[pa.Table, list[Reject]]:
-    """Read one CSV file; return the good rows and the rejects.
+def read_csv_file(
+    path: str, options: Mapping[str, Any], *, use_threads: bool = True
+) -> tuple[pa.Table, list[Reject]]:
+    """Read one CSV file; return the good rows and the rejects (``use_threads``: as for JSON).
 
     Raises:
         RecordError: the file cannot be parsed at all (unreadable, not CSV).
@@ -124,7 +129,7 @@ def read_csv_file(path: str, options: Mapping[str, Any]) -> tuple[pa.Table, list
     direct = {c: t for c, t in schema.items() if not is_aware_timestamp(t)}
     as_text = {c: pa.string() for c, t in schema.items() if is_aware_timestamp(t)}
     try:
-        table = _read(path, options, {**direct, **as_text}, _DEFAULT_BLOCK, rejects)
+        table = _read(path, options, {**direct, **as_text}, _DEFAULT_BLOCK, rejects, use_threads)
     except pa.ArrowInvalid as exc:
         rejects.clear()
         try:

@@ -29,7 +29,7 @@ def _first_char(path: str) -> str:
     return head[:1].decode("ascii", errors="replace")
 
 
-def _fast(path: str, schema: dict[str, pa.DataType]) -> pa.Table:
+def _fast(path: str, schema: dict[str, pa.DataType], use_threads: bool) -> pa.Table:
     # Aware timestamps are parsed after the read (naive text is UTC), see arrow_types.
     explicit = pa.schema(
         [(c, pa.string() if is_aware_timestamp(t) else t) for c, t in schema.items()]
@@ -37,7 +37,8 @@ def _fast(path: str, schema: dict[str, pa.DataType]) -> pa.Table:
     parse = pajson.ParseOptions(
         explicit_schema=explicit if schema else None, unexpected_field_behavior="infer"
     )
-    table = pajson.read_json(path, parse_options=parse)
+    read = pajson.ReadOptions(use_threads=use_threads)
+    table = pajson.read_json(path, read_options=read, parse_options=parse)
     for name, target in schema.items():
         if name in table.column_names and table.schema.field(name).type != target:
             converted, failed = convert_column(table.column(name), target)
@@ -117,8 +118,13 @@ def _read_array(path: str, schema: dict[str, pa.DataType]) -> tuple[pa.Table, li
     return _rows_to_table(rows, schema), rejects
 
 
-def read_json_file(path: str, options: Mapping[str, Any]) -> tuple[pa.Table, list[Reject]]:
+def read_json_file(
+    path: str, options: Mapping[str, Any], *, use_threads: bool = True
+) -> tuple[pa.Table, list[Reject]]:
     """Read one JSON Lines (or JSON array) file; return the good rows and the rejects.
+
+    ``use_threads=False`` when the caller decodes several files in parallel itself (Arrow's
+    own block threads would only contend with it).
 
     Raises:
         RecordError: a JSON-array file that is not valid JSON as a whole.
@@ -127,6 +133,6 @@ def read_json_file(path: str, options: Mapping[str, Any]) -> tuple[pa.Table, lis
     if _first_char(path) == "[":
         return _read_array(path, schema)
     try:
-        return _fast(path, schema), []
+        return _fast(path, schema, use_threads), []
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return _slow(path, schema)

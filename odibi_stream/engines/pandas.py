@@ -13,14 +13,12 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import orjson
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
@@ -32,6 +30,9 @@ from odibi_stream.engines.arrow_json import read_json_file
 from odibi_stream.engines.arrow_write import write_delta_table, write_single_file
 from odibi_stream.engines.base import ReadResult, Reject
 from odibi_stream.exceptions import ConfigError, EngineError, RecordError, TransformError
+
+if TYPE_CHECKING:  # pandas and pyarrow.dataset (which imports pandas) load when first used
+    import pyarrow.dataset as ds
 
 MAX_READ_THREADS = 8
 _EXTENSIONS = {
@@ -48,11 +49,13 @@ def _connect() -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _read_one(path: str, fmt: str, options: Mapping[str, Any]) -> tuple[pa.Table, list[Reject]]:
+def _read_one(
+    path: str, fmt: str, options: Mapping[str, Any], use_threads: bool = True
+) -> tuple[pa.Table, list[Reject]]:
     if fmt == "csv":
-        return read_csv_file(path, options)
+        return read_csv_file(path, options, use_threads=use_threads)
     if fmt in ("json", "jsonl"):
-        return read_json_file(path, options)
+        return read_json_file(path, options, use_threads=use_threads)
     if fmt == "parquet":
         try:
             return pq.read_table(path), []
@@ -94,8 +97,11 @@ class PandasEngine:
             schema = parse_schema(options.get("schema"))
             return ReadResult(pa.schema(list(schema.items())).empty_table())
         workers = max(1, min(MAX_READ_THREADS, len(paths), os.cpu_count() or 1))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="odibi-read") as pool:
-            parts = list(pool.map(lambda p: _read_one(_local(p), fmt, options), paths))
+        if workers == 1:  # one file (or one core): Arrow's block threads parallelise it
+            parts = [_read_one(_local(p), fmt, options) for p in paths]
+        else:  # a file per thread: Arrow's own threads would only contend with ours
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="odibi-read") as pool:
+                parts = list(pool.map(lambda p: _read_one(_local(p), fmt, options, False), paths))
         rejects = [r for _, rs in parts for r in rs]
         return ReadResult(unify([t for t, _ in parts]), rejects)
 
@@ -129,6 +135,8 @@ class PandasEngine:
             return self.read_delta(uri, storage_options, where)
         root = Path(_local(uri))
         if fmt == "parquet":
+            import pyarrow.dataset as ds
+
             return self._filter_dataset(ds.dataset(str(root), format="parquet"), where)
         exts = _EXTENSIONS.get(fmt)
         if exts is None:
@@ -154,7 +162,7 @@ class PandasEngine:
 
     def _filter_dataset(self, data: ds.Dataset | pa.Table, where: str | None) -> pa.Table:
         if where is None:
-            return data.to_table() if isinstance(data, ds.Dataset) else data
+            return data if isinstance(data, pa.Table) else data.to_table()
         con = _connect()
         try:
             con.register("odibi_input", data)
@@ -194,6 +202,8 @@ class PandasEngine:
         self, fn: Callable[..., Any], inputs: Mapping[str, pa.Table], params: Mapping[str, Any]
     ) -> pa.Table:
         """Call ``fn`` on pandas DataFrames; it must return a DataFrame."""
+        import pandas as pd
+
         frames = {name: t.to_pandas() for name, t in inputs.items()}
         arg: Any = next(iter(frames.values())) if len(frames) == 1 else frames
         try:

@@ -12,10 +12,7 @@ the ScheduleManager calls :func:`build_trigger` when it adds a leased pipeline.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
-
-from apscheduler.schedulers.base import BaseScheduler
-from watchdog.observers.api import BaseObserver
+from typing import TYPE_CHECKING, Any
 
 from odibi_stream.config.models import PipelineConfig
 from odibi_stream.core.clock import SYSTEM_CLOCK, Clock
@@ -24,9 +21,14 @@ from odibi_stream.exceptions import ConfigError
 from odibi_stream.triggers.after import AfterTrigger
 from odibi_stream.triggers.base import Trigger, TriggerGroup
 from odibi_stream.triggers.data import PollingTrigger
-from odibi_stream.triggers.file_watch import FileWatchTrigger
 from odibi_stream.triggers.manual import ManualTrigger
-from odibi_stream.triggers.schedule import ScheduleTriggerRunner, TickStore
+
+if TYPE_CHECKING:  # APScheduler and watchdog load with the first trigger that needs them:
+    # compiling a pipeline (validate, run) checks its trigger without either (~60 ms).
+    from apscheduler.schedulers.base import BaseScheduler
+    from watchdog.observers.api import BaseObserver
+
+    from odibi_stream.triggers.schedule import TickStore
 
 POLLED_KINDS = ("kafka", "eventhub")
 """Trigger kinds that poll their sources' probes."""
@@ -94,6 +96,8 @@ def build_trigger(
     if kind in ("cron", "interval"):
         cfg = trig.cron if kind == "cron" else trig.interval
         assert cfg is not None
+        from odibi_stream.triggers.schedule import ScheduleTriggerRunner
+
         return ScheduleTriggerRunner(config.pipeline, kind, cfg, store, scheduler, clock)
     if kind == "after":
         assert trig.after is not None
@@ -115,6 +119,8 @@ def _file_watch(config: PipelineConfig, watches: Sequence[Watch], observer: Base
     polled = [PollingTrigger(w, fw.reconcile_seconds) for w in watches if isinstance(w, PollWatch)]
     if not folders:  # only cloud folders: their listing polls are the whole trigger
         return polled[0] if len(polled) == 1 else TriggerGroup(list(polled))
+    from odibi_stream.triggers.file_watch import FileWatchTrigger
+
     trigger: Trigger = FileWatchTrigger(
         paths,
         debounce_ms=fw.debounce_ms,
