@@ -14,7 +14,7 @@ import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from odibi_stream.config.models import NodeConfig
@@ -23,6 +23,7 @@ from odibi_stream.connectors.base import BatchKey
 from odibi_stream.core.values import decode_value, encode_value, sql_literal
 from odibi_stream.engines.base import Engine, Frame, Reject
 from odibi_stream.exceptions import BatchFailed, RecordError, TransformError
+from odibi_stream.runtime import quality
 from odibi_stream.runtime.faults import fault_point
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ class NodeOutcome:
     skipped: bool = False
     sink: dict[str, Any] = field(default_factory=dict)
     max_event_time: Any = None
+    quality: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form for ``commits/N``."""
@@ -50,6 +52,7 @@ class NodeOutcome:
             "late": self.late,
             "skipped": self.skipped,
             "sink": self.sink,
+            **({"quality": self.quality} if self.quality else {}),
         }
 
 
@@ -69,7 +72,7 @@ class BatchExecutor:
     """
 
     def __init__(self, pipe: LivePipeline, engine: Engine, batch: int, ranges: Mapping[str, Any],
-                 watermarks: Mapping[str, Any]) -> None:
+                 watermarks: Mapping[str, Any], planned: datetime | None = None) -> None:
         self.pipe = pipe
         self.compiled = pipe.compiled
         self.engine = engine
@@ -79,6 +82,12 @@ class BatchExecutor:
         self.frames: dict[str, Frame | None] = {}
         self.outcomes: dict[str, NodeOutcome] = {}
         self.dead: dict[str, list[Frame]] = {}
+        self.planned = planned
+        self.masker = pipe.compiled.masker
+        # With quality gates, sinks write only after every node passed (see runtime.quality).
+        self.deferred: list[tuple[NodeConfig, Frame, NodeOutcome]] | None = (
+            [] if quality.needs_gate(pipe.compiled.config) else None
+        )
         self._lock = threading.Lock()
 
     def run(self) -> Execution:
@@ -92,12 +101,19 @@ class BatchExecutor:
                 futures = [pool.submit(self._run_node, self.compiled.node(n)) for n in layer]
                 for fut in futures:
                     fut.result()
+            if self.deferred is not None:
+                quality.gate(self.compiled.name, self.batch, {n: o.quality for n, o in self.outcomes.items()})
+                for fut in [pool.submit(self._run_node, n, (f, o)) for n, f, o in self.deferred]:
+                    fut.result()
         return Execution(self.outcomes, self._new_watermarks(), self.dead)
 
     # ------------------------------------------------------------------ one node
-    def _run_node(self, node: NodeConfig) -> None:
+    def _run_node(self, node: NodeConfig, write: tuple[Frame, NodeOutcome] | None = None) -> None:
         try:
-            self._node(node)
+            if write is None:
+                self._node(node)
+            else:
+                self._write(node, *write)
         except (BatchFailed, KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:  # incl. pyo3's PanicException (a Rust panic in delta-rs)
@@ -116,7 +132,11 @@ class BatchExecutor:
             out.skipped = True
         else:
             out.rows_out = self.engine.count(frame)
-            if node.write is not None:
+            out.quality.update(quality.measure(self.engine, node, frame, out.rows_in, out.rejected))
+            if node.write is not None and self.deferred is not None:
+                with self._lock:
+                    self.deferred.append((node, frame, out))
+            elif node.write is not None:
                 self._write(node, frame, out)
         with self._lock:
             self.frames[node.name] = frame
@@ -190,18 +210,24 @@ class BatchExecutor:
         for check in node.checks:
             good, bad = self.engine.split(frame, check.expr)
             n_bad = self.engine.count(bad)
+            policy = quality.check_policy(check, self._policy(node))
             if n_bad:
-                self._route_bad_frame(node, bad, f"check '{check.name}' failed: {check.expr}", n_bad, out)
+                out.quality.setdefault("checks", {})[check.name] = {"failed": n_bad, "severity": check.severity or policy}
+            if policy is None:
+                continue  # severity: warn keeps the rows
+            if n_bad:
+                self._route_bad_frame(node, bad, f"check '{check.name}' failed: {check.expr}", n_bad, out, policy)
             frame = good
         return frame
 
     def _write(self, node: NodeConfig, frame: Frame, out: NodeOutcome) -> None:
         sink = self.pipe.sinks[node.name]
-        key = BatchKey(self.compiled.name, node.name, self.batch)
+        key = BatchKey(self.compiled.name, node.name, self.batch, planned=self.planned)
         assert node.write is not None
         if out.rows_out == 0 and node.write.mode != "overwrite":
             out.sink = {"skipped": True, "reason": "no rows"}
             return
+        frame = self.masker.for_sink(self.engine, node.write, frame)
         result = sink.write(self.engine, frame, key)
         out.sink = {"skipped": result.skipped, **result.detail}
         fault_point("after_sink")
@@ -211,6 +237,7 @@ class BatchExecutor:
         return self.compiled.config.node_on_error(node)
 
     def _route_rejects(self, node: NodeConfig, rejects: list[Reject], out: NodeOutcome) -> None:
+        rejects = self.masker.rejects(rejects)
         out.rejected += len(rejects)
         policy = self._policy(node)
         if policy == "fail":
@@ -224,9 +251,11 @@ class BatchExecutor:
             dl = dead_letter.to_frame(self.engine, rejects, node.name, self.batch)
             self._add_dead(node.name, dl)
 
-    def _route_bad_frame(self, node: NodeConfig, bad: Frame, error: str, n_bad: int, out: NodeOutcome) -> None:
+    def _route_bad_frame(
+        self, node: NodeConfig, bad: Frame, error: str, n_bad: int, out: NodeOutcome, policy: str | None = None
+    ) -> None:
         out.rejected += n_bad
-        policy = self._policy(node)
+        policy = policy or self._policy(node)
         if policy == "fail":
             raise RecordError(
                 f"node '{node.name}': {n_bad} row(s) failed in batch {self.batch}: {error}",
@@ -236,6 +265,7 @@ class BatchExecutor:
             self._dead_letter_frame(node, bad, error)
 
     def _dead_letter_frame(self, node: NodeConfig, bad: Frame, error: str) -> None:
+        bad = self.masker.frame(self.engine, bad)
         dl = dead_letter.frame_rejects(self.engine, bad, error, node.name, self.batch)
         self._add_dead(node.name, dl)
 
