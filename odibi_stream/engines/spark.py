@@ -36,7 +36,7 @@ import pyarrow as pa
 from odibi_stream.core.values import to_utc
 from odibi_stream.engines.base import ReadResult
 from odibi_stream.engines.spark_read import read_spark_files, read_spark_table
-from odibi_stream.engines.spark_session import SessionHolder
+from odibi_stream.engines.spark_session import SessionHolder, split_hadoop
 from odibi_stream.engines.spark_write import write_spark_delta, write_spark_file
 from odibi_stream.exceptions import EngineError, TransformError
 
@@ -89,6 +89,13 @@ class SparkEngine:
         """The process's SparkSession (started on first access)."""
         return self._holder.get()
 
+    def _storage(self, storage_options: Mapping[str, str] | None) -> dict[str, str]:
+        """Apply the location's Hadoop keys to the session; return the delta-rs options."""
+        hadoop, rest = split_hadoop(storage_options)
+        if hadoop:
+            self._holder.apply_hadoop_conf(hadoop)
+        return rest
+
     # -- reading ---------------------------------------------------------------------------
     def read_files(
         self,
@@ -98,6 +105,7 @@ class SparkEngine:
         storage_options: Mapping[str, str] | None = None,
     ) -> ReadResult:
         """Read ``paths`` with Spark's native readers; malformed records become rejects."""
+        self._storage(storage_options)
         return read_spark_files(self.spark, paths, fmt, options)
 
     def read_delta(
@@ -107,8 +115,9 @@ class SparkEngine:
         from deltalake import DeltaTable
         from deltalake.exceptions import TableNotFoundError
 
+        options = self._storage(storage_options)
         try:
-            DeltaTable(uri, storage_options=dict(storage_options or {}))
+            DeltaTable(uri, storage_options=options)
         except TableNotFoundError as exc:
             raise EngineError(
                 f"no Delta table at {uri}", hint="check the path, or write the table first"
@@ -126,6 +135,7 @@ class SparkEngine:
         """Read a whole Delta table or parquet/csv/json folder or file (static reads)."""
         if fmt == "delta":
             return self.read_delta(uri, storage_options, where)
+        self._storage(storage_options)
         return self._where(read_spark_table(self.spark, uri.removeprefix("file://"), fmt), where)
 
     def _where(self, df: DataFrame, where: str | None) -> DataFrame:
@@ -286,7 +296,7 @@ class SparkEngine:
             mode=mode,
             merge_keys=merge_keys,
             partition_by=partition_by,
-            storage_options=storage_options,
+            storage_options=self._storage(storage_options),
             txn=txn,
         )
 

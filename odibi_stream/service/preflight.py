@@ -30,6 +30,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from odibi_stream.clients.locations import resolve_location
 from odibi_stream.config.models import PipelineConfig
 from odibi_stream.config.overlay import apply_overlay
 from odibi_stream.config.project import PROJECT_FILE_KEY, Project
@@ -89,7 +90,7 @@ def writable_targets(project: Project) -> list[Target]:
         conn = project.config.connections.get(name)
         if conn is None or conn.type != "local":
             continue
-        path = Path(project.location(name, None).uri)
+        path = Path(resolve_location(project, name, None).uri)
         if path not in seen:
             seen.add(path)
             conn_key: KeyPath = ("connections", name, "base_path") if conn.base_path else ("connections", name)

@@ -313,7 +313,7 @@ class Panic(BaseException):
 
 
 def test_a_panic_below_exception_does_not_kill_the_worker_thread() -> None:
-    streams, runner, worker, clock = _scripted([Panic("rust panicked")], max_attempts=2)
+    streams, _runner, worker, clock = _scripted([Panic("rust panicked")], max_attempts=2)
     clock.advance(_next_backoff(clock, 1))
     wait_for(lambda: worker.batches == 1, 10, "the next attempt committed")
     assert worker.thread.is_alive() and worker.state == "idle"
