@@ -26,6 +26,7 @@ from odibi_stream.checkpoints.entries import CommitEntry, OffsetsEntry
 from odibi_stream.checkpoints.log import PipelineLog, Recovery
 from odibi_stream.checkpoints.manager import CheckpointManager
 from odibi_stream.core.jsonable import jsonable
+from odibi_stream.runtime.schema_report import describe_schema_changes, schema_changes
 
 _ROW_KEYS = ("rows_in", "rows_out", "rejected", "late")
 
@@ -199,6 +200,7 @@ def history_rows(log: PipelineLog, limit: int | None) -> list[dict[str, Any]]:
                 **{k: totals.get(k) for k in _ROW_KEYS},
                 "metrics": done.metrics if done else {},
                 "sources": either.sources if either else {},
+                "schema_changes": schema_changes(done.nodes) if done else {},
             }
         )
     return rows
@@ -224,7 +226,7 @@ def history(project: Path, pipeline: str, env: str | None, as_json: bool, limit:
         _echo_json(rows)
         return
     table = Table(title=f"batches of pipeline '{log.pipeline}' (newest first)")
-    for col in ("batch", "status", "epoch", "planned", "committed", *_ROW_KEYS):
+    for col in ("batch", "status", "epoch", "planned", "committed", *_ROW_KEYS, "schema"):
         table.add_column(col, justify="right" if col in (*_ROW_KEYS, "batch", "epoch") else "left")
     for r in rows:
         cells = [
@@ -234,6 +236,7 @@ def history(project: Path, pipeline: str, env: str | None, as_json: bool, limit:
             r["planned"],
             r["committed"],
             *(r[k] for k in _ROW_KEYS),
+            describe_schema_changes(r["schema_changes"]) or None,
         ]
         table.add_row(*("-" if c is None else str(c) for c in cells))
     Console(soft_wrap=False).print(table)

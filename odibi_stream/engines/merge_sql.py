@@ -219,9 +219,10 @@ def _upsert(b: _Builder, frames: dict[str, Any]) -> _Planned:
             clauses.append(Clause("update", f"{s_del} AND {newer}", marks))
         values = [c for c in b.cols if c not in spec.keys]
         if spec.strategy == "scd1":
-            same = [f"{t}.{d.q(c)} IS NOT DISTINCT FROM s.{d.q(c)}" for c in values if c != spec.sequence_by]
+            # Parenthesised: DataFusion binds IS NOT DISTINCT FROM looser than AND.
+            same = [f"({t}.{d.q(c)} IS NOT DISTINCT FROM s.{d.q(c)})" for c in values if c != spec.sequence_by]
             if spec.soft_delete:
-                same.append(f"NOT {t}.{d.q(DELETED_COLUMN)}")
+                same.append(f"(NOT {t}.{d.q(DELETED_COLUMN)})")
             unchanged = " AND ".join(same) or "TRUE"
             only_seq = {spec.sequence_by: f"s.{b.seq}"} if b.seq and spec.sequence_by else {}
             if only_seq:

@@ -24,7 +24,14 @@ from dataclasses import dataclass, field
 
 from odibi_stream.config.models import PipelineConfig, WriteConfig
 from odibi_stream.config.project import Project
-from odibi_stream.core.masks import MaskRule, mask_record, mask_table, masked_schema, scrub_text, sensitive_values
+from odibi_stream.core.masks import (
+    MaskRule,
+    mask_record,
+    mask_table,
+    masked_schema,
+    scrub_text,
+    sensitive_values,
+)
 from odibi_stream.engines.base import Engine, Frame, Reject
 from odibi_stream.engines.frames import arrow_schema, map_arrow
 from odibi_stream.exceptions import ConfigError
