@@ -46,7 +46,7 @@ def arrow_schema(frame: Frame) -> pa.Schema:
     else:
         from pyspark.sql.pandas.types import to_arrow_schema
 
-        schema = to_arrow_schema(frame.schema)
+        schema = to_arrow_schema(frame.schema, timezone="UTC")
     return pa.schema([pa.field(f.name, normal_type(f.type)) for f in schema])
 
 
