@@ -27,11 +27,11 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import WORK, spark_available, timed  # noqa: E402
-from odibi_stream.config.models import WriteConfig  # noqa: E402
-from odibi_stream.connectors.base import BatchKey  # noqa: E402
-from odibi_stream.connectors.delta import write_delta_idempotent  # noqa: E402
-from odibi_stream.engines.base import Engine  # noqa: E402
+from benchmarks.common import WORK, spark_available, timed
+from odibi_stream.config.models import WriteConfig
+from odibi_stream.connectors.base import BatchKey
+from odibi_stream.connectors.delta import write_delta_idempotent
+from odibi_stream.engines.base import Engine
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 MERGES = {

@@ -83,7 +83,7 @@ def test_hash_needs_a_salt_from_a_secret(project: Path) -> None:
         compile_pipeline(load_project(project), "people")
     assert err.value.location().endswith("people.yaml:4")
     (project / "pipelines" / "people.yaml").write_text(PIPELINE.replace('pii: {salt: "${secret:PII_SALT}"}\n', ""))
-    with pytest.raises(ConfigError, match="has no pii.salt"):
+    with pytest.raises(ConfigError, match=r"has no pii\.salt"):
         compile_pipeline(load_project(project), "people")
 
 
@@ -110,7 +110,8 @@ def test_mask_functions() -> None:
         {"email": None, "ssn": "*2345", "n": None},
     ]
     assert table.schema.field("n").type == pa.int32()
-    assert mask_record('{"EMAIL": "x@y.z", "k": 1}', rules, b"k") == '{"EMAIL":"%s","k":1}' % hmac.new(b"k", b"x@y.z", hashlib.sha256).hexdigest()
+    hashed = hmac.new(b"k", b"x@y.z", hashlib.sha256).hexdigest()
+    assert json.loads(mask_record('{"EMAIL": "x@y.z", "k": 1}', rules, b"k")) == {"EMAIL": hashed, "k": 1}
     assert mask_record("1,x@y.z", rules, b"k") == "[masked: unparsable record of 7 characters]"
     assert scrub_text("column 'amount': cannot convert 'x@y.z' to double", rules) == "column 'amount': cannot convert '[MASKED]' to double"
     with pytest.raises(ValueError):
