@@ -159,17 +159,27 @@ def sensitive_values(text: str, rules: Mapping[str, MaskRule]) -> list[str]:
     return [str(v) for k, v in obj.items() if k.lower() in lowered and v is not None and str(v)]
 
 
-def scrub_text(text: str, rules: Mapping[str, MaskRule], values: Iterable[str] = ()) -> str:
+def scrub_text(
+    text: str, rules: Mapping[str, MaskRule], values: Iterable[str] = (), keep: Iterable[str] = ()
+) -> str:
     """An error text with personal data removed (for pipelines that declare sensitive columns).
 
-    Known sensitive ``values`` are replaced wherever they occur, and every quoted literal but a
-    column name (quoted right after ``column`` / ``field``) is replaced too: parser messages
-    quote the offending value (``column 'amount': cannot convert 'ann@x.org' to double``), and a
-    shifted CSV line can put personal data in any column.
+    Known sensitive ``values`` are replaced wherever they occur, and every quoted literal is
+    replaced too — parser and SQL engines quote the offending value (``cannot convert
+    'ann@x.org' to double``), and a shifted CSV line can put personal data in any column —
+    except a column name (quoted right after ``column`` / ``field``) and the identifiers in
+    ``keep`` (node and column names of the pipeline), so the message still says where.
     """
     if not rules:
         return text
     for v in sorted(set(values), key=len, reverse=True):
         if len(v) >= 2:
             text = text.replace(v, "[MASKED]")
-    return _LITERAL.sub(lambda m: m.group(0) if m.group(1) else "'[MASKED]'", text)
+    kept = {k.lower() for k in keep}
+
+    def sub(m: re.Match[str]) -> str:
+        if m.group(1) or m.group(0)[1:-1].lower() in kept:
+            return m.group(0)
+        return "'[MASKED]'"
+
+    return _LITERAL.sub(sub, text)

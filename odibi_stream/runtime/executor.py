@@ -118,7 +118,8 @@ class BatchExecutor:
             raise
         except BaseException as exc:  # incl. pyo3's PanicException (a Rust panic in delta-rs)
             raise BatchFailed(
-                self.compiled.name, self.batch, "execute", exc, node=node.name, where=self.compiled.node_where.get(node.name)
+                self.compiled.name, self.batch, "execute", self.masker.scrub_error(exc), node=node.name,
+                where=self.compiled.node_where.get(node.name),
             ) from exc
 
     def _node(self, node: NodeConfig) -> None:

@@ -34,7 +34,7 @@ from odibi_stream.core.masks import (
 )
 from odibi_stream.engines.base import Engine, Frame, Reject
 from odibi_stream.engines.frames import arrow_schema, map_arrow
-from odibi_stream.exceptions import ConfigError
+from odibi_stream.exceptions import ConfigError, OdibiError
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,7 @@ class Masker:
 
     rules: dict[str, MaskRule] = field(default_factory=dict)
     salt: bytes | None = field(default=None, repr=False)
+    keep: frozenset[str] = frozenset()
 
     @property
     def active(self) -> bool:
@@ -71,7 +72,7 @@ class Masker:
             out.append(
                 Reject(
                     record=mask_record(r.record, self.rules, self.salt),
-                    error=scrub_text(r.error, self.rules, values),
+                    error=scrub_text(r.error, self.rules, values, self.keep),
                     source=r.source,
                 )
             )
@@ -79,7 +80,18 @@ class Masker:
 
     def text(self, text: str) -> str:
         """An error text with quoted values masked (when anything is sensitive)."""
-        return scrub_text(text, self.rules)
+        return scrub_text(text, self.rules, keep=self.keep)
+
+    def scrub_error(self, exc: BaseException) -> BaseException:
+        """``exc`` with personal data scrubbed from its message (our errors; others as they are).
+
+        A node's error becomes the batch's error text in logs, the API and stories; SQL engines
+        and parsers quote offending values in theirs.
+        """
+        if self.active and isinstance(exc, OdibiError):
+            exc.message = self.text(exc.message)
+            exc.args = (exc.message, *exc.args[1:])
+        return exc
 
 
 def build_masker(project: Project, cfg: PipelineConfig) -> Masker:
@@ -108,7 +120,23 @@ def build_masker(project: Project, cfg: PipelineConfig) -> Masker:
     if any(r.kind == "hash" for r in rules.values()):
         _check_salt(project, cfg, salt, file)
     _check_keys(project, cfg, rules, file)
-    return Masker(rules, salt.encode("utf-8") if salt else None)
+    return Masker(rules, salt.encode("utf-8") if salt else None, _identifiers(cfg, rules))
+
+
+def _identifiers(cfg: PipelineConfig, rules: dict[str, MaskRule]) -> frozenset[str]:
+    """Names error texts may quote without leaking data: pipeline, nodes, configured columns."""
+    names = {cfg.pipeline, *rules}
+    for node in cfg.nodes:
+        names.add(node.name)
+        names.update(node.columns)
+        merge = node.write.merge_config() if node.write is not None else None
+        if merge is not None:
+            names.update(merge.keys)
+            names.update(c for c in (merge.sequence_by, merge.deletes.column if merge.deletes else None) if c)
+        if node.expect is not None:
+            names.update(node.expect.max_null_fraction)
+        names.update(c.name for c in node.checks)
+    return frozenset(names)
 
 
 def _check_salt(project: Project, cfg: PipelineConfig, salt: str | None, file: str) -> None:

@@ -1,8 +1,9 @@
 """Personal data never leaves through a side door: grep every output of a real daemon.
 
-A daemon (``odibi-stream serve``) runs two pipelines over records full of personal data: one
+A daemon (``odibi-stream serve``) runs three pipelines over records full of personal data: one
 lands good rows in a masked table and a ``sensitive: true`` vault, with bad records in a jsonl
-dead letter; the other fails terminally on a record whose bad field holds an email address.
+dead letter; one fails terminally on a record whose bad field holds an email address; one fails
+in a SQL transform whose engine error quotes the value it could not cast.
 Then every output is searched for the raw values: the daemon's log and stdout, every API
 response and the status page, ``checkpoint show/history``, and every file under the project
 (Delta tables read back row by row; stories and anything else written there included) — except
@@ -28,7 +29,8 @@ pytestmark = pytest.mark.slow
 
 SALT = "salt-7c1f3e9a2b"
 PII = ["ann.private@example.org", "bob.private@example.org", "123-45-6789", "987-65-4321",
-       "+1-555-0142", "+1-555-0199", "carl.private@example.org", "dee.private@example.org"]
+       "+1-555-0142", "+1-555-0199", "carl.private@example.org", "dee.private@example.org",
+       "erin.private@example.org"]
 
 PEOPLE = """\
 pipeline: people
@@ -68,6 +70,22 @@ nodes:
     write: {connection: local, format: delta, path: lake/strict}
 """
 
+SQL_FAILS = """\
+pipeline: sql_people
+trigger: {file_watch: {debounce_ms: 5}}
+max_attempts: 1
+nodes:
+  - name: raw
+    read: {connection: local, format: jsonl, path: in3/*.jsonl,
+           options: {schema: {id: int64, email: string}},
+           incremental: {mode: files, settle_seconds: 0}}
+    columns: {email: {sensitive: true}}
+  - name: typed
+    depends_on: [raw]
+    transform: {sql: "SELECT id, CAST(email AS INTEGER) AS n FROM raw"}
+    write: {connection: local, format: delta, path: lake/typed}
+"""
+
 
 def _outputs_of_files(root: Path, skip: list[Path]) -> str:
     texts = []
@@ -94,7 +112,7 @@ def _cli(*args: str) -> str:
 
 def test_personal_data_appears_only_in_the_sensitive_sink(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PII_SALT", SALT)
-    project = write_project(tmp_path / "p", {"people": PEOPLE, "strict_people": STRICT})
+    project = write_project(tmp_path / "p", {"people": PEOPLE, "strict_people": STRICT, "sql_people": SQL_FAILS})
     daemon = DaemonProc(project, tmp_path / "daemon.log")
     try:
         rows = [
@@ -104,24 +122,28 @@ def test_personal_data_appears_only_in_the_sensitive_sink(tmp_path: Path, monkey
         lines = [json.dumps(r) for r in rows] + [f'{{"id": 3, "email": "{PII[6]}", "age": "old"}}', f"{{not json {PII[6]}"]
         land(project / "data" / "in", "a.jsonl", "\n".join(lines) + "\n")
         land(project / "data" / "in2", "b.jsonl", f'{{"id": 4, "email": "{PII[7]}", "age": "{PII[7]}"}}\n')
+        land(project / "data" / "in3", "c.jsonl", f'{{"id": 5, "email": "{PII[8]}"}}\n')
         wait_for(lambda: daemon.pipelines()["people"]["batches"] >= 1, 60, "people committed")
-        wait_for(lambda: daemon.pipelines()["strict_people"]["state"] == "failed", 60, "strict_people failed")
-        outputs: list[object] = [daemon.get(p)[1] for p in ("/api/pipelines", "/api/pipelines/people", "/api/pipelines/strict_people")]
+        for failing in ("strict_people", "sql_people"):
+            wait_for(lambda f=failing: daemon.pipelines()[f]["state"] == "failed", 60, f"{failing} failed")
+        routes = ["/api/pipelines", *(f"/api/pipelines/{n}" for n in ("people", "strict_people", "sql_people"))]
+        outputs: list[object] = [daemon.get(p)[1] for p in routes]
         outputs += [_text(daemon.url + p) for p in ("/metrics", "/")]
-        for name in ("people", "strict_people"):
+        for name in ("people", "strict_people", "sql_people"):
             outputs.append(_cli("checkpoint", "history", str(project), "--pipeline", name, "--json"))
             outputs.append(_cli("checkpoint", "show", str(project), "--pipeline", name))
         daemon.terminate(signal.SIGTERM)
         daemon.wait(60)
         outputs += [daemon.stderr(), "".join(daemon.stdout)]
         data = project / "data"
-        outputs.append(_outputs_of_files(project, [data / "in", data / "in2", data / "lake" / "vault"]))
+        outputs.append(_outputs_of_files(project, [data / "in", data / "in2", data / "in3", data / "lake" / "vault"]))
         text = "\n".join(o if isinstance(o, str) else json.dumps(o, default=str) for o in outputs)
     finally:
         daemon.terminate(signal.SIGKILL)
         daemon.wait(30)
     assert "people" in text and "strict_people" in text and "adult" in text, "the outputs were collected"
     assert "cannot convert '[MASKED]'" in text, "the failure's error text is in the outputs, masked"
+    assert "Could not convert string '[MASKED]'" in text, "the SQL error is in the outputs, masked"
     leaks = [v for v in [*PII, SALT] if v in text]
     assert leaks == []
     vault = json.dumps(DeltaTable(str(project / "data" / "lake" / "vault")).to_pyarrow_table().to_pylist())
