@@ -161,7 +161,13 @@ class BatchFailed(OdibiError):
         cause: The underlying error.
         node: The node being executed, when the failure belongs to one.
         where: The node's (or pipeline's) ``file:line``, when known.
+
+    Attributes:
+        trace: The attempt's step timings (``runtime.steps.BatchTrace``), attached by the step
+            reporter that raised or passed it on; None when raised outside a batch.
     """
+
+    trace: object | None = None
 
     def __init__(
         self,

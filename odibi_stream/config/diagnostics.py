@@ -104,7 +104,8 @@ def _convert(
     if kind == "extra_forbidden" and path:
         key, parent = str(path[-1]), path[:-1]
         owner = model_at(model, parent)
-        fields = sorted(owner.model_fields) if owner else []
+        # The name written in YAML: a field's alias when it has one (``for`` of ``for_``).
+        fields = sorted(f.alias or n for n, f in owner.model_fields.items()) if owner else []
         hint = did_you_mean(key, fields) or (
             f"allowed keys: {', '.join(fields)}" if fields else None
         )

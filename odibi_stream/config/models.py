@@ -8,6 +8,8 @@ from pydantic import Field, field_validator, model_validator
 
 from odibi_stream.config.base import NAME_PATTERN, Model, parse_duration
 from odibi_stream.config.formats import check_format, format_schema
+from odibi_stream.config.maintenance_models import MaintenanceConfig
+from odibi_stream.config.schedule_check import check_schedule
 from odibi_stream.config.semantics import (
     ColumnConfig,
     ExpectConfig,
@@ -41,6 +43,10 @@ class IncrementalConfig(Model):
         default="keep", description="What to do with a file after its batch commits."
     )
     archive_path: str | None = Field(default=None, description="Folder for after_read: archive (relative to the connection).")
+    follow_symlinks: bool = Field(
+        default=False,
+        description="mode: files: follow symbolic links in the landing folder, to targets inside the connection root only (links are skipped by default; FIFOs, sockets and devices are never read).",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> IncrementalConfig:
@@ -118,6 +124,9 @@ class WriteConfig(Model):
     merge: MergeConfig | None = Field(default=None, description="Merge strategy of mode: merge (keys, strategy, sequence_by, deletes, audit_columns).")
     schema_: SchemaPolicyConfig | None = Field(default=None, alias="schema", description="Schema evolution policy of a Delta sink (default add_columns).")
     sensitive: bool = Field(default=False, description="This sink may hold raw personal data: sensitive columns are not masked before it.")
+    maintenance: MaintenanceConfig | None = Field(
+        default=None, description="Delta table maintenance of this sink (format: delta); overrides the project default."
+    )
 
     @field_validator("format")
     @classmethod
@@ -134,6 +143,8 @@ class WriteConfig(Model):
             raise ValueError("mode: merge is supported for format: delta only")
         if self.schema_ is not None and self.format != "delta":
             raise ValueError("'schema: {evolution: ...}' is supported for format: delta sinks only")
+        if self.maintenance is not None and self.format != "delta":
+            raise ValueError("maintenance is supported for format: delta only")
         return self
 
     def merge_config(self) -> MergeConfig | None:
@@ -211,6 +222,9 @@ class TriggerConfig(Model):
     def _exactly_one(self) -> TriggerConfig:
         if len(self.kinds()) != 1:
             raise ValueError("a trigger needs exactly one kind (file_watch, cron, interval, continuous, manual, kafka, eventhub, after)")
+        schedule = self.cron or self.interval
+        if schedule is not None:
+            check_schedule(self.kind, schedule.expression, schedule.every, schedule.timezone)
         return self
 
     def kinds(self) -> list[str]:
@@ -229,6 +243,13 @@ class DeadLetterConfig(Model):
     connection: str = Field(description="Connection name.")
     path: str = Field(description="Table/folder path relative to the connection.")
     format: Literal["delta", "jsonl"] = Field(default="delta", description="Dead-letter format.")
+    dir_mode: str = Field(
+        default="0700", pattern=r"^0?[0-7]{3}$",
+        description="Permissions (octal) of a local dead-letter folder odibi-stream creates (dead letters hold raw rejected records).",
+    )
+    file_mode: str = Field(
+        default="0600", pattern=r"^0?[0-7]{3}$", description="Permissions (octal) of local jsonl dead-letter files."
+    )
 
 
 class PipelineConfig(Model):

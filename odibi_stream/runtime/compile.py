@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from odibi_stream.clients.locations import Location, resolve_location
 from odibi_stream.config.base import parse_duration
+from odibi_stream.config.maintenance_models import MaintenanceConfig
 from odibi_stream.config.models import NodeConfig, PipelineConfig
 from odibi_stream.config.project import Project
 from odibi_stream.connectors.base import Sink, SinkSpec, Source, SourceSpec
@@ -29,6 +31,7 @@ from odibi_stream.connectors.factory import build_sink, build_source
 from odibi_stream.core.clock import SYSTEM_CLOCK, Clock
 from odibi_stream.core.wake import Watch
 from odibi_stream.dag.graph import Dag, build_dag
+from odibi_stream.exceptions import ConfigError
 from odibi_stream.plugins.transforms import resolve_function
 from odibi_stream.runtime.masking import Masker, build_masker
 from odibi_stream.triggers.build import check_trigger
@@ -55,6 +58,8 @@ class CompiledPipeline:
         node_where: Node → ``file:line`` of its YAML (for errors that say where).
         where: ``file`` of the pipeline's YAML.
         masker: Masks of the pipeline's sensitive columns (see :mod:`odibi_stream.runtime.masking`).
+        maintenance: Delta sink node (``_dead_letter`` for a Delta dead-letter table) → its
+            effective table maintenance (the sink's own, else the project default).
     """
 
     name: str
@@ -71,6 +76,7 @@ class CompiledPipeline:
     node_where: dict[str, str] = field(default_factory=dict)
     where: str | None = None
     masker: Masker = field(default_factory=Masker)
+    maintenance: dict[str, MaintenanceConfig] = field(default_factory=dict)
 
     def node(self, name: str) -> NodeConfig:
         """The config of node ``name``."""
@@ -144,10 +150,11 @@ def compile_pipeline(project: Project, name: str, clock: Clock = SYSTEM_CLOCK) -
     def location(connection: str, path: str | None) -> Location:
         return resolve_location(project, connection, path, engine=engine)
 
-    for node in cfg.nodes:
+    for index, node in enumerate(cfg.nodes):
         if node.read is not None:
-            loc = location(node.read.connection, node.read.path)
-            src = build_source(cfg.pipeline, node, loc, clock)
+            with _where(project, cfg.pipeline, file, ("nodes", index, "read")):
+                loc = location(node.read.connection, node.read.path)
+                src = build_source(cfg.pipeline, node, loc, clock)
             if src is None:
                 static[node.name] = loc
             else:
@@ -157,8 +164,10 @@ def compile_pipeline(project: Project, name: str, clock: Clock = SYSTEM_CLOCK) -
         if node.transform is not None and node.transform.function:
             functions[node.name] = resolve_function(node.transform.function)
         if node.write is not None:
-            sinks[node.name] = build_sink(node, location(node.write.connection, node.write.path), cfg.pipeline)
-    check_trigger(cfg, [w for spec in sources.values() if (w := spec.watch()) is not None])
+            with _where(project, cfg.pipeline, file, ("nodes", index, "write")):
+                sinks[node.name] = build_sink(node, location(node.write.connection, node.write.path), cfg.pipeline)
+    with _where(project, cfg.pipeline, file, ("trigger",)):
+        check_trigger(cfg, [w for spec in sources.values() if (w := spec.watch()) is not None])
     dead_letter = None
     if cfg.dead_letter is not None:
         dl = cfg.dead_letter
@@ -178,7 +187,42 @@ def compile_pipeline(project: Project, name: str, clock: Clock = SYSTEM_CLOCK) -
         node_where=_node_lines(project, cfg, file),
         where=str(file) if file else None,
         masker=build_masker(project, cfg),
+        maintenance=_maintenance(project, cfg),
     )
+
+
+@contextmanager
+def _where(
+    project: Project, pipeline: str, file: Path | None, path: tuple[str | int, ...]
+) -> Iterator[None]:
+    """Give a connector's ConfigError the ``file:line`` of the node section it came from.
+
+    A connector may set ``keys`` on the error (e.g. ``("options", "starting")``) to point at
+    the offending setting; the longest known prefix of the path gives the line.
+    """
+    try:
+        yield
+    except ConfigError as exc:
+        if exc.file is None and file is not None:
+            keys = tuple(getattr(exc, "keys", ()))
+            exc.file, exc.line = str(file), project.line(pipeline, *path, *keys)
+        raise
+
+
+def _maintenance(project: Project, cfg: PipelineConfig) -> dict[str, MaintenanceConfig]:
+    default = project.config.maintenance
+    out: dict[str, MaintenanceConfig] = {}
+    for node in cfg.nodes:
+        write = node.write
+        if write is None or write.format != "delta":
+            continue
+        chosen = write.maintenance if write.maintenance is not None else default
+        if chosen is not None and chosen.active:
+            out[node.name] = chosen
+    dl = cfg.dead_letter
+    if dl is not None and dl.format == "delta" and default is not None and default.active:
+        out["_dead_letter"] = default
+    return out
 
 
 def _node_lines(project: Project, cfg: PipelineConfig, file: Path | None) -> dict[str, str]:

@@ -10,7 +10,9 @@ node's failure is raised as ``BatchFailed`` naming the node and its YAML ``file:
 
 from __future__ import annotations
 
+import contextvars
 import threading
+import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -29,10 +31,17 @@ from odibi_stream.runtime.faults import fault_point
 if TYPE_CHECKING:
     from odibi_stream.runtime.compile import LivePipeline
 
+SAMPLE_ROWS = 5
+"""Rejected records kept per node for the batch's story (never persisted in the checkpoint)."""
+
 
 @dataclass
 class NodeOutcome:
-    """What one node did in one batch (reported in the commit entry)."""
+    """What one node did in one batch (reported in the commit entry).
+
+    ``schema`` and ``samples`` feed the batch report (stories) only: sample rows may hold
+    sensitive data, so :meth:`as_dict` (the commit entry) leaves them out.
+    """
 
     rows_in: int = 0
     rows_out: int = 0
@@ -41,6 +50,10 @@ class NodeOutcome:
     skipped: bool = False
     sink: dict[str, Any] = field(default_factory=dict)
     max_event_time: Any = None
+    start_ms: float = 0.0
+    duration_ms: float = 0.0
+    schema: dict[str, str] | None = None
+    samples: list[dict[str, str]] = field(default_factory=list)
     quality: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -52,8 +65,18 @@ class NodeOutcome:
             "late": self.late,
             "skipped": self.skipped,
             "sink": self.sink,
+            "start_ms": round(self.start_ms, 3),
+            "duration_ms": round(self.duration_ms, 3),
             **({"quality": self.quality} if self.quality else {}),
         }
+
+    def sample(self, records: list[str], error: str | list[str], source: str | list[str]) -> None:
+        """Keep up to :data:`SAMPLE_ROWS` rejected records with why and where from."""
+        room = SAMPLE_ROWS - len(self.samples)
+        for i, record in enumerate(records[: max(0, room)]):
+            why = error[i] if isinstance(error, list) else error
+            where = source[i] if isinstance(source, list) else source
+            self.samples.append({"record": record, "error": why, "source": where})
 
 
 @dataclass
@@ -89,21 +112,30 @@ class BatchExecutor:
             [] if quality.needs_gate(pipe.compiled.config) else None
         )
         self._lock = threading.Lock()
+        self._t0 = time.perf_counter()
 
     def run(self) -> Execution:
         """Execute every layer; raise on the first node failure."""
         workers = max(1, self.compiled.max_parallel_nodes)
+        self._t0 = time.perf_counter()
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"odibi-{self.compiled.name}") as pool:
             for layer in self.compiled.dag.layers():
                 if len(layer) == 1:
                     self._run_node(self.compiled.node(layer[0]))
                     continue
-                futures = [pool.submit(self._run_node, self.compiled.node(n)) for n in layer]
+                # Each node thread sees the batch's context (log lines carry its trace id).
+                futures = [
+                    pool.submit(contextvars.copy_context().run, self._run_node, self.compiled.node(n))
+                    for n in layer
+                ]
                 for fut in futures:
                     fut.result()
             if self.deferred is not None:
                 quality.gate(self.compiled.name, self.batch, {n: o.quality for n, o in self.outcomes.items()})
-                for fut in [pool.submit(self._run_node, n, (f, o)) for n, f, o in self.deferred]:
+                writes = [
+                    pool.submit(contextvars.copy_context().run, self._run_node, n, (f, o)) for n, f, o in self.deferred
+                ]
+                for fut in writes:
                     fut.result()
         return Execution(self.outcomes, self._new_watermarks(), self.dead)
 
@@ -113,7 +145,9 @@ class BatchExecutor:
             if write is None:
                 self._node(node)
             else:
+                t0 = time.perf_counter()
                 self._write(node, *write)
+                write[1].duration_ms += (time.perf_counter() - t0) * 1000
         except (BatchFailed, KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:  # incl. pyo3's PanicException (a Rust panic in delta-rs)
@@ -124,6 +158,8 @@ class BatchExecutor:
 
     def _node(self, node: NodeConfig) -> None:
         out = NodeOutcome()
+        t0 = time.perf_counter()
+        out.start_ms = (t0 - self._t0) * 1000
         frame = self._input(node, out)
         if frame is not None and node.transform is not None:
             frame = self._transform(node, frame)
@@ -139,6 +175,7 @@ class BatchExecutor:
                     self.deferred.append((node, frame, out))
             elif node.write is not None:
                 self._write(node, frame, out)
+        out.duration_ms = (time.perf_counter() - t0) * 1000
         with self._lock:
             self.frames[node.name] = frame
             self.outcomes[node.name] = out
@@ -189,7 +226,7 @@ class BatchExecutor:
         on_time, late = self.engine.split(frame, f"{wm_cfg.column} >= {sql_literal(decode_value(current))}")
         out.late = self.engine.count(late)
         if out.late and wm_cfg.late == "dead_letter":
-            self._dead_letter_frame(node, late, f"late: {wm_cfg.column} older than watermark")
+            self._dead_letter_frame(node, late, f"late: {wm_cfg.column} older than watermark", out)
         return on_time
 
     def _transform(self, node: NodeConfig, frame: Frame) -> Frame:
@@ -231,6 +268,7 @@ class BatchExecutor:
         frame = self.masker.for_sink(self.engine, node.write, frame)
         result = sink.write(self.engine, frame, key)
         out.sink = {"skipped": result.skipped, **result.detail}
+        out.schema = self.engine.schema(frame)
         fault_point("after_sink")
 
     # ------------------------------------------------------------------ bad records
@@ -240,6 +278,8 @@ class BatchExecutor:
     def _route_rejects(self, node: NodeConfig, rejects: list[Reject], out: NodeOutcome) -> None:
         rejects = self.masker.rejects(rejects)
         out.rejected += len(rejects)
+        out.sample([r.record for r in rejects[:SAMPLE_ROWS]], [r.error for r in rejects[:SAMPLE_ROWS]],
+                   [r.source for r in rejects[:SAMPLE_ROWS]])
         policy = self._policy(node)
         if policy == "fail":
             first = rejects[0]
@@ -263,11 +303,15 @@ class BatchExecutor:
                 hint="set on_error: dead_letter or skip to keep the good rows flowing",
             )
         if policy == "dead_letter":
-            self._dead_letter_frame(node, bad, error)
+            self._dead_letter_frame(node, bad, error, out)
 
-    def _dead_letter_frame(self, node: NodeConfig, bad: Frame, error: str) -> None:
+    def _dead_letter_frame(self, node: NodeConfig, bad: Frame, error: str, out: NodeOutcome) -> None:
+        # As dead_letter.frame_rejects, keeping the records at hand for the story's samples.
         bad = self.masker.frame(self.engine, bad)
-        dl = dead_letter.frame_rejects(self.engine, bad, error, node.name, self.batch)
+        records = self.engine.to_json_records(bad)
+        out.sample(records, error, f"node:{node.name}")
+        rejects = [Reject(r, error, f"node:{node.name}") for r in records]
+        dl = dead_letter.to_frame(self.engine, rejects, node.name, self.batch)
         self._add_dead(node.name, dl)
 
     def _add_dead(self, node: str, frame: Frame) -> None:

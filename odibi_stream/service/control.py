@@ -50,12 +50,34 @@ class ControlPlane(Protocol):
         """Clear paused/failed for ``name`` and run it if data is waiting. KeyError if unknown."""
         ...
 
+    def skip(self, name: str) -> int:
+        """Commit the pending batch of a *failed* pipeline without running it, then resume it.
+
+        Returns the skipped batch number. KeyError if unknown; ``OdibiError`` (with a hint) if
+        the pipeline is not failed or has no pending batch.
+        """
+        ...
+
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         """Return (ready, detail): ready once all pipelines are loaded and their leases held.
 
         ``detail`` maps each pipeline to ``{"state", "lease", "degraded"}`` and carries a
         top-level ``"reload_error"``.
         """
+        ...
+
+    def batches(self, name: str, limit: int) -> list[dict[str, Any]] | None:
+        """Summaries of the newest ``limit`` batch stories of ``name``, newest first.
+
+        None if the project has no pipeline of that name. Each item: ``batch``, ``status``
+        (committed | failed), ``finished``, ``trace_id``, ``rows_in``, ``rows_out``, ``rejected``,
+        ``late``, ``duration_ms``, ``rows_per_second``, ``lag``, ``dead_letters``,
+        ``maintenance`` (operations run) and ``error``.
+        """
+        ...
+
+    def batch(self, name: str, batch: int) -> dict[str, Any] | None:
+        """The full story (``observability.story``) of one batch, or None if unknown."""
         ...
 
     def metrics_text(self) -> tuple[bytes, str]:

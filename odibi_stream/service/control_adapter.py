@@ -12,8 +12,10 @@ from typing import Any
 
 from odibi_stream.core.jsonable import jsonable
 from odibi_stream.core.wake import WakeReason
+from odibi_stream.exceptions import CheckpointError
 from odibi_stream.observability import metrics
 from odibi_stream.service.describe import static_description, waiting_description
+from odibi_stream.service.history import StoryHistory
 from odibi_stream.service.pipelines import PipelineSet
 from odibi_stream.service.stream_manager import StreamManager
 
@@ -33,6 +35,8 @@ class DaemonControl:
         self.default_engine = default_engine
         self.started = threading.Event()
         self.reload_error: str | None = None
+        self.history: StoryHistory | None = None
+        """Set by the daemon: batch stories for :meth:`batches` and :meth:`batch`."""
 
     def pipelines(self) -> list[dict[str, Any]]:
         """See ``ControlPlane.pipelines``."""
@@ -78,6 +82,23 @@ class DaemonControl:
         with contextlib.suppress(KeyError):
             self._streams.resume(name)
 
+    def skip(self, name: str) -> int:
+        """See ``ControlPlane.skip``: only while failed, so no batch of ``name`` is running."""
+        self._known(name)
+        try:
+            worker = self._streams.worker(name)
+        except KeyError:
+            raise CheckpointError(f"pipeline {name} is not running here", hint="skip it on the daemon that owns it") from None
+        if worker.state != "failed":
+            raise CheckpointError(
+                f"pipeline {name} is {worker.state}, not failed",
+                hint="skip only drops the batch of a failed pipeline; use checkpoint skip when stopped",
+            )
+        # The failed worker starts no batch until resumed and recovers from the checkpoint then.
+        skipped = self._pipelines.checkpoints.log(name).skip()
+        self._streams.resume(name)
+        return skipped
+
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         """See ``ControlPlane.readiness``."""
         held = set(self._pipelines.held())
@@ -93,6 +114,18 @@ class DaemonControl:
             "degraded": any(d["degraded"] for d in detail.values()),
         }
         return ready, out
+
+    def batches(self, name: str, limit: int) -> list[dict[str, Any]] | None:
+        """See ``ControlPlane.batches``."""
+        if self._pipelines.config(name) is None:
+            return None
+        return self.history.batches(name, limit) if self.history is not None else []
+
+    def batch(self, name: str, batch: int) -> dict[str, Any] | None:
+        """See ``ControlPlane.batch``."""
+        if self._pipelines.config(name) is None or self.history is None:
+            return None
+        return self.history.batch(name, batch)
 
     def metrics_text(self) -> tuple[bytes, str]:
         """See ``ControlPlane.metrics_text``."""

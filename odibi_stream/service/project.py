@@ -25,11 +25,11 @@ def load(path: str | Path, env: str | None = None) -> Project:
         ConfigError: one problem. ConfigErrors: several.
     """
     project = load_project(path, env)
-    register_secrets(project.secrets)
+    register_secrets(project.secrets, project.secret_refs)
     return project
 
 
 def validate(project: Project, clock: Clock = SYSTEM_CLOCK) -> dict[str, CompiledPipeline]:
     """Compile every pipeline of ``project``; raises on the first that cannot run."""
-    register_secrets(project.secrets)
+    register_secrets(project.secrets, project.secret_refs)
     return {name: compile_pipeline(project, name, clock) for name in project.pipelines}

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from odibi_stream.core.clock import SYSTEM_CLOCK, Clock
+from odibi_stream.core.resources import out_of_space
 from odibi_stream.core.wake import WakeReason
 from odibi_stream.exceptions import LeaseLost, OdibiError, is_retryable, root_cause
 from odibi_stream.runtime.report import BatchReport
@@ -120,6 +121,7 @@ class PipelineWorker:
         self.degraded = False
         self.last_batch: BatchReport | None = None
         self.last_error: str | None = None
+        self.problem: str | None = None  # e.g. the lease cannot be renewed (see note_problem)
         self.batches = 0
         self.wakeups = 0
         self.snapshot: dict[str, Any] = {}
@@ -168,18 +170,31 @@ class PipelineWorker:
 
     # ------------------------------------------------------------------ thread
     def _main(self) -> None:
-        try:
-            self.runner = self.factory(self.stop)
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException as exc:  # opening failed (bad credentials, missing table, a panic)
-            self._record_failure(exc, attempt=self.max_attempts, retry=False)
+        self.runner = self._open()
+        if self.runner is None:
             return
         try:
             self._refresh()
             self._loop(self.runner)
         finally:
             self.runner.close()
+
+    def _open(self) -> BatchRunner | None:
+        """Build the runner; an outage while opening (broker down, disk full) is retried."""
+        attempt = 0
+        while not self.stop.is_set():
+            attempt += 1
+            try:
+                return self.factory(self.stop)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as exc:  # opening failed (bad credentials, missing table, a panic)
+                retry = is_retryable(exc) or out_of_space(exc)
+                self._record_failure(exc, attempt=attempt if retry else self.max_attempts, retry=retry)
+                if not retry:
+                    return None
+                self.clock.wait(self.stop, backoff_delay(attempt))
+        return None
 
     def _loop(self, runner: BatchRunner) -> None:
         while not self.stop.is_set():
@@ -196,7 +211,20 @@ class PipelineWorker:
             if not signalled and self.continuous:
                 data = self._probe(runner)
             if forced or data:
-                self._cycle(forced)
+                self._guarded_cycle(forced)
+
+    def _guarded_cycle(self, forced: int) -> None:
+        """:meth:`_cycle`, surviving any error outside a batch attempt (a bug in a callback)."""
+        try:
+            self._cycle(forced)
+        except Exception as exc:  # no exception ends the worker thread
+            log.exception("pipeline %s: unexpected error outside a batch (continuing)", self.name)
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            self.degraded = True
+            self.clock.wait(self.stop, BACKOFF_CAP)
+            with self._lock:
+                self._data = True  # look again once the wait is over
+            self.signal.set()
 
     def _probe(self, runner: BatchRunner) -> bool:
         try:
@@ -267,8 +295,11 @@ class PipelineWorker:
         fails at once; anything else (unknown, maybe transient) gets ``max_attempts``.
         """
         cause = root_cause(exc)
+        # A full disk (checkpoint root or a sink's target) is an outage like a dead broker:
+        # native writers report it as a generic error, so it is recognised by its errno.
+        outage = is_retryable(exc) or out_of_space(exc)
         terminal = isinstance(cause, OdibiError) and not cause.retryable
-        retry = is_retryable(exc) or (not terminal and attempt < self.max_attempts)
+        retry = outage or (not terminal and attempt < self.max_attempts)
         self._record_failure(exc, attempt, retry)
         return retry
 
@@ -286,7 +317,14 @@ class PipelineWorker:
         self.lease_lost = True
         self.last_error = f"{type(root_cause(exc)).__name__}: {exc}"
         log.warning("lease lost during a batch: pipeline=%s", self.name)
-        self.host.lease_lost(self.name)
+        try:
+            self.host.lease_lost(self.name)
+        except Exception:  # the lease orchestration retries by itself; this thread carries on
+            log.exception("pipeline %s: handing back the lost lease failed", self.name)
+
+    def note_problem(self, problem: str | None) -> None:
+        """Show (or, with None, clear) a problem outside batches, e.g. a lease renewal failing."""
+        self.problem = problem
 
     def _refresh(self) -> None:
         if self.runner is None:
@@ -300,8 +338,8 @@ class PipelineWorker:
         """Thread-safe status snapshot (no runner calls)."""
         return {
             "state": self.state,
-            "degraded": self.degraded,
-            "last_error": self.last_error,
+            "degraded": self.degraded or self.problem is not None,
+            "last_error": self.problem or self.last_error,
             "batches": self.batches,
             "wakeups": self.wakeups,
             "lag": self.snapshot.get("lag", {}),

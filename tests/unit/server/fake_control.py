@@ -59,6 +59,21 @@ class FakeDaemon:
     def resume(self, name: str) -> None:
         self._act("resume", name, "idle")
 
+    def skip(self, name: str) -> int:
+        self._act("skip", name, "idle")
+        return 3
+
+    def batches(self, name: str, limit: int) -> list[dict[str, Any]] | None:
+        with self.lock:
+            if name not in self.states:
+                return None
+        return [{"batch": b, "status": "committed", "rows_in": 5, "rows_out": 4} for b in (3, 2, 1)][:limit]
+
+    def batch(self, name: str, batch: int) -> dict[str, Any] | None:
+        if name not in self.states or batch not in (1, 2, 3):
+            return None
+        return {"version": 1, "kind": "story", "pipeline": name, "batch": batch, "status": "committed"}
+
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         return self.ready, {"orders": {"state": "idle", "lease": "held", "degraded": False}, "reload_error": None}
 

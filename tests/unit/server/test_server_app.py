@@ -183,16 +183,16 @@ def test_internal_errors_are_short_and_redacted(server: ServerHandle, daemon: Fa
 
 
 def test_secrets_in_error_strings_are_redacted(server: ServerHandle, daemon: FakeDaemon) -> None:
-    register_secret("topsecretvalue")
+    register_secret("topsecret-value-42")
     try:
         original = daemon._describe
 
         def leaky(name: str) -> dict[str, Any]:
-            return {**original(name), "last_error": "auth failed with topsecretvalue"}
+            return {**original(name), "last_error": "auth failed with topsecret-value-42"}
 
         daemon._describe = leaky  # type: ignore[method-assign]
         _, _, body = call("GET", server.url + "api/pipelines/orders")
-        assert b"topsecretvalue" not in body
+        assert b"topsecret-value-42" not in body
         assert orjson.loads(body)["last_error"] == "auth failed with ***"
     finally:
         clear_secrets()
@@ -254,3 +254,31 @@ def test_stop_cuts_kept_alive_connections(daemon: FakeDaemon) -> None:
         assert daemon.calls == []
     finally:
         conn.close()
+
+
+def test_batch_history_routes(server: ServerHandle, daemon: FakeDaemon) -> None:
+    status, _, body = call("GET", server.url + "api/pipelines/orders/batches?limit=2")
+    assert status == 200
+    assert orjson.loads(body) == {"pipeline": "orders", "batches": [
+        {"batch": 3, "status": "committed", "rows_in": 5, "rows_out": 4},
+        {"batch": 2, "status": "committed", "rows_in": 5, "rows_out": 4},
+    ]}
+    assert call("GET", server.url + "api/pipelines/orders/batches?limit=x")[0] == 400
+    assert call("GET", server.url + "api/pipelines/nope/batches")[0] == 404
+    status, headers, body = call("GET", server.url + "api/pipelines/orders/batches/2")
+    assert status == 200 and orjson.loads(body)["batch"] == 2
+    status, headers, body = call("GET", server.url + "api/pipelines/orders/batches/2?format=html")
+    assert status == 200 and headers["Content-Type"] == "text/html; charset=utf-8"
+    assert b"<title>orders batch 2</title>" in body
+    assert "script-src 'none'" in headers["Content-Security-Policy"]
+    assert call("GET", server.url + "api/pipelines/orders/batches/9")[0] == 404
+    assert call("GET", server.url + "api/pipelines/orders/batches/-1")[0] == 400
+    assert call("POST", server.url + "api/pipelines/orders/batches")[0] == 405
+
+
+def test_retry_and_skip_actions(server: ServerHandle, daemon: FakeDaemon) -> None:
+    status, _, body = call("POST", server.url + "api/pipelines/orders/skip")
+    assert status == 200 and orjson.loads(body) == {"action": "skip", "skipped_batch": 3, "state": "idle"}
+    status, _, body = call("POST", server.url + "api/pipelines/orders/retry")
+    assert status == 200 and orjson.loads(body)["action"] == "retry"
+    assert daemon.calls[-2:] == [("skip", "orders"), ("resume", "orders")]
