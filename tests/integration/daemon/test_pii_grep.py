@@ -5,7 +5,7 @@ lands good rows in a masked table and a ``sensitive: true`` vault, with bad reco
 dead letter; one fails terminally on a record whose bad field holds an email address; one fails
 in a SQL transform whose engine error quotes the value it could not cast.
 Then every output is searched for the raw values: the daemon's log and stdout, every API
-response and the status page, ``checkpoint show/history``, and every file under the project
+response (the batch stories included) and the status page, ``checkpoint show/history``, and every file under the project
 (Delta tables read back row by row; stories and anything else written there included) — except
 the inputs and the vault, which must hold them (so the search can find what it looks for).
 """
@@ -126,8 +126,13 @@ def test_personal_data_appears_only_in_the_sensitive_sink(tmp_path: Path, monkey
         wait_for(lambda: daemon.pipelines()["people"]["batches"] >= 1, 60, "people committed")
         for failing in ("strict_people", "sql_people"):
             wait_for(lambda f=failing: daemon.pipelines()[f]["state"] == "failed", 60, f"{failing} failed")
-        routes = ["/api/pipelines", *(f"/api/pipelines/{n}" for n in ("people", "strict_people", "sql_people"))]
+        names = ("people", "strict_people", "sql_people")
+        routes = ["/api/pipelines", *(f"/api/pipelines/{n}" for n in names), *(f"/api/pipelines/{n}/batches" for n in names)]
+        routes += [f"/api/pipelines/{n}/batches/0" for n in names]
+        wait_for(lambda: all(daemon.get(f"/api/pipelines/{n}/batches/0")[0] == 200 for n in names), 30, "stories written")
         outputs: list[object] = [daemon.get(p)[1] for p in routes]
+        story = daemon.get("/api/pipelines/people/batches/0")[1]
+        assert "adult" in json.dumps(story), "the story of the batch holds its dead-letter samples"
         outputs += [_text(daemon.url + p) for p in ("/metrics", "/")]
         for name in ("people", "strict_people", "sql_people"):
             outputs.append(_cli("checkpoint", "history", str(project), "--pipeline", name, "--json"))
