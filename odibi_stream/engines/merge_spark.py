@@ -23,7 +23,7 @@ from odibi_stream.engines.merge_sql import (
     merge_counts,
     plan_merge,
 )
-from odibi_stream.engines.spark_write import delta_storable, table_version
+from odibi_stream.engines.spark_write import _hadoop_options, delta_storable, table_version
 from odibi_stream.exceptions import ConfigError, EngineError
 
 if TYPE_CHECKING:
@@ -88,7 +88,7 @@ def merge_spark(
             writer = delta_storable(plan.source.select(*[DIALECT.q(c) for c in plan.columns]).limit(0)).write
             if spec.partition_by:
                 writer = writer.partitionBy(*spec.partition_by)
-            writer.format("delta").save(uri)
+            writer.format("delta").options(**_hadoop_options(storage_options)).save(uri)
         counts = _execute(spark, uri, plan, txn)
     except (OSError, ConfigError):
         raise
