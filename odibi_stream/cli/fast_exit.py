@@ -36,7 +36,7 @@ def finish(value: object) -> NoReturn:
     """End the process with the code of ``sys.exit(value)``, skipping teardown when safe."""
     others = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
     if others:
-        sys.exit(value)  # someone still works: let the interpreter wait for them as usual
+        raise SystemExit(value)  # someone still works: let the interpreter wait for them as usual
     code = _code(value)
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):

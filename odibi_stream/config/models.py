@@ -34,7 +34,13 @@ class IncrementalConfig(Model):
     max_bytes_per_batch: int | None = Field(default=None, ge=1, description="Cap on input bytes per batch (mode: files).")
     max_records_per_batch: int | None = Field(default=None, ge=1, description="Cap on records per batch.")
     settle_seconds: float = Field(
-        default=1.0, ge=0, description="A file is read only after its size and mtime were stable this long (mode: files)."
+        default=1.0,
+        ge=0,
+        description="mode: files: a file not seen closing is read only after its size and mtime were stable this long; under a file_watch trigger a local file closed after writing or renamed in is read at once.",
+    )
+    max_file_age: str | None = Field(
+        default=None,
+        description="mode: files: ignore files modified this long before the newest processed file (e.g. 7d) and forget them, bounding the state; like Auto Loader's maxFileAge. Unset: every file is tracked forever.",
     )
     marker_suffix: str | None = Field(
         default=None, description="If set, a file is settled when '<file><suffix>' exists (e.g. .done), regardless of age."
@@ -47,6 +53,13 @@ class IncrementalConfig(Model):
         default=False,
         description="mode: files: follow symbolic links in the landing folder, to targets inside the connection root only (links are skipped by default; FIFOs, sockets and devices are never read).",
     )
+
+    @field_validator("max_file_age")
+    @classmethod
+    def _age(cls, v: str | None) -> str | None:
+        if v is not None and parse_duration(v).total_seconds() <= 0:
+            raise ValueError("max_file_age must be positive")
+        return v
 
     @model_validator(mode="after")
     def _check(self) -> IncrementalConfig:

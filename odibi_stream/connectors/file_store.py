@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from odibi_stream.engines.base import ReadResult, Reject
@@ -68,6 +69,23 @@ class Fetched:
             if source.startswith(prefix):
                 return name + source[len(prefix) :]
         return source
+
+
+def count_records(path: Path, fmt: str) -> int:
+    """Count a file's records without parsing it: parquet footer, else non-empty lines."""
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    lines = 0
+    last = b"\n"
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            lines += chunk.count(b"\n")
+            last = chunk[-1:]
+    if last != b"\n":
+        lines += 1  # a final line without a newline
+    return max(0, lines - 1) if fmt == "csv" else lines
 
 
 class FileStore(Protocol):

@@ -9,17 +9,24 @@ Positions:
     * range: ``{"files": [{"path": rel, "size": n, "mtime_ns": t}, ...]}`` ordered by
       (mtime, path); ``rel`` is relative to the connection root, with ``/`` separators; blob
       entries also carry the ``etag``.
-    * state: ``{"seen": {rel: [size, mtime_ns(, etag)]}}``. A file's identity is (path, size,
-      mtime) plus the etag on Azure: a file re-written later is *new again* and will be read
-      again. ``seen`` keeps every committed identity (also of archived/deleted files).
+    * state: ``{"version": 2, "seen": {rel: [size, mtime_ns(, etag)]}, "newest_ns": t}`` (see
+      :mod:`~odibi_stream.connectors.files_state`). A file's identity is (path, size, mtime)
+      plus the etag on Azure: a file re-written later is *new again* and will be read again.
+      ``seen`` keeps every committed identity (also of archived/deleted files) — or, with
+      ``max_file_age``, those within the horizon (older files are ignored).
 
 ``location`` is the resolved read path (``resolve_location(project, connection, read.path)``,
 so its uri is the glob); the connection root is recovered from it, and ``archive_path`` is
 relative to that root. Planning lists the glob (``**`` is recursive), skips
 names starting with ``.`` or ``_`` (writers' temp files) and marker files, and keeps only
-*settled* files: ``<file><marker_suffix>`` exists, or the file's mtime (a blob's Last-Modified)
-is at least ``settle_seconds`` old by the spec's clock (a file still being written keeps getting
-a fresh mtime, so an old mtime means size and mtime have been stable that long). Batches are
+*settled* files: ``<file><marker_suffix>`` exists, or a ``file_watch`` trigger saw the local file
+closed after writing or renamed in with exactly its current size and mtime (read at once, see
+:mod:`odibi_stream.core.landing`), or — the fallback for files not seen closing: network
+mounts, cloud listings, ``run`` — the file's mtime (a blob's Last-Modified) is at least
+``settle_seconds`` old by the spec's clock (a file still being written keeps getting a fresh
+mtime, so an old mtime means size and mtime have been stable that long). With a watcher
+attached, plans look at the paths it saw change plus a full listing at each reconciliation
+(:mod:`~odibi_stream.connectors.files_plan`). Batches are
 bounded by ``max_files_per_batch``, ``max_bytes_per_batch`` and ``max_records_per_batch``
 (always at least one file). Records are counted at plan time only when
 ``max_records_per_batch`` is set — lines for csv/json/jsonl (a CSV header is not a record), the
@@ -32,15 +39,25 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from odibi_stream.clients.locations import Location, require_blob_sdk
+from odibi_stream.config.base import parse_duration
 from odibi_stream.config.models import IncrementalConfig, ReadConfig
 from odibi_stream.connectors.base import Position
-from odibi_stream.connectors.file_store import VANISHED_HINT, Entry, Fetched, FileStore, identity
+from odibi_stream.connectors.file_store import (
+    VANISHED_HINT,
+    Entry,
+    Fetched,
+    FileStore,
+    count_records,
+    identity,
+)
+from odibi_stream.connectors.files_plan import Candidates, lookup_local
+from odibi_stream.connectors.files_state import SeenIndex
 from odibi_stream.connectors.local_files import (
     fd_path,
     list_glob,
@@ -51,6 +68,7 @@ from odibi_stream.connectors.local_files import (
 )
 from odibi_stream.connectors.paths import connection_root, path_parts
 from odibi_stream.core.clock import SYSTEM_CLOCK, Clock
+from odibi_stream.core.landing import LandingEvents
 from odibi_stream.core.wake import FolderWatch, Watch
 from odibi_stream.engines.base import Engine, ReadResult
 from odibi_stream.exceptions import ConfigError, OdibiError, SourceError
@@ -63,23 +81,6 @@ _GLOB_CHARS = set("*?[")
 def _fd_identity(fd: int) -> list[int]:
     st = os.fstat(fd)
     return [st.st_size, st.st_mtime_ns]
-
-
-def count_records(path: Path, fmt: str) -> int:
-    """Count a file's records without parsing it: parquet footer, else non-empty lines."""
-    if fmt == "parquet":
-        import pyarrow.parquet as pq
-
-        return int(pq.ParquetFile(path).metadata.num_rows)
-    lines = 0
-    last = b"\n"
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            lines += chunk.count(b"\n")
-            last = chunk[-1:]
-    if last != b"\n":
-        lines += 1  # a final line without a newline
-    return max(0, lines - 1) if fmt == "csv" else lines
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,8 @@ class FilesSpec:
     location: Location
     read: ReadConfig
     clock: Clock = field(default=SYSTEM_CLOCK, compare=False)
+    events: LandingEvents = field(default_factory=LandingEvents, compare=False, init=False)
+    """Shared by :meth:`watch` (the trigger writes) and every reader :meth:`open` makes."""
 
     def __post_init__(self) -> None:
         if not self.location.is_local and self.location.blob is None:
@@ -112,6 +115,8 @@ class FilesSpec:
         if read.incremental.archive_path:
             path_parts(read.incremental.archive_path)
         require_blob_sdk(self.location, f"node {self.node}")
+        if self.location.blob is None:
+            object.__setattr__(self, "events", LandingEvents((str(self._watched()),)))
 
     @property
     def root(self) -> Path:
@@ -139,14 +144,19 @@ class FilesSpec:
             from odibi_stream.connectors.blob_files import listing_watch
 
             return listing_watch(self.location.blob, self.read, self.clock)
+        inc = self.read.incremental
+        settle = 0.0 if inc.marker_suffix else inc.settle_seconds
+        return FolderWatch((self._watched(),), settle_seconds=settle, events=self.events)
+
+    def _watched(self) -> Path:
+        """The glob's non-wildcard prefix folder."""
+        assert self.read.path is not None
         prefix: list[str] = []
         for part in path_parts(self.read.path)[:-1]:
             if _GLOB_CHARS & set(part):
                 break
             prefix.append(part)
-        inc = self.read.incremental
-        settle = 0.0 if inc.marker_suffix else inc.settle_seconds
-        return FolderWatch((self.root.joinpath(*prefix),), settle_seconds=settle)
+        return self.root.joinpath(*prefix)
 
 
 class LocalFiles:
@@ -174,6 +184,18 @@ class LocalFiles:
     def describe(self) -> str:
         """The root folder."""
         return str(self._root)
+
+    @property
+    def root(self) -> Path:
+        """The connection root."""
+        return self._root
+
+    def lookup(self) -> Callable[[str], Entry | None] | None:
+        """Looks one relative path up like :meth:`listing` would; None when links are followed
+        (only a listing applies those rules)."""
+        if self._follow:
+            return None
+        return lookup_local(self._root, self._parts, self._is_data, self._archive)
 
     def _is_data(self, name: str) -> bool:
         if name.startswith((".", "_")):
@@ -261,17 +283,27 @@ class FileSource:
         self._inc: IncrementalConfig = read.incremental
         self._clock = spec.clock
         self._records: dict[tuple[Any, ...], int] = {}
+        age = self._inc.max_file_age
+        self._max_age_ns = None if age is None else int(parse_duration(age).total_seconds() * 1e9)
+        self._index = SeenIndex(self._max_age_ns)
+        local = isinstance(store, LocalFiles)
+        self._events = spec.events if local else None
+        self._root = store.root if isinstance(store, LocalFiles) else None
+        lookup = store.lookup() if isinstance(store, LocalFiles) else None
+        self._candidates = Candidates(store, self._events, self._root, lookup)
 
     def _settled(self, entry: dict[str, Any]) -> bool:
         suffix = self._inc.marker_suffix
         if suffix and self._store.has_marker(entry["path"] + suffix):
             return True
+        if self._events is not None and self._root is not None and self._events.completed(
+            os.path.join(self._root, entry["path"]), entry["size"], entry["mtime_ns"]
+        ):
+            return True  # seen closed after writing (or renamed in) exactly as it is now
         return bool(self._clock.time() - entry["mtime_ns"] / 1e9 >= self._inc.settle_seconds)
 
-    @staticmethod
-    def _unseen(listing: list[dict[str, Any]], state: Position) -> list[dict[str, Any]]:
-        seen = state.get("seen", {})
-        return [f for f in listing if seen.get(f["path"]) != identity(f)]
+    def _unseen(self, state: Position) -> list[dict[str, Any]]:
+        return self._candidates.unseen(state, self._max_age_ns)
 
     # -- Source protocol -------------------------------------------------------------------
     def initial_state(self) -> Position:
@@ -279,15 +311,12 @@ class FileSource:
         return {"seen": {}}
 
     def fold(self, state: Position, rng: Position) -> Position:
-        """Mark the range's files as seen (pure: returns a new state)."""
-        seen = dict(state.get("seen", {}))
-        for f in rng["files"]:
-            seen[f["path"]] = identity(f)
-        return {"seen": seen}
+        """Mark the range's files as seen (pure for the caller; see ``files_state``)."""
+        return self._index.fold(state, rng)
 
     def plan(self, state: Position) -> Position | None:
         """The oldest settled unseen files, bounded by files/bytes; None if there are none."""
-        settled = [f for f in self._unseen(self._store.listing(), state) if self._settled(f)]
+        settled = [f for f in self._unseen(state) if self._settled(f)]
         chosen: list[dict[str, Any]] = []
         total = 0
         records = 0
@@ -342,11 +371,13 @@ class FileSource:
 
     def lag(self, state: Position) -> dict[str, int] | None:
         """Files matching the glob not yet committed (settled or not)."""
-        return {"files": len(self._unseen(self._store.listing(), state))}
+        return {"files": len(self._unseen(state))}
 
     def on_commit(self, rng: Position) -> None:
         """Archive or delete the range's files (and markers); tolerate repeats."""
         action = self._inc.after_read
+        if self._events is not None and self._root is not None:
+            self._events.forget([os.path.join(self._root, f["path"]) for f in rng["files"]])
         if action == "keep":
             return
         suffix = self._inc.marker_suffix

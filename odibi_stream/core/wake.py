@@ -15,6 +15,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from odibi_stream.core.landing import LandingEvents
+
 
 class WakeReason(str, Enum):
     """Why a pipeline's runner is woken.
@@ -65,10 +67,13 @@ class FolderWatch:
         paths: Folders to watch.
         settle_seconds: Files not seen closing are plannable this long after their last
             change; the trigger wakes again then.
+        events: Where the watcher records files seen complete (closed after writing, renamed
+            in) and paths seen changing, for the source that planned from this folder.
     """
 
     paths: tuple[Path, ...]
     settle_seconds: float = 0.0
+    events: LandingEvents | None = None
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from datetime import timezone
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from watchdog.observers import Observer
 
 from odibi_stream.config.models import PipelineConfig
 from odibi_stream.core.clock import SYSTEM_CLOCK, Clock
@@ -29,6 +28,7 @@ from odibi_stream.service.stream_manager import StreamManager
 from odibi_stream.triggers.after import AfterTrigger
 from odibi_stream.triggers.base import Trigger
 from odibi_stream.triggers.build import build_trigger
+from odibi_stream.triggers.file_watch import new_observer
 from odibi_stream.triggers.schedule import TickStore
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class ScheduleManager:
         self.streams = streams
         self.clock = clock
         self._scheduler = BackgroundScheduler(timezone=timezone.utc)
-        self._observer = Observer()
+        self._observer = new_observer()
         self._triggers: dict[str, Trigger] = {}
         self._lock = threading.Lock()
         self._started = False

@@ -127,5 +127,6 @@ def _file_watch(config: PipelineConfig, watches: Sequence[Watch], observer: Base
         reconcile_seconds=fw.reconcile_seconds,
         settle_seconds=max((w.settle_seconds for w in folders), default=0.0),
         observer=observer,
+        landing=[w.events for w in folders if w.events is not None],
     )
     return TriggerGroup([trigger, *polled]) if polled else trigger

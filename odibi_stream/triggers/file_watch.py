@@ -9,7 +9,11 @@ A burst of events becomes one wake-up: after the first event the trigger waits f
 period of ``debounce_ms`` (capped at :data:`MAX_DEBOUNCE_DELAY` so a steady stream still makes
 progress). Files that must *settle* (size/mtime stable for ``settle_seconds``) are not yet
 plannable when their event arrives, so an event also schedules a follow-up wake once they have
-settled.
+settled — unless the file was seen *complete*: closed after writing (inotify ``IN_CLOSE_WRITE``)
+or renamed in (``IN_MOVED_TO``). Those are recorded in the sources' :class:`LandingEvents` (with
+every other changed path, so plans look at candidates instead of listing everything) before the
+wake-up, and are plannable at once. The shared observer therefore reports unpaired renames as
+moves (:func:`new_observer`), not as creations.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
 
+from odibi_stream.core.landing import LandingEvents
 from odibi_stream.core.wake import WakeFn, WakeReason
 
 log = logging.getLogger(__name__)
@@ -36,6 +41,16 @@ SETTLE_MARGIN = 0.05
 _RELEVANT = frozenset({"created", "moved", "modified", "closed"})
 
 
+def new_observer() -> BaseObserver:
+    """The observer to share between file_watch triggers: on Linux an inotify observer that
+    reports a file renamed in from an unwatched folder as a move (complete), not a creation."""
+    try:
+        from watchdog.observers.inotify import InotifyObserver
+    except ImportError:  # not Linux: the platform's observer; files settle by age
+        return Observer()
+    return InotifyObserver(generate_full_events=True)
+
+
 class _Handler(FileSystemEventHandler):
     """Forwards relevant file events to the trigger (runs on the observer thread)."""
 
@@ -43,11 +58,34 @@ class _Handler(FileSystemEventHandler):
         self.trigger = trigger
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.is_directory or event.event_type not in _RELEVANT:
+        if event.is_directory:
+            return
+        kind = event.event_type
+        src, dest = _text(event.src_path), _text(event.dest_path)
+        for events in self.trigger.landing:
+            _record(events, kind, src, dest)
+        if kind not in _RELEVANT:
             return  # opened/closed_no_write come from our own reads: never a reason to wake
-        path = str(event.dest_path or event.src_path)
+        path = dest or src
         if self.trigger.accepts(path):
             self.trigger.notify()
+
+
+def _text(path: bytes | str) -> str:
+    return path.decode() if isinstance(path, bytes) else path
+
+
+def _record(events: LandingEvents, kind: str, src: str, dest: str) -> None:
+    """Tell the source what happened, before its pipeline is woken."""
+    if kind == "closed" and events.owns(src):
+        events.complete(src)
+    elif kind == "moved":
+        if src and events.owns(src):
+            events.changed(src)
+        if dest and events.owns(dest):
+            events.complete(dest)
+    elif kind in ("created", "modified", "deleted") and events.owns(src):
+        events.changed(src)
 
 
 class FileWatchTrigger:
@@ -61,6 +99,7 @@ class FileWatchTrigger:
         recursive: Watch sub-folders too.
         suffixes: If given, only paths ending with one of these count.
         observer: A shared, already started watchdog observer; None creates a private one.
+        landing: The watched sources' event records (see :mod:`odibi_stream.core.landing`).
 
     Attributes:
         wakeups: How many times ``wake`` was called (for tests and benchmarks).
@@ -77,6 +116,7 @@ class FileWatchTrigger:
         recursive: bool = True,
         suffixes: Sequence[str] | None = None,
         observer: BaseObserver | None = None,
+        landing: Sequence[LandingEvents] = (),
     ) -> None:
         self.paths = [Path(p) for p in paths]
         self.debounce = debounce_ms / 1000.0
@@ -85,7 +125,9 @@ class FileWatchTrigger:
         self.recursive = recursive
         self.suffixes = tuple(suffixes) if suffixes else None
         self._shared_observer = observer is not None
-        self._observer: BaseObserver = observer if observer is not None else Observer()
+        self._observer: BaseObserver = observer if observer is not None else new_observer()
+        self.landing = tuple(landing)
+        self._attached = False
         self._watches: list[ObservedWatch] = []
         self._event = threading.Event()
         self._stopped = threading.Event()
@@ -105,6 +147,9 @@ class FileWatchTrigger:
     def start(self, wake: WakeFn) -> None:
         """Schedule the watches and start the debounce/reconcile thread."""
         handler = _Handler(self)
+        for events in self.landing:
+            events.attach()
+        self._attached = True
         for path in self.paths:
             path.mkdir(parents=True, exist_ok=True)
             self._watches.append(self._observer.schedule(handler, str(path), recursive=self.recursive))
@@ -121,6 +166,10 @@ class FileWatchTrigger:
             with contextlib.suppress(KeyError, ValueError):  # already gone (observer stopped first)
                 self._observer.unschedule(watch)
         self._watches.clear()
+        if self._attached:
+            self._attached = False
+            for events in self.landing:
+                events.detach()
         if not self._shared_observer and self._observer.is_alive():
             self._observer.stop()
             self._observer.join()
@@ -148,6 +197,8 @@ class FileWatchTrigger:
                 followup, due = None, True
             if next_reconcile is not None and now >= next_reconcile:
                 next_reconcile, due = now + (self.reconcile or 0.0), True
+                for events in self.landing:
+                    events.lost()  # the safety net lists in full: events may have been missed
             if due and not self._stopped.is_set():
                 self._fire(wake)
 
