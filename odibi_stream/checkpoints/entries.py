@@ -28,6 +28,11 @@ from odibi_stream.core.redact import from_references, redact_json, to_references
 from odibi_stream.exceptions import CheckpointCorrupt
 
 FORMAT_VERSION = 1
+CHAIN_VERSION = 2
+"""Snapshots that point at a state chain (``extra["chain"]``) and chain segments are written as
+version 2, so a release that cannot follow the chain refuses them instead of misreading an
+empty state; everything else stays version 1. Both are read."""
+_KNOWN_VERSIONS = (FORMAT_VERSION, CHAIN_VERSION)
 _TS_FIELDS = ("created", "committed")
 
 
@@ -131,8 +136,32 @@ class Metadata(_Entry):
     config_fingerprint: str
 
 
-AnyEntry = OffsetsEntry | CommitEntry | Snapshot | Metadata
-E = TypeVar("E", OffsetsEntry, CommitEntry, Snapshot, Metadata)
+@dataclass(frozen=True)
+class Segment(_Entry):
+    """``state/segment-<first>-<last>.json``: the committed ranges of batches first..last,
+    compacted out of the log and not yet merged into the chain's base state.
+
+    Attributes:
+        first: The first batch held.
+        last: The last batch held.
+        batches: ``[{"batch": n, "sources": {node: range}}, ...]`` ascending.
+        watermarks: node -> encoded watermark as of ``last``.
+    """
+
+    KIND: ClassVar[str] = "segment"
+    first: int
+    last: int
+    batches: list[dict[str, Any]]
+    watermarks: dict[str, Any]
+
+
+AnyEntry = OffsetsEntry | CommitEntry | Snapshot | Metadata | Segment
+E = TypeVar("E", OffsetsEntry, CommitEntry, Snapshot, Metadata, Segment)
+
+
+def _version(entry: AnyEntry) -> int:
+    chained = isinstance(entry, Segment) or (isinstance(entry, Snapshot) and "chain" in entry.extra)
+    return CHAIN_VERSION if chained else FORMAT_VERSION
 
 
 def _canonical(body: dict[str, Any]) -> bytes:
@@ -149,7 +178,7 @@ def encode(entry: AnyEntry) -> bytes:
     Raises:
         TypeError: a payload value is not JSON-serialisable (a bug in the caller).
     """
-    body: dict[str, Any] = {"version": FORMAT_VERSION, "kind": entry.KIND}
+    body: dict[str, Any] = {"version": _version(entry), "kind": entry.KIND}
     for f in fields(entry):
         value = getattr(entry, f.name)
         body[f.name] = value.isoformat() if isinstance(value, datetime) else _persisted(f.name, value)
@@ -178,10 +207,10 @@ def decode(data: bytes, cls: type[E], where: str) -> E:
     if not isinstance(doc, dict):
         raise _corrupt(where, "not a JSON object")
     version = doc.get("version")
-    if version != FORMAT_VERSION:
+    if version not in _KNOWN_VERSIONS:
         raise CheckpointCorrupt(
             f"checkpoint entry {where} has unknown format version {version!r} "
-            f"(this odibi-stream reads version {FORMAT_VERSION})",
+            f"(this odibi-stream reads versions {', '.join(map(str, _KNOWN_VERSIONS))})",
             hint="it was written by a different odibi-stream release; run the release that wrote it, or upgrade",
         )
     stored = doc.pop("checksum", None)
@@ -215,7 +244,7 @@ def _build(cls: type[E], doc: dict[str, Any], where: str) -> E:
 
 
 def _check_types(entry: AnyEntry, where: str) -> None:
-    for name in ("batch", "epoch"):
+    for name in ("batch", "epoch", "first", "last"):
         value = getattr(entry, name, 0)
         if not isinstance(value, int) or isinstance(value, bool):
             raise _corrupt(where, f"{name} is not an integer")

@@ -31,6 +31,7 @@ from odibi_stream.connectors.base import BatchKey, Position
 from odibi_stream.core.clock import SYSTEM_CLOCK, Clock
 from odibi_stream.engines.base import Engine
 from odibi_stream.exceptions import CheckpointCorrupt
+from odibi_stream.runtime import retention
 from odibi_stream.runtime.compile import CompiledPipeline, LivePipeline
 from odibi_stream.runtime.executor import BatchExecutor, Execution
 from odibi_stream.runtime.faults import fault_point
@@ -118,7 +119,7 @@ def recover(pipe: LivePipeline, plog: PipelineLog) -> PipelineProgress:
     rec = plog.recover()
     for problem in rec.problems:
         log.error("pipeline %s: checkpoint problem: %s", pipe.name, problem)
-    states, watermarks = fold_states(pipe, rec.snapshot, rec.commits)
+    states, watermarks = fold_states(pipe, retention.expand(pipe, plog, rec.snapshot), rec.commits)
     return PipelineProgress(
         last_committed=rec.last_committed,
         states=states,
@@ -238,20 +239,9 @@ def housekeep(pipe: LivePipeline, ranges: dict[str, Position]) -> None:
 
 # ---------------------------------------------------------------------- 8. retain
 def retain(pipe: LivePipeline, plog: PipelineLog, progress: PipelineProgress, retain_batches: int) -> None:
-    """Fold the commits that fall out of the newest ``retain_batches`` into the snapshot.
-
-    Amortised: only once the log holds a tenth more than ``retain_batches`` commits. The new
-    snapshot is built from the one in memory plus the in-memory commits — no log re-read.
-    """
-    if len(progress.recent) <= retain_batches + max(1, retain_batches // 10):
-        return
-    fault_point("during_retain")
-    out = len(progress.recent) - retain_batches
-    folded, kept = progress.recent[:out], progress.recent[out:]
-    states, marks = fold_states(pipe, progress.snapshot, folded)
-    snapshot = Snapshot(batch=folded[-1].batch, states=states, watermarks=marks, extra={})
-    plog.compact(snapshot)
-    progress.snapshot, progress.recent = snapshot, kept
+    """Fold the commits that fall out of the newest ``retain_batches`` into the snapshot
+    (amortised, incremental for large states: see :mod:`odibi_stream.runtime.retention`)."""
+    retention.retain(pipe, plog, progress, retain_batches)
 
 
 # ---------------------------------------------------------------------- the whole protocol

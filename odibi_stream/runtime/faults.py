@@ -47,3 +47,7 @@ POINTS = (
     "during_retain",
 )
 """Every point the protocol exposes, in protocol order (the chaos suite iterates over these)."""
+
+CHAIN_POINTS = ("during_retain", "after_state_chain")
+"""Points of a compaction into a chained snapshot (``runtime.retention``): reached only when
+a snapshot is large; the chaos suite kills there with a small ``ODIBI_SNAPSHOT_INLINE_BYTES``."""

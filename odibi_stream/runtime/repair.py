@@ -17,6 +17,7 @@ from odibi_stream.connectors.base import Position
 from odibi_stream.exceptions import CheckpointError
 from odibi_stream.runtime.batch import fold_states
 from odibi_stream.runtime.compile import LivePipeline
+from odibi_stream.runtime.retention import expand
 
 
 def states_after(pipe: LivePipeline, plog: PipelineLog, to: int) -> tuple[dict[str, Position], dict[str, Any]]:
@@ -33,7 +34,7 @@ def states_after(pipe: LivePipeline, plog: PipelineLog, to: int) -> tuple[dict[s
             f"cannot rewind {pipe.name!r} to batch {to}: the last committed batch is {rec.last_committed}",
             hint="`odibi-stream checkpoint history` lists the committed batches",
         )
-    return fold_states(pipe, rec.snapshot, rec.commits, upto=to)
+    return fold_states(pipe, expand(pipe, plog, rec.snapshot), rec.commits, upto=to)
 
 
 def rewind(pipe: LivePipeline, plog: PipelineLog, to: int) -> int:

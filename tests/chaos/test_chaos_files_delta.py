@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from deltalake import DeltaTable
 
-from odibi_stream.runtime.faults import POINTS
+from odibi_stream.runtime.faults import CHAIN_POINTS, POINTS
 from tests.chaos.harness import kill_at_random, make_input, run_cli
 from tests.conftest import write_project
 
@@ -68,7 +68,9 @@ def _ids(table: Path) -> Counter[int]:
 
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("seed", [1, 2])
-def test_append_exactly_once_under_kill9(tmp_path: Path, seed: int) -> None:
+def test_append_exactly_once_under_kill9(tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    if seed == 2:  # the seen set as a chained snapshot (base + segments) from the first compaction
+        monkeypatch.setenv("ODIBI_SNAPSHOT_INLINE_BYTES", "300")
     rng = random.Random(seed)
     project = write_project(tmp_path / "p", {"events": APPEND}, odibi_yaml=ODIBI)
     landing = project / "data" / "landing"
@@ -90,6 +92,31 @@ def test_append_exactly_once_under_kill9(tmp_path: Path, seed: int) -> None:
     assert not dupes, f"duplicated ids after {kills} kills: {sorted(dupes)[:10]}"
     assert set(got) == set(expected), f"missing {sorted(set(expected) - set(got))[:10]}"
     assert kills >= len(steps) // 2, "the harness should actually have killed the runtime"
+    if seed == 2:
+        snapshot = (project / "checkpoints" / "events" / "snapshot.json").read_bytes()
+        assert b'"chain"' in snapshot, "the chained snapshot path was not exercised"
+
+
+@pytest.mark.timeout(600)
+def test_chained_snapshot_exactly_once_under_kill9(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kills while a large seen set is compacted into a chain (segment written, pointer not)."""
+    monkeypatch.setenv("ODIBI_SNAPSHOT_INLINE_BYTES", "300")
+    project = write_project(tmp_path / "p", {"events": APPEND}, odibi_yaml=ODIBI)
+    landing = project / "data" / "landing"
+    expected = make_input(landing, n_files=12, rows_per_file=10)
+    kills = 0
+    for i in range(8):
+        point = CHAIN_POINTS[i % len(CHAIN_POINTS)]
+        if run_cli(project, "events", fault=f"{point}:1") != 0:
+            kills += 1
+        expected += make_input(landing, n_files=6, rows_per_file=10, start_id=10_000 * (i + 1))
+    assert run_cli(project, "events") == 0
+    got = _ids(project / "data" / "lake" / "events")
+    assert not {k for k, v in got.items() if v > 1}, "duplicated ids"
+    assert set(got) == set(expected), f"missing {sorted(set(expected) - set(got))[:10]}"
+    assert kills >= 4, f"only {kills} runs were killed in a compaction"
+    snapshot = (project / "checkpoints" / "events" / "snapshot.json").read_bytes()
+    assert b'"chain"' in snapshot, "the chained snapshot path was not exercised"
 
 
 @pytest.mark.timeout(600)

@@ -88,8 +88,8 @@ def test_truncation_detected_at_every_length() -> None:
 
 def test_unknown_version_rejected_with_hint() -> None:
     doc = orjson.loads(encode(ENTRIES[0]))
-    doc["version"] = 2
-    with pytest.raises(CheckpointCorrupt, match="unknown format version 2") as info:
+    doc["version"] = 3
+    with pytest.raises(CheckpointCorrupt, match="unknown format version 3") as info:
         decode(orjson.dumps(doc), OffsetsEntry, "offsets/7.json")
     assert info.value.hint and "upgrade" in info.value.hint
 
