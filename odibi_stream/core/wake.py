@@ -10,7 +10,7 @@ connector gets its wake-ups without any change to the trigger or service layers.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -73,7 +73,7 @@ class FolderWatch:
 
     paths: tuple[Path, ...]
     settle_seconds: float = 0.0
-    events: LandingEvents | None = None
+    events: LandingEvents | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
