@@ -67,8 +67,9 @@ typecheck: setup
 chaos: setup
 	$(PY) -m pytest -q tests/chaos
 
-bench: setup
-	$(PY) benchmarks/files_to_delta.py
+## Every benchmark at quick sizes (< 10 min), whole processes; the table goes to benchmarks/results/bench.md.
+bench: setup services
+	$(PY) benchmarks/run_all.py
 
 clean:
 	-bash scripts/deploy/cluster.sh down 2>/dev/null; bash scripts/deploy/dockerd.sh stop 2>/dev/null

@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import percentile
+from benchmarks.common import emit, percentile
 from odibi_stream.checkpoints.azure_blob import AzureBlobCheckpointStore
 from odibi_stream.checkpoints.entries import CommitEntry, OffsetsEntry, encode
 from odibi_stream.checkpoints.lease import Lease
@@ -143,6 +143,11 @@ def main() -> None:
         if started:
             subprocess.run(["bash", str(SCRIPT), "stop"], capture_output=True)
     print(f"checkpoint cost per batch, {args.batches} batches each (ms):")
+    azure = [v for k, v in results.items() if k.startswith("azurite")]
+    local = [v for k, v in results.items() if k.startswith("local")]
+    if azure and local:
+        emit("azure_checkpoint_cost", "checkpoint store calls per batch, p50", "ms", percentile(azure[-1], 0.5),
+             percentile(local[-1], 0.5), "local folder store", higher_is_better=False, scope="in-process")
     for label, samples in results.items():
         print(
             f"  {label:45} p50 {percentile(samples, 0.5):6.2f}  p95 {percentile(samples, 0.95):6.2f}"

@@ -35,7 +35,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import SQL, WORK, make_jsonl, percentile
+from benchmarks.common import SQL, WORK, emit, make_jsonl, percentile
 from odibi_stream.clients.azure import AzureTarget, blob_service_client
 from odibi_stream.clients.azure_files import BlobFileSystem
 from odibi_stream.config.azure_auth import AzureAuth
@@ -252,6 +252,9 @@ def main() -> None:
             print(summary(label, res))
         ratio = results["azure"]["rows_per_s"] / results["local"]["rows_per_s"]
         print(f"azure/local throughput: {ratio:.2f}")
+        emit("azure_files_to_delta", f"{args.files} files x {args.rows} rows, Blob -> Delta on Blob", "rows/s",
+             results["azure"]["rows_per_s"], results["local"]["rows_per_s"], "the same on local disk",
+             higher_is_better=True, scope="in-process")
         print(f"\ncheckpoint overhead ({args.small} one-file batches):")
         for label, res in overhead.items():
             print(summary(label, res))

@@ -142,3 +142,17 @@ def wait_until(cond: Callable[[], bool], timeout: float, what: str, poll: float 
         if time.perf_counter() > deadline:
             raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(poll)
+
+
+def emit(bench: str, metric: str, unit: str, ours: float, peer: float, peer_name: str, *,
+         higher_is_better: bool, scope: str) -> None:
+    """Print one comparable figure as a ``BENCH {json}`` line (collected by ``run_all.py``).
+
+    ``ratio`` is how many times better ours is (> 1: ours wins) whichever way the unit points;
+    ``scope`` says what was timed (``whole process``, ``in-process``, ``daemon in-process``).
+    """
+    ratio = (ours / peer if higher_is_better else peer / ours) if ours and peer else float("nan")
+    print("BENCH " + json.dumps({
+        "bench": bench, "metric": metric, "unit": unit, "ours": round(ours, 3), "peer": round(peer, 3),
+        "peer_name": peer_name, "ratio": round(ratio, 3), "higher_is_better": higher_is_better, "scope": scope,
+    }), flush=True)

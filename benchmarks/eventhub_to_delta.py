@@ -38,6 +38,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.common import emit
 from benchmarks.eventhub_raw_receive import raw_receive_rate, seed_publish
 from odibi_stream.checkpoints.manager import CheckpointManager
 from odibi_stream.engines.pandas import PandasEngine
@@ -176,6 +177,8 @@ def main() -> None:
         f"ours / raw: {share:.0%} (target >= 80%); CPU ours / raw: {best_ours[1] / best_raw[1]:.0%}"
     )
     print("per batch:", json.dumps(overhead(best_ours[2])))
+    emit("eventhub_to_delta", f"{args.events:,} events -> SQL -> Delta", "events/s", best_ours[0], best_raw[0],
+         "raw SDK receive_batch + json.loads", higher_is_better=True, scope="in-process")
 
 
 if __name__ == "__main__":

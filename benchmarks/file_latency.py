@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import (
     WORK,
+    emit,
     percentile,
     spark_available,
     spark_session,
@@ -284,6 +285,10 @@ def main() -> None:
     for what, a, b in (("sink", ours.sink, spark.sink), ("checkpoint", ours.checkpoint, spark.checkpoint)):
         print(f"ratio spark/odibi ({what}): p50 {percentile(b, 0.5) / percentile(a, 0.5):.2f}x, "
               f"p95 {percentile(b, 0.95) / percentile(a, 0.95):.2f}x")
+        for q in (0.5, 0.95):
+            emit("file_latency", f"file renamed in -> {what} committed, p{int(q * 100)}", "ms",
+                 percentile(a, q), percentile(b, q), "Spark SS processingTime=0",
+                 higher_is_better=False, scope="daemon in-process vs Spark in-process")
     print(f"load average {os.getloadavg()[0]:.2f} at end")
 
 

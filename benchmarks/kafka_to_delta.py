@@ -26,6 +26,7 @@ from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.common import emit
 from odibi_stream.config.models import IncrementalConfig, ReadConfig
 from odibi_stream.connectors.kafka import KafkaSourceSpec
 from odibi_stream.engines.pandas import PandasEngine
@@ -156,10 +157,15 @@ def main() -> None:
     ours = our_rate(bootstrap, topic, args.events, args.batch)
     print(f"raw confluent-kafka consume: {raw:,.0f} events/s")
     print(f"odibi KafkaSource -> Delta:  {ours:,.0f} events/s  ({ours / raw:.0%} of raw)")
+    metric = f"{args.events:,} events, 3 partitions -> Delta"
+    emit("kafka_to_delta", metric, "events/s", ours, raw, "raw confluent-kafka consume loop",
+         higher_is_better=True, scope="in-process")
     if not args.no_spark:
         spark = spark_rate(bootstrap, topic, args.events, args.batch, args.spark_master)
         print(f"Spark Structured Streaming Kafka -> Delta ({args.spark_master}, availableNow): {spark:,.0f} events/s")
         print(f"ours / raw = {ours / raw:.2f}x   ours / spark = {ours / spark:.2f}x   spark / raw = {spark / raw:.2f}x")
+        emit("kafka_to_delta", metric, "events/s", ours, spark, "Spark SS Kafka availableNow (warm session)",
+             higher_is_better=True, scope="in-process")
 
 
 if __name__ == "__main__":

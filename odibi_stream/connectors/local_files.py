@@ -28,9 +28,9 @@ import os
 import stat
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
-from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
+from typing import NamedTuple
 
 from odibi_stream.exceptions import SourceError
 
@@ -42,8 +42,7 @@ _PROC_FD = Path("/proc/self/fd")
 _MAX_WARNED = 1000
 
 
-@dataclass(frozen=True)
-class Listed:
+class Listed(NamedTuple):
     """A regular file found by :func:`list_glob`.
 
     Attributes:
@@ -77,16 +76,17 @@ class _Walk:
             if i + 1 < len(self.parts):
                 self._step(folder, rel, i + 1)  # zero folders
             for name, path, _st in self._entries(folder, want_dir=True):
-                if self._enter(path):
-                    self._step(path, (*rel, name), i)
+                if self._enter(Path(path)):
+                    self._step(Path(path), (*rel, name), i)
             return
         last = i == len(self.parts) - 1
+        prefix = "/".join(rel) + "/" if rel else ""
         for name, path, st in self._entries(folder, want_dir=not last, pattern=part):
             if last:
-                key = "/".join((*rel, name))
+                key = prefix + name
                 self.found[key] = Listed(key, st.st_size, st.st_mtime_ns)
-            elif self._enter(path):
-                self._step(path, (*rel, name), i + 1)
+            elif self._enter(Path(path)):
+                self._step(Path(path), (*rel, name), i + 1)
 
     def _enter(self, path: Path) -> bool:
         if self.skip is not None and (path == self.skip or self.skip in path.parents):
@@ -103,7 +103,7 @@ class _Walk:
 
     def _entries(
         self, folder: Path, *, want_dir: bool, pattern: str | None = None
-    ) -> Iterator[tuple[str, Path, os.stat_result]]:
+    ) -> Iterator[tuple[str, str, os.stat_result]]:
         try:
             with os.scandir(folder) as it:
                 entries = [e for e in it if pattern is None or fnmatchcase(e.name, pattern)]
@@ -112,7 +112,7 @@ class _Walk:
         for entry in entries:
             st = self._kind_ok(entry, want_dir)
             if st is not None:
-                yield entry.name, Path(entry.path), st
+                yield entry.name, entry.path, st  # a str: a Path per file costs more than its stat
 
     def _kind_ok(self, entry: os.DirEntry[str], want_dir: bool) -> os.stat_result | None:
         try:
