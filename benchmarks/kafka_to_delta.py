@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -92,6 +93,60 @@ def our_rate(bootstrap: str, topic: str, n: int, batch: int) -> float:
     return n / elapsed
 
 
+RAW_CHILD = """
+import sys, time, orjson
+from confluent_kafka import Consumer, KafkaError, TopicPartition
+bootstrap, topic, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+c = Consumer({"bootstrap.servers": bootstrap, "group.id": "raw-" + str(time.time()),
+              "isolation.level": "read_committed", "enable.partition.eof": True, "enable.auto.commit": False})
+c.assign([TopicPartition(topic, p, 0) for p in range(3)])
+rows, eof = [], 0
+while eof < 3:
+    for m in c.consume(num_messages=10_000, timeout=1.0):
+        if m.error():
+            eof += m.error().code() == KafkaError._PARTITION_EOF
+            continue
+        rows.append(orjson.loads(m.value()))
+c.close()
+assert len(rows) == n, (len(rows), n)
+"""
+
+
+def raw_whole_process(bootstrap: str, topic: str, n: int) -> float:
+    """A bare consume + ``orjson.loads`` loop as its own Python process (start to exit)."""
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", RAW_CHILD, bootstrap, topic, str(n)], check=True)
+    return n / (time.perf_counter() - started)
+
+
+def ours_whole_process(bootstrap: str, topic: str, n: int, batch: int) -> float:
+    """``odibi-stream run`` of a Kafka -> Delta pipeline, as a user runs it (start to exit)."""
+    root = Path(tempfile.mkdtemp()) / "project"
+    (root / "pipelines").mkdir(parents=True)
+    (root / "odibi.yaml").write_text(
+        "project: kbench\ncheckpoint: {root: ./checkpoints}\nconnections:\n"
+        f"  bus: {{type: kafka, options: {{bootstrap.servers: \"{bootstrap}\"}}}}\n"
+        "  lake: {type: local, base_path: ./lake}\n"
+    )
+    (root / "pipelines" / "k.yaml").write_text(
+        "pipeline: k\nnodes:\n  - name: events\n    read:\n      connection: bus\n      format: kafka\n"
+        f"      topic: {topic}\n      options: {{value_format: json, starting: earliest}}\n"
+        f"      incremental: {{mode: offsets, max_records_per_batch: {batch}}}\n"
+        "  - name: out\n    depends_on: [events]\n"
+        "    write: {connection: lake, format: delta, path: events, mode: append}\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "odibi_stream.cli.main", "run", str(root), "--pipeline", "k", "--quiet"],
+                   env=env, check=True, stdout=subprocess.DEVNULL)
+    elapsed = time.perf_counter() - started
+    from deltalake import DeltaTable
+
+    rows = DeltaTable(str(root / "lake" / "events")).to_pyarrow_dataset().count_rows()
+    assert rows == n, (rows, n)
+    return n / elapsed
+
+
 SPARK_SCHEMA = "id BIGINT, user STRING, amount DOUBLE, kind STRING"
 
 
@@ -158,8 +213,15 @@ def main() -> None:
     print(f"raw confluent-kafka consume: {raw:,.0f} events/s")
     print(f"odibi KafkaSource -> Delta:  {ours:,.0f} events/s  ({ours / raw:.0%} of raw)")
     metric = f"{args.events:,} events, 3 partitions -> Delta"
-    emit("kafka_to_delta", metric, "events/s", ours, raw, "raw confluent-kafka consume loop",
+    emit("kafka_to_delta", metric, "events/s", ours, raw, "raw confluent-kafka consume loop (no decode)",
          higher_is_better=True, scope="in-process")
+    raw_whole = raw_whole_process(bootstrap, topic, args.events)
+    ours_whole = ours_whole_process(bootstrap, topic, args.events, args.batch)
+    print(f"raw consume + orjson.loads, whole process: {raw_whole:,.0f} events/s")
+    print(f"odibi-stream run Kafka -> Delta, whole process: {ours_whole:,.0f} events/s "
+          f"({ours_whole / raw_whole:.2f}x)")
+    emit("kafka_to_delta", metric, "events/s", ours_whole, raw_whole, "raw confluent-kafka consume + orjson.loads loop",
+         higher_is_better=True, scope="whole process (`odibi-stream run` vs a python process)")
     if not args.no_spark:
         spark = spark_rate(bootstrap, topic, args.events, args.batch, args.spark_master)
         print(f"Spark Structured Streaming Kafka -> Delta ({args.spark_master}, availableNow): {spark:,.0f} events/s")
