@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -35,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import orjson
 
-from benchmarks.common import WORK, emit, percentile, wait_until
+from benchmarks.common import WORK, emit, peak_rss_mb, percentile, wait_until
 
 ROOT = WORK / "files_scale"
 WARMUP = 14
@@ -140,7 +141,9 @@ def measure_run(root: Path) -> dict[str, float]:
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"run failed: {proc.stderr[-2000:]}")
-    return {"run_s": wall, "run_plan_ms": _commit_metric(root / "checkpoints" / "p", 1, "plan_ms")}
+    # Peak RSS of the largest child so far: sizes run in increasing order, so it is this run's.
+    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"run_s": wall, "run_plan_ms": _commit_metric(root / "checkpoints" / "p", 1, "plan_ms"), "run_rss_mb": rss}
 
 
 def measure_serve(root: Path, files: int) -> dict[str, Any]:
@@ -201,7 +204,8 @@ def main() -> None:
         rows.append((n, run, serve))
         print(f"N={n:>7}: setup {made:5.1f}s | run {run['run_s']:.2f}s (plan {run['run_plan_ms']:.0f} ms) | "
               f"serve p50 {serve['p50_ms']:.1f} ms p95 {serve['p95_ms']:.1f} ms plan {serve['plan_ms']:.1f} ms "
-              f"| checkpoint {serve['bytes_per_batch'] / 1024:.1f} KiB/batch", flush=True)
+              f"| checkpoint {serve['bytes_per_batch'] / 1024:.1f} KiB/batch | run peak RSS {run['run_rss_mb']:.0f} MiB, "
+              f"this process {peak_rss_mb():.0f} MiB", flush=True)
         shutil.rmtree(root, ignore_errors=True)
     base = rows[0]
     top_n, top_run, top_serve = rows[-1]
@@ -213,12 +217,12 @@ def main() -> None:
          scope="daemon in-process")
     emit("files_scale", f"run: one new file among N={top_n:,} processed", "s", top_run["run_s"],
          base[1]["run_s"], peer, higher_is_better=False, scope="whole process")
-    print("\n| N processed | run whole process | run plan | serve p50 | serve p95 | serve plan "
+    print("\n| N processed | run whole process | run plan | run peak RSS | serve p50 | serve p95 | serve plan "
           f"| checkpoint bytes/batch | serve p50 vs N={base[0]} |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for n, run, serve in rows:
         ratio = serve["p50_ms"] / base[2]["p50_ms"]
-        print(f"| {n:,} | {run['run_s']:.2f} s | {run['run_plan_ms']:.0f} ms | {serve['p50_ms']:.1f} ms | "
+        print(f"| {n:,} | {run['run_s']:.2f} s | {run['run_plan_ms']:.0f} ms | {run['run_rss_mb']:.0f} MiB | {serve['p50_ms']:.1f} ms | "
               f"{serve['p95_ms']:.1f} ms | {serve['plan_ms']:.1f} ms | {serve['bytes_per_batch'] / 1024:.1f} KiB | "
               f"{ratio:.2f}x |")
 

@@ -31,7 +31,7 @@ from odibi_stream.checkpoints.entries import Segment, Snapshot, decode, encode
 from odibi_stream.checkpoints.log import PipelineLog
 from odibi_stream.exceptions import CheckpointCorrupt
 
-SMALL_SNAPSHOT_BYTES = 64 * 1024
+SMALL_SNAPSHOT_BYTES = 16 * 1024
 """A snapshot up to this size is rewritten whole at each compaction (no chain)."""
 _LIMIT_ENV = "ODIBI_SNAPSHOT_INLINE_BYTES"
 

@@ -98,16 +98,29 @@ def _confirm(yes: bool, question: str) -> None:
 # ---------------------------------------------------------------------------------- show
 
 
+def _snapshot_states(log: PipelineLog, snap: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The snapshot's states; for a chained snapshot those of its base (the segments after it
+    are summarised in the chain), read without modifying anything."""
+    from odibi_stream.checkpoints.state_chain import chain_of, read_chain
+
+    chain = chain_of(snap)
+    if chain is None:
+        return (snap.states if snap else {}), None
+    base, _segments = read_chain(log, chain)
+    return base.states, {"base_batch": chain.base, "segments": [list(x[:2]) for x in chain.segments]}
+
+
 def show_document(manager: CheckpointManager, log: PipelineLog) -> dict[str, Any]:
     """Build the ``show`` report (read-only: corrupt entries are reported, not moved)."""
     rec: Recovery = log.recover(quarantine=False)
     last = rec.commits[-1] if rec.commits else None
     snap = rec.snapshot
-    nodes = sorted(set(last.sources if last else {}) | set(snap.states if snap else {}))
+    states, chain = _snapshot_states(log, snap)
+    nodes = sorted(set(last.sources if last else {}) | set(states))
     sources = {
         n: {
             "committed": last.sources.get(n) if last else None,
-            "snapshot": snap.states.get(n) if snap else None,
+            "snapshot": states.get(n) if snap else None,
         }
         for n in nodes
     }
@@ -121,6 +134,7 @@ def show_document(manager: CheckpointManager, log: PipelineLog) -> dict[str, Any
         "last_commit_time": last.committed if last else None,
         "next_batch": rec.next_batch,
         "snapshot_batch": snap.batch if snap else None,
+        "snapshot_chain": chain,
         "retained_commits": len(rec.commits),
         "pending": _entry(rec.pending),
         "sources": sources,

@@ -59,6 +59,16 @@ def test_large_snapshots_chain_and_recovery_is_exact(tmp_path: Path, monkeypatch
     assert max(sizes[-10:]) < 600
     assert runner(project, "orders").run_batch() is None, "compacted files must stay processed"
     assert sorted(r["id"] for r in delta_rows(project / "data" / "lake" / "out")) == list(range(80))
+    from odibi_stream.checkpoints.local import LocalCheckpointStore
+    from odibi_stream.checkpoints.manager import CheckpointManager
+    from odibi_stream.checkpoints.store import CheckpointStore
+    from odibi_stream.cli.checkpoint import show_document
+
+    store: CheckpointStore = LocalCheckpointStore(project / "checkpoints")
+    manager = CheckpointManager(store)
+    doc = show_document(manager, manager.log("orders"))
+    assert doc["snapshot_chain"]["base_batch"] == chain["base"]
+    assert "landing/o000.csv" in doc["sources"]["raw"]["snapshot"]["seen"]
 
 
 def test_rewind_through_a_chain(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
