@@ -33,10 +33,14 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+CODE = os.environ.get("ODIBI_BENCH_CODE")
+"""A folder holding another ``odibi_stream`` package to measure instead (before/after runs)."""
+if CODE:
+    sys.path.insert(0, CODE)
 
-import orjson
+import orjson  # noqa: E402 (after the optional ODIBI_BENCH_CODE path)
 
-from benchmarks.common import WORK, emit, peak_rss_mb, percentile, wait_until
+from benchmarks.common import WORK, emit, peak_rss_mb, percentile, wait_until  # noqa: E402
 
 ROOT = WORK / "files_scale"
 WARMUP = 14
@@ -132,7 +136,7 @@ def measure_run(root: Path) -> dict[str, float]:
     _write(path, 1)
     old = time.time() - 5
     os.utime(path, (old, old))  # `run` has no watcher: the settle fallback applies
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    env = dict(os.environ, PYTHONPATH=CODE or str(Path(__file__).resolve().parent.parent))
     t0 = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "odibi_stream.cli.main", "run", str(root), "--pipeline", "p", "--quiet"],
