@@ -92,8 +92,8 @@ class FileStore(Protocol):
     """A folder of files a files source reads (see the module docstring for the lifecycle)."""
 
     def listing(self) -> list[Entry]:
-        """Every data file matching the glob, ordered by (mtime, path); no marker files, no
-        names starting with ``.``/``_``, nothing under ``archive_path``."""
+        """Every data file matching the glob, in any order (the source orders what it plans);
+        no marker files, no names starting with ``.``/``_``, nothing under ``archive_path``."""
         ...
 
     def has_marker(self, name: str) -> bool:
