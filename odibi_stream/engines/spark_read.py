@@ -6,7 +6,9 @@ column's type keeps its raw text there and becomes a :class:`Reject` (record tex
 source file via ``input_file_name()``); the good rows form the frame.
 
 Types follow the pandas engine: ``options.schema`` (column → type name, the same names) fixes
-the named columns; the others are inferred over the whole input. Read results are materialised
+the named columns; the others are inferred over the whole input (a pass of its own; skipped
+for a CSV whose header names only declared columns: :mod:`odibi_stream.engines.spark_schema`).
+Read results are materialised
 (``localCheckpoint``) so that every later action in the batch sees the same rows even if the
 files are archived or deleted after commit.
 """
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from odibi_stream.core.arrow_types import parse_type
 from odibi_stream.engines.base import ReadResult, Reject
+from odibi_stream.engines.spark_schema import declared_covers
 from odibi_stream.exceptions import ConfigError, RecordError
 
 if TYPE_CHECKING:
@@ -101,6 +104,9 @@ def _full_schema(
     declared = declared_schema(options)
     if fmt == "csv" and not options.get("header", True) and declared:
         return declared  # no header: the declared columns are the columns, in order
+    covered = declared_covers(paths, fmt, options, declared) if declared else None
+    if covered is not None:
+        return covered  # the declared columns are every column: no inference pass
     columns: dict[str, str] = {}
     for f in _inferred(spark, paths, fmt, options).fields:
         if f.name == CORRUPT:

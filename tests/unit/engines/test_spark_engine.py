@@ -103,6 +103,14 @@ def test_read_csv_with_schema_turns_bad_rows_into_rejects(tmp_path: Path, engine
     }
 
 
+def test_read_csv_with_a_partial_schema_still_infers_the_rest(tmp_path: Path, engine: Any) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text("id,name,score\n1,Ada,2.5\n2,Bob,3\n")
+    result = engine.read_files([str(path)], "csv", {"schema": {"id": "int64", "name": "string"}})
+    assert engine.schema(result.frame) == {"id": "bigint", "name": "string", "score": "double"}
+    assert [r["score"] for r in rows(engine, result.frame)] == [2.5, 3.0]
+
+
 def test_read_jsonl_infers_and_rejects_broken_lines(tmp_path: Path, engine: Any) -> None:
     a = tmp_path / "a.jsonl"
     b = tmp_path / "b.jsonl"
