@@ -58,6 +58,21 @@ class Decoded:
         headers = msg.headers()
         self.meta["_headers"].append(_headers_json(headers) if headers else None)
 
+    def add_many(self, msgs: Sequence[Any]) -> None:
+        """Append data messages (as :meth:`add`, one column at a time: a few C calls per
+        message instead of a Python call and seven appends — the reader's hot loop)."""
+        keys = [m.key() for m in msgs]
+        self.keys.extend(None if k is None else k.decode("utf-8", "replace") for k in keys)
+        self.values.extend([m.value() for m in msgs])
+        meta = self.meta
+        meta["_topic"].extend([m.topic() for m in msgs])
+        meta["_partition"].extend([m.partition() for m in msgs])
+        meta["_offset"].extend([m.offset() for m in msgs])
+        stamps = [m.timestamp() for m in msgs]
+        meta["_timestamp"].extend([ts if kind and ts >= 0 else None for kind, ts in stamps])
+        heads = [m.headers() for m in msgs]
+        meta["_headers"].extend([_headers_json(h) if h else None for h in heads])
+
     def source(self, i: int) -> str:
         """``topic/partition/offset`` of row ``i`` (the dead-letter ``source``)."""
         return f"{self.meta['_topic'][i]}/{self.meta['_partition'][i]}/{self.meta['_offset'][i]}"

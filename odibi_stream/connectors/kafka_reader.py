@@ -239,8 +239,13 @@ class KafkaSource:
         nxt: dict[str, int],
     ) -> bool:
         progressed = False
+        taken: dict[str, list[Any]] = {}
+        last: tuple[str, int] | None = None
+        key = ""
         for msg in msgs:
-            key = partition_key(msg.topic(), msg.partition())
+            where = (msg.topic(), msg.partition())
+            if where != last:  # a fetch returns runs of one partition: one key per run
+                last, key = where, partition_key(*where)
             err = msg.error()
             if err is not None:
                 if err.code() == KafkaError._PARTITION_EOF:
@@ -253,11 +258,14 @@ class KafkaSource:
             if key not in pending:
                 continue
             end = wanted[key][1]
-            nxt[key] = msg.offset() + 1
-            if msg.offset() < end:
-                out[key].add(msg)
-            if msg.offset() >= end - 1:
+            offset = msg.offset()
+            nxt[key] = offset + 1
+            if offset < end:
+                taken.setdefault(key, []).append(msg)
+            if offset >= end - 1:
                 pending.discard(key)
+        for got_key, got in taken.items():
+            out[got_key].add_many(got)
         return progressed
 
     @staticmethod
