@@ -113,8 +113,8 @@ class Project:
             return _azure_location(connection, conn, path)
         if conn.type == "kafka":
             # Message buses have no paths: the client options travel as storage_options.
-            servers = conn.options.get("bootstrap.servers", "")
-            return Location(uri=f"kafka://{servers}", storage_options=dict(conn.options), is_local=False)
+            kafka = conn.kafka_options()
+            return Location(uri=f"kafka://{kafka.bootstrap_servers}", storage_options=kafka.client_config(), is_local=False)
         raise ConfigError(
             f"connection '{connection}' is of type {conn.type} and has no storage location",
             file=str(self.files.get(PROJECT_FILE_KEY)),
@@ -143,8 +143,9 @@ class Project:
 def _azure_location(name: str, conn: ConnectionConfig, path: str | None) -> Location:
     if not conn.container:
         raise ConfigError(f"connection '{name}' ({conn.type}) needs 'container'")
-    options = {k: v for k, v in conn.options.items() if k != "use_emulator"}
-    emulator = str(conn.options.get("use_emulator", "")).lower() in _TRUE
+    given = conn.storage_options()
+    options = {k: v for k, v in given.items() if k != "use_emulator"}
+    emulator = str(given.get("use_emulator", "")).lower() in _TRUE
     if conn.account_name:
         options.setdefault("account_name", conn.account_name)
     if emulator:

@@ -16,7 +16,7 @@ names starting with ``.`` or ``_`` (writers' temp files) and marker files, and k
 mtime, so an old mtime means size and mtime have been stable that long). Batches are bounded by
 ``max_files_per_batch``, ``max_bytes_per_batch`` and ``max_records_per_batch`` (always at least
 one file). Records are counted at plan time only when ``max_records_per_batch`` is set — lines
-for csv/json/jsonl (a CSV header is not a record), the footer for parquet — and cached by file
+for csv/json/jsonl (a CSV header line, with ``header: true``, is not a record), the footer for parquet — and cached by file
 identity, so a backlog is counted once, streaming, without holding it in memory.
 """
 
@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from odibi_stream.config.models import IncrementalConfig, ReadConfig
+from odibi_stream.config.options import CsvReadOptions
 from odibi_stream.config.project import Location
 from odibi_stream.connectors.base import NoClients, Position
 from odibi_stream.connectors.paths import connection_root, path_parts
@@ -42,8 +43,14 @@ FILE_FORMATS = ("csv", "json", "jsonl", "parquet")
 _GLOB_CHARS = set("*?[")
 
 
-def count_records(path: Path, fmt: str) -> int:
-    """Count a file's records without parsing it: parquet footer, else non-empty lines."""
+def count_records(path: Path, fmt: str, header: bool) -> int:
+    """Count a file's records without parsing it: the parquet footer, else lines.
+
+    Args:
+        path: The file.
+        fmt: Its format.
+        header: The first line is a header, not a record (csv with ``header: true``).
+    """
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
@@ -56,7 +63,7 @@ def count_records(path: Path, fmt: str) -> int:
             last = chunk[-1:]
     if last != b"\n":
         lines += 1  # a final line without a newline
-    return max(0, lines - 1) if fmt == "csv" else lines
+    return max(0, lines - 1) if header else lines
 
 
 @dataclass(frozen=True)
@@ -202,7 +209,9 @@ class FileSource(NoClients):
         """Records in a file (cached by identity); see the module docstring."""
         key = (entry["path"], entry["size"], entry["mtime_ns"])
         if key not in self._records:
-            self._records[key] = count_records(self._root / entry["path"], self._read.format)
+            options = self._read.options
+            header = isinstance(options, CsvReadOptions) and options.header
+            self._records[key] = count_records(self._root / entry["path"], self._read.format, header)
         return self._records[key]
 
     def read(self, engine: Engine, rng: Position) -> ReadResult:

@@ -17,7 +17,7 @@ from pathlib import Path
 from odibi_stream.config.models import WriteConfig
 from odibi_stream.config.project import Location
 from odibi_stream.connectors.base import BatchKey, NoClients, SinkResult
-from odibi_stream.engines.base import Engine, Frame
+from odibi_stream.engines.base import Engine, Frame, OptionsArg
 from odibi_stream.exceptions import ConfigError
 
 FILE_SINK_FORMATS = ("parquet", "csv", "jsonl")
@@ -41,7 +41,7 @@ def part_batches(folder: Path, node: str, ext: str) -> dict[int, Path]:
 
 
 def write_part(
-    engine: Engine, frame: Frame, folder: Path, name: str, fmt: str, options: dict[str, object]
+    engine: Engine, frame: Frame, folder: Path, name: str, fmt: str, options: OptionsArg = None
 ) -> Path:
     """Write ``folder/name`` atomically: a ``.tmp-`` file in the same folder, fsync, rename."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -107,7 +107,7 @@ class FileSink(NoClients):
         if self.already_written(key):
             return SinkResult(rows=0, skipped=True, detail={"file": str(self._folder / name)})
         final = write_part(
-            engine, frame, self._folder, name, self._write.format, dict(self._write.options)
+            engine, frame, self._folder, name, self._write.format, self._write.options
         )
         if self._write.mode == "overwrite":
             for batch, path in part_batches(self._folder, key.node, self._write.format).items():

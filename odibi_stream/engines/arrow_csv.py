@@ -8,20 +8,20 @@ Two kinds of bad rows are caught and turned into :class:`Reject` s while the goo
 Without a declared schema, types are inferred over the whole file, so a column mixing numbers
 and text is read as text rather than failing.
 
-Options: ``delimiter`` (default ``,``), ``header`` (default true; when false, column names come
-from ``schema`` keys or are ``f0, f1, ...``), ``schema`` (column → type name; explicit types
-win over inference).
+Options: :class:`~odibi_stream.config.options.CsvReadOptions` (``header``: when false, column
+names come from ``schema`` keys or are ``f0, f1, ...``; ``delimiter``, ``quote``; ``schema``:
+explicit types win over inference; ``null_values``: the only field texts that become NULL).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from odibi_stream.config.options import CsvReadOptions
 from odibi_stream.core.arrow_types import convert_column, is_aware_timestamp, parse_schema
 from odibi_stream.engines.base import Reject
 from odibi_stream.exceptions import RecordError
@@ -30,10 +30,9 @@ _DEFAULT_BLOCK = 1 << 20
 
 
 def _read_options(
-    options: Mapping[str, Any], schema: dict[str, pa.DataType], block_size: int
+    options: CsvReadOptions, schema: dict[str, pa.DataType], block_size: int
 ) -> pacsv.ReadOptions:
-    header = bool(options.get("header", True))
-    if header:
+    if options.header:
         return pacsv.ReadOptions(block_size=block_size)
     if schema:
         return pacsv.ReadOptions(column_names=list(schema), block_size=block_size)
@@ -42,7 +41,7 @@ def _read_options(
 
 def _read(
     path: str,
-    options: Mapping[str, Any],
+    options: CsvReadOptions,
     column_types: dict[str, pa.DataType],
     block_size: int,
     rejects: list[Reject],
@@ -58,9 +57,12 @@ def _read(
         return "skip"
 
     parse = pacsv.ParseOptions(
-        delimiter=str(options.get("delimiter", ",")), invalid_row_handler=on_invalid
+        delimiter=options.delimiter, quote_char=options.quote, invalid_row_handler=on_invalid
     )
-    convert = pacsv.ConvertOptions(column_types=column_types, strings_can_be_null=True)
+    # Only the listed texts are NULL (pyarrow's default list would silently null 'n/a', 'NA'...).
+    convert = pacsv.ConvertOptions(
+        column_types=column_types, null_values=options.null_values, strings_can_be_null=True
+    )
     return pacsv.read_csv(
         path,
         read_options=_read_options(options, column_types, block_size),
@@ -101,14 +103,14 @@ def _text_rows(rows: list[dict[str, Any]], delimiter: str) -> list[str]:
     return [delimiter.join("" if v is None else str(v) for v in row.values()) for row in rows]
 
 
-def read_csv_file(path: str, options: Mapping[str, Any]) -> tuple[pa.Table, list[Reject]]:
+def read_csv_file(path: str, options: CsvReadOptions) -> tuple[pa.Table, list[Reject]]:
     """Read one CSV file; return the good rows and the rejects.
 
     Raises:
         RecordError: the file cannot be parsed at all (unreadable, not CSV).
     """
-    schema = parse_schema(options.get("schema"))
-    delimiter = str(options.get("delimiter", ","))
+    schema = parse_schema(options.schema_)
+    delimiter = options.delimiter
     rejects: list[Reject] = []
     # Offset-aware timestamps need tolerant parsing (naive text is UTC), done after the read.
     direct = {c: t for c, t in schema.items() if not is_aware_timestamp(t)}

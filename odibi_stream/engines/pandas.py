@@ -25,12 +25,19 @@ import pyarrow.parquet as pq
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
+from odibi_stream.config.options import (
+    CsvReadOptions,
+    FileReadOptions,
+    JsonReadOptions,
+    file_read_options,
+    file_write_options,
+)
 from odibi_stream.core.arrow_types import parse_schema, unify
 from odibi_stream.core.values import to_utc
 from odibi_stream.engines.arrow_csv import read_csv_file
 from odibi_stream.engines.arrow_json import read_json_file
 from odibi_stream.engines.arrow_write import write_delta_table, write_single_file
-from odibi_stream.engines.base import ReadResult, Reject
+from odibi_stream.engines.base import OptionsArg, ReadResult, Reject
 from odibi_stream.exceptions import ConfigError, EngineError, RecordError, TransformError
 
 MAX_READ_THREADS = 8
@@ -48,19 +55,15 @@ def _connect() -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _read_one(path: str, fmt: str, options: Mapping[str, Any]) -> tuple[pa.Table, list[Reject]]:
-    if fmt == "csv":
+def _read_one(path: str, options: FileReadOptions) -> tuple[pa.Table, list[Reject]]:
+    if isinstance(options, CsvReadOptions):
         return read_csv_file(path, options)
-    if fmt in ("json", "jsonl"):
+    if isinstance(options, JsonReadOptions):
         return read_json_file(path, options)
-    if fmt == "parquet":
-        try:
-            return pq.read_table(path), []
-        except pa.ArrowInvalid as exc:
-            raise RecordError(f"cannot read parquet file {path}: {exc}") from exc
-    raise ConfigError(
-        f"cannot read files of format {fmt!r}", hint="use csv, json, jsonl or parquet"
-    )
+    try:
+        return pq.read_table(path), []
+    except pa.ArrowInvalid as exc:
+        raise RecordError(f"cannot read parquet file {path}: {exc}") from exc
 
 
 def _local(uri: str) -> str:
@@ -86,16 +89,18 @@ class PandasEngine:
         self,
         paths: Sequence[str],
         fmt: str,
-        options: Mapping[str, Any],
+        options: OptionsArg = None,
         storage_options: Mapping[str, str] | None = None,
     ) -> ReadResult:
         """Read local files in a bounded thread pool; rows keep the order of ``paths``."""
+        opts = file_read_options(fmt, options)
         if not paths:
-            schema = parse_schema(options.get("schema"))
+            declared = opts.schema_ if isinstance(opts, (CsvReadOptions, JsonReadOptions)) else None
+            schema = parse_schema(declared)
             return ReadResult(pa.schema(list(schema.items())).empty_table())
         workers = max(1, min(MAX_READ_THREADS, len(paths), os.cpu_count() or 1))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="odibi-read") as pool:
-            parts = list(pool.map(lambda p: _read_one(_local(p), fmt, options), paths))
+            parts = list(pool.map(lambda p: _read_one(_local(p), opts), paths))
         rejects = [r for _, rs in parts for r in rs]
         return ReadResult(unify([t for t, _ in parts]), rejects)
 
@@ -119,6 +124,7 @@ class PandasEngine:
         fmt: str,
         storage_options: Mapping[str, str] | None = None,
         where: str | None = None,
+        options: OptionsArg = None,
     ) -> pa.Table:
         """Read a whole Delta table or local folder/file of parquet/csv/json (static reads).
 
@@ -144,7 +150,7 @@ class PandasEngine:
                 if p.suffix in exts and not p.name.startswith((".", "_"))
             )
         )
-        result = self.read_files(files, fmt, {})
+        result = self.read_files(files, fmt, options)
         if result.rejects:
             first = result.rejects[0]
             raise RecordError(
@@ -299,11 +305,11 @@ class PandasEngine:
         frame: pa.Table,
         path: str,
         fmt: str,
-        options: Mapping[str, Any] | None = None,
+        options: OptionsArg = None,
         storage_options: Mapping[str, str] | None = None,
     ) -> None:
         """Write one local parquet / csv / jsonl file."""
-        write_single_file(frame, _local(path), fmt, options or {})
+        write_single_file(frame, _local(path), file_write_options(fmt, options))
 
     def close(self) -> None:
         """Nothing to release: connections are per call."""

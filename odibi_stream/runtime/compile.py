@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from odibi_stream.config.base import parse_duration
 from odibi_stream.config.models import NodeConfig, PipelineConfig
+from odibi_stream.config.options import OptionsError
 from odibi_stream.config.project import Location, Project
+from odibi_stream.config.yamlpos import KeyPath
 from odibi_stream.connectors.base import Sink, SinkSpec, Source, SourceSpec
 from odibi_stream.connectors.dead_letter import DeadLetterSink, DeadLetterSpec
 from odibi_stream.connectors.factory import build_sink, build_source
@@ -135,10 +138,11 @@ def compile_pipeline(project: Project, name: str, clock: Clock = SYSTEM_CLOCK) -
     sinks: dict[str, SinkSpec] = {}
     functions: dict[str, Callable[..., Any]] = {}
     delays: dict[str, float] = {}
-    for node in cfg.nodes:
+    for index, node in enumerate(cfg.nodes):
         if node.read is not None:
             loc = project.location(node.read.connection, node.read.path)
-            src = build_source(cfg.pipeline, node, loc, clock)
+            with _options_at(project, name, file, ("nodes", index, "read", "options")):
+                src = build_source(cfg.pipeline, node, loc, clock)
             if src is None:
                 static[node.name] = loc
             else:
@@ -148,7 +152,8 @@ def compile_pipeline(project: Project, name: str, clock: Clock = SYSTEM_CLOCK) -
         if node.transform is not None and node.transform.function:
             functions[node.name] = resolve_function(node.transform.function)
         if node.write is not None:
-            sinks[node.name] = build_sink(node, project.location(node.write.connection, node.write.path), cfg.pipeline)
+            with _options_at(project, name, file, ("nodes", index, "write", "options")):
+                sinks[node.name] = build_sink(node, project.location(node.write.connection, node.write.path), cfg.pipeline)
     check_trigger(cfg, [w for spec in sources.values() if (w := spec.watch()) is not None])
     dead_letter = None
     if cfg.dead_letter is not None:
@@ -169,6 +174,15 @@ def compile_pipeline(project: Project, name: str, clock: Clock = SYSTEM_CLOCK) -
         node_where=_node_lines(project, cfg, file),
         where=str(file) if file else None,
     )
+
+
+@contextmanager
+def _options_at(project: Project, name: str, file: Path | None, path: KeyPath) -> Iterator[None]:
+    """Position an options error of a plugin's connector at its key in the pipeline file."""
+    try:
+        yield
+    except OptionsError as exc:
+        raise exc.at(str(file) if file else None, project.line(name, *path, *exc.path)) from None
 
 
 def _node_lines(project: Project, cfg: PipelineConfig, file: Path | None) -> dict[str, str]:
