@@ -151,9 +151,12 @@ def _convert(
         key, parent = str(path[-1]), path[:-1]
         owner = model_at(model, parent, data)
         fields = keys_of(owner) if owner else []
-        hint = did_you_mean(key, fields) or (
-            f"allowed keys: {', '.join(fields)}" if fields else None
-        )
+        if owner is not None and not fields:
+            hint: str | None = f"{dotted(parent)} takes no keys"
+        else:
+            hint = did_you_mean(key, fields) or (
+                f"allowed keys: {', '.join(fields)}" if fields else None
+            )
         return ConfigError(f"unknown key '{key}'{_where(parent)}", file=file, line=line, hint=hint)
     if kind == "missing" and path:
         key, parent = str(path[-1]), path[:-1]

@@ -43,7 +43,7 @@ class CsvReadOptions(CsvDialect):
         default_factory=lambda: [""],
         description="Field texts read as NULL, in any column. Default: only the empty field. "
         "Anything else (n/a, NULL, NaN ...) stays text, or is a bad record in a typed column, "
-        "unless listed here. The Spark engine supports at most one value.",
+        "unless listed here. The Spark engine takes exactly one value (its nullValue).",
     )
     schema_: ColumnSchema | None = Field(default=None, alias="schema", description=SCHEMA_DESCRIPTION)
 

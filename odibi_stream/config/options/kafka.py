@@ -13,7 +13,14 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import Field, NonNegativeInt, SecretStr, field_validator, model_validator
+from pydantic import (
+    Field,
+    NonNegativeInt,
+    SecretStr,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 from odibi_stream.config.options.common import (
     DATA_LOSS_DESCRIPTION,
@@ -24,6 +31,7 @@ from odibi_stream.config.options.common import (
     Options,
     ValueFormat,
 )
+from odibi_stream.core.redact import redact_mapping
 
 ClientSettings = dict[str, str | int | float | bool]
 """librdkafka settings passed through unchanged (``{socket.timeout.ms: 30000}``)."""
@@ -71,6 +79,11 @@ class KafkaConnectionOptions(Options):
         description="Any other librdkafka setting, passed through unchanged (e.g. "
         "{socket.keepalive.enable: true}). Values may use ${secret:NAME}.",
     )
+
+    @field_serializer("client")
+    def _masked(self, client: ClientSettings) -> dict[str, Any]:
+        # Dumps are for display (SecretStr fields print masked too); client_config() is for use.
+        return redact_mapping(client)
 
     @model_validator(mode="after")
     def _no_shadowing(self) -> KafkaConnectionOptions:
