@@ -3,7 +3,7 @@
 The live parts are :mod:`~odibi_stream.connectors.kafka_reader` (the source: offset ranges read
 with assign + seek), :mod:`~odibi_stream.connectors.kafka_writer` (the transactional sink) and
 :mod:`~odibi_stream.connectors.kafka_watch` (the end-offset probe that wakes the pipeline,
-polled every 0.5 s unless ``trigger: {kafka: {interval_seconds}}`` says otherwise). This module
+polled every 0.5 s unless ``trigger: {kafka: {poll_seconds}}`` says otherwise). This module
 imports no confluent-kafka, so a Kafka pipeline validates — and reports a missing ``kafka``
 extra with its install hint — without it.
 

@@ -88,11 +88,6 @@ def empty_frame(spark: SparkSession, options: FileReadOptions) -> DataFrame:
 def _reader(spark: SparkSession, options: FileReadOptions) -> Any:
     reader = spark.read.option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", CORRUPT)
     if isinstance(options, CsvReadOptions):
-        if len(options.null_values) != 1:
-            raise ConfigError(
-                "the spark engine reads exactly one CSV null value",
-                hint="set null_values to one text (e.g. [''] or ['NULL']), or use the pandas engine",
-            )
         reader = reader.option("header", str(options.header).lower())
         reader = reader.option("sep", options.delimiter).option("quote", options.quote)
         reader = reader.option("nullValue", options.null_values[0])
@@ -185,6 +180,11 @@ def read_spark_files(
     from pyspark.errors import PySparkException
     from pyspark.sql import functions as F
 
+    if isinstance(options, CsvReadOptions) and len(options.null_values) != 1:
+        raise ConfigError(
+            "the spark engine reads exactly one CSV null value (Spark's nullValue)",
+            hint="set null_values to one text (e.g. [''] or ['NULL']), or use the pandas engine",
+        )
     if not paths:
         return ReadResult(empty_frame(spark, options))
     fmt = _format_name(options)

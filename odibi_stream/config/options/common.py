@@ -7,9 +7,14 @@ validated model and never a default of their own.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator
+from pydantic import (
+    AfterValidator,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+)
 from pydantic_core import PydanticCustomError
 
 from odibi_stream.config.base import Model
@@ -18,6 +23,23 @@ from odibi_stream.exceptions import ConfigError
 
 class Options(Model):
     """Base of every option model (``read.options``, ``write.options``, triggers, clients)."""
+
+
+def one_error(message: str) -> WrapValidator:
+    """A validator reporting a union-typed option's failure as one ``message``.
+
+    pydantic reports a value that fits no member of a union once per member; for an option
+    with alternatives (``starting: earliest | latest | {partition: offset}``) one sentence
+    naming them all is clearer.
+    """
+
+    def validate(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        try:
+            return handler(value)
+        except ValidationError:
+            raise PydanticCustomError("invalid_option", message) from None
+
+    return WrapValidator(validate)
 
 
 ValueFormat = Literal["json", "string", "bytes"]

@@ -6,7 +6,7 @@ connection. Positions are per-partition sequence numbers (offsets are opaque to 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field, NonNegativeInt
 
@@ -18,11 +18,18 @@ from odibi_stream.config.options.common import (
     DataLossPolicy,
     Options,
     ValueFormat,
+    one_error,
 )
 
 DEFAULT_CONSUMER_GROUP = "$Default"
 
-StartingPosition = Literal["earliest", "latest"] | dict[str, NonNegativeInt] | AwareDatetime
+StartingPosition = Annotated[
+    Literal["earliest", "latest"] | dict[str, NonNegativeInt] | AwareDatetime,
+    one_error(
+        "use earliest, latest, a mapping of partition id to sequence number >= 0, "
+        "or an ISO-8601 time with offset (2024-05-01T00:00:00Z)"
+    ),
+]
 
 
 class EventHubReadOptions(Options):

@@ -11,7 +11,7 @@ client library.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     Field,
@@ -30,6 +30,7 @@ from odibi_stream.config.options.common import (
     DataLossPolicy,
     Options,
     ValueFormat,
+    one_error,
 )
 from odibi_stream.core.redact import redact_mapping
 
@@ -107,7 +108,10 @@ class KafkaConnectionOptions(Options):
         return conf
 
 
-StartingOffsets = Literal["earliest", "latest"] | dict[str, NonNegativeInt]
+StartingOffsets = Annotated[
+    Literal["earliest", "latest"] | dict[str, NonNegativeInt],
+    one_error("use earliest, latest, or a mapping of 'topic:partition' (or partition) to offset >= 0"),
+]
 
 
 class KafkaReadOptions(Options):

@@ -314,7 +314,7 @@ def test_kafka_connection_options_keep_secrets_out_of_reprs_and_dumps() -> None:
         "socket.keepalive.enable": True,
         "sasl.oauthbearer.config": "tok-456",
     }
-    with pytest.raises(ValidationError, match="set bootstrap.servers directly"):
+    with pytest.raises(ValidationError, match=r"set bootstrap\.servers directly"):
         KafkaConnectionOptions.model_validate(
             {"bootstrap.servers": "b:1", "client": {"bootstrap.servers": "c:1"}}
         )
