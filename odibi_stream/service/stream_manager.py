@@ -26,6 +26,7 @@ import logging
 import threading
 from collections.abc import Callable
 
+from odibi_stream.config.options.triggers import CONTINUOUS_POLL_SECONDS
 from odibi_stream.core.clock import SYSTEM_CLOCK, Clock
 from odibi_stream.core.wake import WakeFn, WakeReason
 from odibi_stream.observability import metrics
@@ -68,7 +69,7 @@ class StreamManager:
         *,
         max_attempts: int = 5,
         continuous: bool = False,
-        poll_seconds: float = 0.5,
+        poll_seconds: float = CONTINUOUS_POLL_SECONDS,
         initial_wake: bool = False,
         paused: bool = False,
     ) -> PipelineWorker:

@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from odibi_stream.config.options.triggers import CONTINUOUS_POLL_SECONDS
 from odibi_stream.core.clock import SYSTEM_CLOCK, Clock
 from odibi_stream.core.wake import WakeReason
 from odibi_stream.exceptions import LeaseLost, OdibiError, is_retryable, root_cause
@@ -96,7 +97,7 @@ class PipelineWorker:
         *,
         max_attempts: int = 5,
         continuous: bool = False,
-        poll_seconds: float = 0.5,
+        poll_seconds: float = CONTINUOUS_POLL_SECONDS,
         initial_wake: bool = False,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:

@@ -9,6 +9,9 @@ from pydantic import Field, PositiveFloat, model_validator
 
 from odibi_stream.config.options.common import Options
 
+CONTINUOUS_POLL_SECONDS = 0.5
+"""Default of ``continuous.poll_seconds`` (also what the stream manager uses when not told)."""
+
 
 class PollTrigger(Options):
     """``trigger: {kafka: {...}}`` / ``{eventhub: {...}}``: wake when a source's end moves."""
@@ -38,7 +41,8 @@ class ContinuousTrigger(Options):
     """``trigger: {continuous: {...}}``: run the next batch as soon as data exists."""
 
     poll_seconds: PositiveFloat = Field(
-        default=0.5, description="While idle, how often the sources are asked for new data."
+        default=CONTINUOUS_POLL_SECONDS,
+        description="While idle, how often the sources are asked for new data.",
     )
 
 

@@ -76,3 +76,18 @@ def test_the_option_reference_names_every_option() -> None:
         assert f"Model: `{model.__name__}`" in page
         for key in _keys(model):
             assert f"| `{key}` |" in page, (model.__name__, key)
+
+
+def test_an_editor_validating_with_the_schema_rejects_a_typo_for_that_format() -> None:
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(pipeline_schema())
+
+    def problems(read: dict[str, Any]) -> list[str]:
+        doc = {"pipeline": "p", "nodes": [{"name": "n", "read": {"connection": "c", **read}}]}
+        return [e.message for e in validator.iter_errors(doc)]
+
+    assert problems({"format": "csv", "path": "x", "options": {"delimiter": ";"}}) == []
+    assert problems({"format": "kafka", "topic": "t", "options": {"starting": "latest"}}) == []
+    assert problems({"format": "csv", "path": "x", "options": {"delimter": ";"}})
+    assert problems({"format": "kafka", "topic": "t", "options": {"header": True}})
