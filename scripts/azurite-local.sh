@@ -34,6 +34,9 @@ timeout="${AZURITE_START_TIMEOUT:-60}"
 account="devstoreaccount1"
 
 log() { echo "azurite-local: $*" >&2; }
+pidfile="$run/azurite.pid"
+# shellcheck source=local-service.sh
+. "$here/local-service.sh"
 
 install() {
   # The stamp holds the version: changing AZURITE_VERSION reinstalls.
@@ -53,27 +56,9 @@ install() {
   echo "$version" > "$pkg/.complete"
 }
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-free_port() {
-  # Let the kernel choose: bind port 0 and report what it picked.
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-
-pid_alive() { [ -f "$run/azurite.pid" ] && kill -0 "$(cat "$run/azurite.pid")" 2>/dev/null; }
-
-is_running() { pid_alive && [ -f "$run/port" ] && port_open "$(cat "$run/port")"; }
-
 scheme() { if [ -f "$run/tls" ]; then echo https; else echo http; fi; }
 
 endpoint() { echo "$(scheme)://127.0.0.1:$(cat "$run/port")/$account"; }
-
-choose_port() {
-  # Reuse the last port so clients (and outage tests that stop/start) reconnect to one address.
-  if [ -n "${AZURITE_PORT:-}" ]; then echo "$AZURITE_PORT"; return; fi
-  if [ -f "$run/port" ] && ! port_open "$(cat "$run/port")"; then cat "$run/port"; return; fi
-  free_port
-}
 
 make_cert() {
   [ -f "$run/cert.pem" ] && [ -f "$run/key.pem" ] && return 0
@@ -96,7 +81,7 @@ start() {
   command -v node >/dev/null || { log "node not found (install Node.js 20+)"; exit 2; }
   mkdir -p "$run/data"
   local port
-  port="$(choose_port)"
+  port="$(choose_port "$run/port" "${AZURITE_PORT:-}")"
   echo "$port" > "$run/port"
   local args=(--blobHost 127.0.0.1 --blobPort "$port" --location "$run/data"
     --skipApiVersionCheck --disableTelemetry --silent)
@@ -126,27 +111,7 @@ start() {
   endpoint
 }
 
-stop() {
-  if ! pid_alive; then
-    rm -f "$run/azurite.pid"
-    log "not running"
-    return 0
-  fi
-  local pid deadline
-  pid="$(cat "$run/azurite.pid")"
-  # SIGTERM: Azurite flushes its metadata database before it exits.
-  kill -TERM "$pid" 2>/dev/null || true
-  deadline=$((SECONDS + 20))
-  while kill -0 "$pid" 2>/dev/null; do
-    if [ "$SECONDS" -ge "$deadline" ]; then
-      log "azurite did not stop within 20s; killing"
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-    sleep 0.1
-  done
-  rm -f "$run/azurite.pid"
-  log "stopped"
-}
+stop() { stop_pid 20; }
 
 status() {
   if is_running; then

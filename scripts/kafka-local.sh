@@ -35,6 +35,9 @@ timeout="${KAFKA_START_TIMEOUT:-90}"
 sasl_enabled() { case "${KAFKA_SASL_SSL:-}" in 1|true|yes) return 0 ;; *) return 1 ;; esac; }
 
 log() { echo "kafka-local: $*" >&2; }
+pidfile="$run/kafka.pid"
+# shellcheck source=local-service.sh
+. "$here/local-service.sh"
 
 fetch() {
   # The stamp holds the pom's checksum: editing the pom (a new Kafka version) re-fetches.
@@ -51,26 +54,6 @@ fetch() {
   rm -rf "$libs"
   mv "$libs.tmp" "$libs"
   echo "$sum" > "$libs/.complete"
-}
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-free_port() {
-  # Let the kernel choose: bind port 0 and report what it picked.
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-
-pid_alive() { [ -f "$run/kafka.pid" ] && kill -0 "$(cat "$run/kafka.pid")" 2>/dev/null; }
-
-is_running() { pid_alive && [ -f "$run/port" ] && port_open "$(cat "$run/port")"; }
-
-choose_port() {
-  # $1 = state file, $2 = explicit port (may be empty). Reuse the last port so clients and
-  # tests that stop/start the broker reconnect to the same address.
-  local file="$1" explicit="$2"
-  if [ -n "$explicit" ]; then echo "$explicit"; return; fi
-  if [ -f "$file" ] && ! port_open "$(cat "$file")"; then cat "$file"; return; fi
-  free_port
 }
 
 write_config() {
@@ -242,26 +225,7 @@ start() {
   echo "127.0.0.1:$port"
 }
 
-stop() {
-  if ! pid_alive; then
-    rm -f "$run/kafka.pid"
-    log "not running"
-    return 0
-  fi
-  local pid deadline
-  pid="$(cat "$run/kafka.pid")"
-  kill -TERM "$pid" 2>/dev/null || true
-  deadline=$((SECONDS + 30))
-  while kill -0 "$pid" 2>/dev/null; do
-    if [ "$SECONDS" -ge "$deadline" ]; then
-      log "broker did not stop within 30s; killing"
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-    sleep 0.2
-  done
-  rm -f "$run/kafka.pid"
-  log "stopped"
-}
+stop() { stop_pid 30; }
 
 status() {
   if is_running; then

@@ -183,7 +183,7 @@ def test_compaction_keeps_the_newest_entries(stores: StoreMaker) -> None:
     store = stores()
     log = PipelineLog(store, "p")
     run_batches(log, 6)
-    removed = log.compact(2, snapshot_of)
+    removed = log.compact(snapshot_of(3))  # keep the newest two commits (4, 5)
     assert removed == 8
     assert store.list("p/commits") == ["p/commits/4.json", "p/commits/5.json"]
     rec = PipelineLog(stores(), "p").recover()
