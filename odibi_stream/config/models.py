@@ -99,6 +99,8 @@ class ReadConfig(Model):
     @field_validator("options", mode="wrap")
     @classmethod
     def _options(cls, v: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
+        # The format (validated before options) picks the model, so the union's own validation
+        # (handler) is never used; "wrap" rather than "plain" keeps the annotation's JSON Schema.
         if "format" not in info.data:
             return v  # the format is already reported; its options cannot be checked
         return validate_options(options_model("read", info.data["format"]), v)
