@@ -16,15 +16,18 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args
 
 import orjson
 import pyarrow as pa
 import pyarrow.json as pajson
 
+from odibi_stream.config.options import ValueFormat
 from odibi_stream.core.arrow_types import convert_column
 from odibi_stream.engines.base import Reject
+from odibi_stream.exceptions import ConfigError
 
+VALUE_FORMATS: tuple[str, ...] = get_args(ValueFormat)
 _MAX_REJECT_CHARS = 64_000
 _META_TYPES: dict[str, pa.DataType] = {
     "_topic": pa.string(),
@@ -64,6 +67,17 @@ class Decoded:
 def _headers_json(headers: Sequence[tuple[str, bytes | None]]) -> str:
     out = {k: (None if v is None else v.decode("utf-8", "replace")) for k, v in headers}
     return orjson.dumps(out).decode()
+
+
+def check_value_format(fmt: str) -> str:
+    """Validate ``options.value_format``.
+
+    Raises:
+        ConfigError: unknown format.
+    """
+    if fmt not in VALUE_FORMATS:
+        raise ConfigError(f"unknown kafka value_format {fmt!r}", hint=f"use one of {', '.join(VALUE_FORMATS)}")
+    return fmt
 
 
 def to_table(

@@ -1,14 +1,24 @@
 """Options of Azure Event Hubs (``format: eventhub``): ``read.options`` and ``write.options``.
 
 The hub is the node's ``topic``; the namespace and credentials come from the ``type: eventhub``
-connection. Positions are per-partition sequence numbers (offsets are opaque to us).
+connection. Positions are per-partition sequence numbers (offsets are opaque to us). The keys
+and meanings follow the Event Hubs connector (``connectors/eventhub_options.py`` parses the
+same keys; it can take these models instead of the mapping).
 """
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Field, NonNegativeInt
+from pydantic import (
+    AwareDatetime,
+    Field,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    StringConstraints,
+)
 
 from odibi_stream.config.options.common import (
     DATA_LOSS_DESCRIPTION,
@@ -23,13 +33,22 @@ from odibi_stream.config.options.common import (
 
 DEFAULT_CONSUMER_GROUP = "$Default"
 
+PartitionId = Annotated[str, StringConstraints(pattern=r"^\d+$")]
 StartingPosition = Annotated[
-    Literal["earliest", "latest"] | dict[str, NonNegativeInt] | AwareDatetime,
+    Literal["earliest", "latest"] | dict[PartitionId, NonNegativeInt] | AwareDatetime | date,
     one_error(
         "use earliest, latest, a mapping of partition id to sequence number >= 0, "
-        "or an ISO-8601 time with offset (2024-05-01T00:00:00Z)"
+        "or an ISO-8601 time with offset (2024-05-01T00:00:00Z) or date"
     ),
 ]
+OwnerLevel = Annotated[
+    Literal["auto"] | NonNegativeInt | None,
+    one_error("use auto, a non-negative integer, or null (non-exclusive)"),
+]
+CONSUMER_GROUP_DESCRIPTION = "Consumer group to read through."
+READ_TIMEOUT_DESCRIPTION = (
+    "How long a read may make no progress before it fails as a (retryable) outage."
+)
 
 
 class EventHubReadOptions(Options):
@@ -40,23 +59,19 @@ class EventHubReadOptions(Options):
     starting: StartingPosition = Field(
         default="earliest",
         description="Where a partition known when the pipeline first starts begins: earliest, "
-        "latest, {partition id: sequence number} (the first event read is the one after it), or "
-        "an ISO-8601 time with offset (events enqueued at or after it). New partitions start at "
-        "their earliest event.",
+        "latest, {partition id: sequence number} (the first event to read; unlisted partitions "
+        "start at their earliest), or an ISO-8601 time with offset, or a date (midnight UTC): "
+        "the first event enqueued at or after it.",
     )
-    consumer_group: str = Field(default=DEFAULT_CONSUMER_GROUP, description="Consumer group to read through.")
+    consumer_group: str = Field(default=DEFAULT_CONSUMER_GROUP, description=CONSUMER_GROUP_DESCRIPTION)
+    owner_level: OwnerLevel = Field(
+        default="auto",
+        description="Receivers' owner level (epoch): auto (the source's open time in ms, so a "
+        "newer reader pre-empts an older one), an integer, or null for non-exclusive receivers.",
+    )
     on_data_loss: DataLossPolicy = Field(default="fail", description=DATA_LOSS_DESCRIPTION)
-    owner_level: NonNegativeInt | None = Field(
-        default=0,
-        description="Exclusive-reader epoch: a receiver with a higher owner level pre-empts "
-        "others on the partition, so a second reader of the same pipeline cannot interleave. "
-        "null: non-exclusive.",
-    )
-    read_timeout_seconds: float = Field(
-        default=60.0,
-        gt=0,
-        description="How long a read may make no progress before it fails as a (retryable) outage.",
-    )
+    read_timeout_seconds: PositiveFloat = Field(default=60.0, description=READ_TIMEOUT_DESCRIPTION)
+    prefetch: PositiveInt = Field(default=2000, description="Link credit (events prefetched) per partition.")
 
 
 class EventHubWriteOptions(Options):
@@ -65,9 +80,21 @@ class EventHubWriteOptions(Options):
     key_column: str | None = Field(
         default=None,
         description="Column whose value is the partition key (equal keys land in one "
-        "partition, in order); none: round-robin.",
+        "partition, by the service's hash); none: round-robin.",
     )
     value_columns: list[str] | None = Field(
         default=None,
         description="Columns serialised as the JSON body (default: every column but key_column).",
     )
+    message_id_prefix: str = Field(
+        default="",
+        description="Prepended to the writer identity <pipeline>/<node> in message ids and the "
+        "odibi-writer property (two projects with equal pipeline and node names writing one "
+        "hub must set different prefixes).",
+    )
+    consumer_group: str = Field(
+        default=DEFAULT_CONSUMER_GROUP,
+        description="Group the sink reads its output's tail with after a restart (to skip what "
+        "was written); pick another when an exclusive reader holds this one.",
+    )
+    read_timeout_seconds: PositiveFloat = Field(default=60.0, description=READ_TIMEOUT_DESCRIPTION)
