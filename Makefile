@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 EXTRAS ?= dev,kafka,spark,azure,eventhub
 
-.PHONY: demo test setup lint typecheck unit chaos bench clean services services-stop
+.PHONY: demo test setup lint typecheck unit chaos bench clean services services-stop deploy-services deploy-test
 
 $(VENV)/.installed: pyproject.toml examples/plugin/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,13 +23,32 @@ demo: setup
 
 ## Everything the tests need (deps, services), then lint, types and the full suite; the
 ## services this run had to start (Kafka, Azurite) are stopped again, pass or fail.
-test: setup
+## The deployment tests (tests/deploy: image, compose, systemd, Kubernetes) run last; their
+## preparation (Docker engine, images, a Kubernetes build) is started first, in the background,
+## and stopped on any exit. ODIBI_SKIP_DEPLOY=1 skips them (quick local runs); otherwise they
+## must run: ODIBI_REQUIRE_DEPLOY=1 turns any skip into a failure.
+test:
 	@ledger="$$(mktemp)"; \
-	trap 'bash scripts/services.sh stop --ledger "$$ledger"; rm -f "$$ledger"' EXIT; \
+	trap 'bash scripts/services.sh stop --ledger "$$ledger"; rm -f "$$ledger"; \
+	      bash scripts/deploy/prepare.sh --reap; bash scripts/deploy/dockerd.sh stop' EXIT; \
+	$(MAKE) --no-print-directory deploy-services setup && \
 	bash scripts/services.sh start --ledger "$$ledger" && \
 	$(PY) -m ruff check odibi_stream tests benchmarks scripts examples && \
-	$(PY) -m mypy && \
-	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(PY) -m mypy || exit 1; \
+	$(PY) -m pytest -q -p no:cacheprovider --ignore=tests/deploy $(PYTEST_ARGS); suite=$$?; \
+	ODIBI_REQUIRE_DEPLOY=1 $(PY) -m pytest -q -p no:cacheprovider tests/deploy; deploy=$$?; \
+	[ $$suite = 0 ] && [ $$deploy = 0 ]
+
+## Starts the deployment tests' preparation in the background (its apt step in the foreground).
+deploy-services:
+	@if [ "$${ODIBI_SKIP_DEPLOY:-}" = 1 ]; then \
+	  echo "deploy: ODIBI_SKIP_DEPLOY=1: deployment tests and their preparation skipped"; \
+	else bash scripts/deploy/prepare.sh --background; fi
+
+## Only the deployment tests (prepared in the foreground; the engine is stopped afterwards).
+deploy-test: setup
+	@trap 'bash scripts/deploy/dockerd.sh stop' EXIT; \
+	ODIBI_REQUIRE_DEPLOY=1 $(PY) -m pytest -q -p no:cacheprovider tests/deploy
 
 ## Start (and install) the local services tests use: Kafka broker, Azurite blob emulator.
 services:
@@ -52,4 +71,5 @@ bench: setup
 	$(PY) benchmarks/files_to_delta.py
 
 clean:
+	-bash scripts/deploy/cluster.sh down 2>/dev/null; bash scripts/deploy/dockerd.sh stop 2>/dev/null
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache examples/quickstart/checkpoints examples/quickstart/data/lake examples/quickstart/data/landing

@@ -32,6 +32,7 @@ from odibi_stream.config.project import Project
 from odibi_stream.core.clock import SYSTEM_CLOCK, Clock
 from odibi_stream.engines.base import Engine
 from odibi_stream.exceptions import ConfigError
+from odibi_stream.observability.sd_notify import SystemdNotifier
 from odibi_stream.runtime.compile import compile_pipeline
 from odibi_stream.runtime.report import BatchReport
 from odibi_stream.service.daemon import Daemon
@@ -169,11 +170,15 @@ class Runtime:
         Returns:
             True if the drain finished every in-flight batch within the grace period.
         """
-        with SignalWaiter(self._reload) as signals, ExitStack() as stack:
+        notifier = SystemdNotifier.from_env()  # no-op unless run by systemd (Type=notify)
+        with SignalWaiter(self._reload, on_tick=notifier.watchdog) as signals, ExitStack() as stack:
+            stack.callback(notifier.close)
             daemon = self._start(stack)
             if on_started is not None:
                 on_started(self)
+            notifier.ready(f"serving {len(self.project.pipelines)} pipeline(s)")
             signals.wait()
+            notifier.stopping("draining in-flight batches")
         return daemon.clean
 
     def _reload(self) -> None:

@@ -32,6 +32,7 @@ import builtins
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from odibi_stream.checkpoints.store import split_key
@@ -44,6 +45,7 @@ from odibi_stream.clients.azure_errors import (
     call,
     describe_exc,
 )
+from odibi_stream.clients.locations import azure_target
 from odibi_stream.config.azure_auth import AzureAuth, DefaultAuth
 from odibi_stream.config.checkpoint_target import CheckpointTarget
 from odibi_stream.exceptions import (
@@ -352,11 +354,12 @@ def open_azure_store(target: CheckpointTarget) -> AzureBlobCheckpointStore:
         ConfigError: the ``azure`` extra is missing, or the target lacks an account/container.
     """
     conn = target.connection
-    auth = conn.auth if conn is not None and conn.auth is not None else AzureAuth(default=DefaultAuth())
-    azure = AzureTarget(
-        account_name=target.account or (conn.account_name if conn else None),
-        container=target.container,
-        auth=auth,
-        endpoint=conn.endpoint if conn else None,
-    )
+    if conn is None:
+        azure = AzureTarget(target.account, target.container, AzureAuth(default=DefaultAuth()))
+    else:  # the connection's endpoint and auth, translated as for its data (clients.locations)
+        azure = replace(
+            azure_target(conn),
+            account_name=target.account or conn.account_name,
+            container=target.container,
+        )
     return AzureBlobCheckpointStore.open(azure, target.location)

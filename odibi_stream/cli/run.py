@@ -14,6 +14,7 @@ from odibi_stream.api import Runtime
 from odibi_stream.config.project import Project
 from odibi_stream.engines import get_engine
 from odibi_stream.engines.base import Engine
+from odibi_stream.service.preflight import check_writable_folders
 from odibi_stream.service.project import load
 
 
@@ -47,6 +48,7 @@ def pipeline_order(project: Project, only: str | None) -> list[str]:
 def run_cmd(project_path: Path, pipeline: str | None, env: str | None, max_batches: int | None, quiet: bool) -> None:
     """Process everything available for PROJECT's pipelines, in batches, then exit."""
     project = load(project_path, env=env)
+    check_writable_folders(project)  # unwritable state folders: ConfigError (exit 2) up front
     if quiet:
         logging.getLogger("odibi_stream.runner").setLevel(logging.WARNING)
     console = Console(stderr=False, highlight=False)

@@ -30,11 +30,12 @@ import pyarrow.dataset as ds
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
+from odibi_stream.clients.locations import Location
 from odibi_stream.config.base import parse_duration
 from odibi_stream.config.models import ReadConfig
-from odibi_stream.config.project import Location
 from odibi_stream.connectors.base import NoClients, Position
 from odibi_stream.connectors.delta import delta_engine
+from odibi_stream.connectors.storage_errors import azure_storage
 from odibi_stream.core.values import decode_value, encode_value, sql_literal, to_utc
 from odibi_stream.engines.base import Engine, ReadResult
 from odibi_stream.exceptions import ConfigError, SourceError
@@ -65,6 +66,11 @@ class ColumnSpec:
             raise ConfigError(
                 f"node {self.node}: a column source needs format delta/parquet and incremental.column"
             )
+        if self.read.format == "parquet" and not self.location.is_local:
+            raise ConfigError(
+                f"node {self.node}: incremental column reads of parquet folders need a local folder",
+                hint="on Azure storage, keep the table as Delta (format: delta)",
+            )
         if not _IDENT.match(inc.column):
             raise ConfigError(
                 f"node {self.node}: incremental column {inc.column!r} must be a plain identifier"
@@ -86,6 +92,7 @@ class ColumnSource(NoClients):
         inc = spec.read.incremental
         assert inc is not None and inc.column is not None  # validated by the spec
         self.node = spec.node
+        self._location = spec.location
         self._uri = spec.location.uri
         self._options = dict(spec.location.storage_options)
         self._format = spec.read.format
@@ -103,7 +110,8 @@ class ColumnSource(NoClients):
 
     def _scan(self, sql: str) -> list[Any]:
         """Run ``sql`` (over table ``t`` = only the column) and return its first column's values."""
-        dataset = self._dataset()
+        with azure_storage(self._location, f"node {self.node}: scanning", SourceError):
+            dataset = self._dataset()
         if dataset is None:
             return []
         con = duckdb.connect()
@@ -154,9 +162,10 @@ class ColumnSource(NoClients):
         if lo is not None and self._lookback:
             lo = lo - self._lookback_delta(lo)
         where = f"{self._above(lo)} AND {self._column} <= {sql_literal(hi)}"
-        if self._format == "delta":
-            return ReadResult(delta_engine(engine).read_delta(self._uri, self._options, where))
-        return ReadResult(engine.read_table(self._uri, "parquet", self._options, where))
+        with azure_storage(self._location, f"node {self.node}: reading", SourceError):
+            if self._format == "delta":
+                return ReadResult(delta_engine(engine).read_delta(self._uri, self._options, where))
+            return ReadResult(engine.read_table(self._uri, "parquet", self._options, where))
 
     def _lookback_delta(self, lo: Any) -> Any:
         text = str(self._lookback)

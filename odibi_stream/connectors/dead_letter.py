@@ -17,7 +17,9 @@ Lifecycle: within batch N the runtime collects parse rejects (:func:`to_frame`) 
 rows (:func:`frame_rejects`: failed checks, late rows) per node, unions them, and calls
 ``DeadLetterSink.write(engine, frame, key)`` before committing N. Writes are idempotent per
 (pipeline, node, batch): Delta with transaction ``app_id = "<pipeline>/_dead_letter/<node>"``,
-jsonl with the deterministic file ``part-<N:020d>-<node>-0.jsonl``.
+jsonl with the deterministic file ``part-<N:020d>-<node>-0.jsonl``. Both work on local folders
+and Azure Blob/ADLS (Delta through delta-rs/Spark options, jsonl parts uploaded
+create-exclusive).
 """
 
 from __future__ import annotations
@@ -25,18 +27,23 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 import pyarrow as pa
 
+from odibi_stream.clients.locations import Location
 from odibi_stream.config.models import DeadLetterConfig
-from odibi_stream.config.project import Location
-from odibi_stream.connectors.base import BatchKey, NoClients, SinkResult
+from odibi_stream.connectors.base import BatchKey, SinkResult
 from odibi_stream.connectors.delta import delta_txn_version, write_delta_idempotent
-from odibi_stream.connectors.files_sink import part_batches, part_name, write_part
+from odibi_stream.connectors.files_sink import (
+    PartFolder,
+    check_part_location,
+    open_parts,
+    part_name,
+)
+from odibi_stream.connectors.storage_errors import azure_storage
 from odibi_stream.core.clock import utc_now
 from odibi_stream.engines.base import Engine, Frame, Reject
-from odibi_stream.exceptions import ConfigError
+from odibi_stream.exceptions import SinkError
 
 DEAD_LETTER_SCHEMA = pa.schema(
     [
@@ -115,7 +122,7 @@ class DeadLetterSpec:
     """A validated dead-letter target; opens a :class:`DeadLetterSink`.
 
     Raises (on construction):
-        ConfigError: jsonl dead letters on remote storage.
+        ConfigError: jsonl dead letters where no files can be written.
     """
 
     location: Location
@@ -124,26 +131,28 @@ class DeadLetterSpec:
     node: str = "_dead_letter"
 
     def __post_init__(self) -> None:
-        if self.config.format == "jsonl" and not self.location.is_local:
-            raise ConfigError(
-                "jsonl dead letters are written to local folders only", hint="use format: delta"
-            )
+        if self.config.format == "jsonl":
+            check_part_location(self.location, "jsonl dead letters")
 
     def open(self) -> DeadLetterSink:
-        """A writer of dead letters (no client to hold)."""
+        """A writer of dead letters (a jsonl folder on Azure holds a client until closed)."""
         return DeadLetterSink(self)
 
 
-class DeadLetterSink(NoClients):
+class DeadLetterSink:
     """Idempotent writer of dead-letter frames (one write per node and batch)."""
 
     node = "_dead_letter"
 
     def __init__(self, spec: DeadLetterSpec) -> None:
+        self._location = spec.location
         self._uri = spec.location.uri
         self._options = dict(spec.location.storage_options)
         self._format = spec.config.format
         self._pipeline = spec.pipeline
+        self._parts: PartFolder | None = (
+            open_parts(spec.location) if self._format == "jsonl" else None
+        )
 
     def app_id(self, node: str) -> str:
         """Delta transaction id of ``node``'s dead letters."""
@@ -151,19 +160,29 @@ class DeadLetterSink(NoClients):
 
     def already_written(self, key: BatchKey) -> bool:
         """True if ``key.node``'s dead letters of ``key.batch`` (or later) are stored."""
-        if self._format == "jsonl":
-            return any(b >= key.batch for b in part_batches(Path(self._uri), key.node, "jsonl"))
-        done = delta_txn_version(self._uri, self._options, self.app_id(key.node))
+        if self._parts is not None:
+            return any(b >= key.batch for b in self._parts.batches(key.node, "jsonl"))
+        with azure_storage(self._location, "reading dead letters", SinkError):
+            done = delta_txn_version(self._uri, self._options, self.app_id(key.node))
         return done is not None and done >= key.batch
 
     def write(self, engine: Engine, frame: Frame, key: BatchKey) -> SinkResult:
         """Append ``frame`` (dead-letter schema) as ``key.node``'s dead letters of ``key.batch``."""
         if self._format == "delta":
-            return write_delta_idempotent(
-                engine, frame, self._uri, None, self._options, key, self.app_id(key.node)
-            )
+            with azure_storage(self._location, "writing dead letters", SinkError):
+                return write_delta_idempotent(
+                    engine, frame, self._uri, None, self._options, key, self.app_id(key.node)
+                )
+        assert self._parts is not None  # jsonl
         name = part_name(key.batch, key.node, "jsonl")
         if self.already_written(key):
-            return SinkResult(rows=0, skipped=True, detail={"file": str(Path(self._uri) / name)})
-        final = write_part(engine, frame, Path(self._uri), name, "jsonl", {})
-        return SinkResult(rows=engine.count(frame), skipped=False, detail={"file": str(final)})
+            return SinkResult(rows=0, skipped=True, detail={"file": self._parts.where(name)})
+        final = self._parts.write(engine, frame, name, "jsonl", {})
+        if final is None:  # landed by an earlier attempt of this batch
+            return SinkResult(rows=0, skipped=True, detail={"file": self._parts.where(name)})
+        return SinkResult(rows=engine.count(frame), skipped=False, detail={"file": final})
+
+    def close(self) -> None:
+        """Release the jsonl folder's client, if any."""
+        if self._parts is not None:
+            self._parts.close()

@@ -19,9 +19,10 @@ from pathlib import Path
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from odibi_stream.clients.delta import delta_table
+from odibi_stream.clients.locations import Location
 from odibi_stream.config.models import WriteConfig
-from odibi_stream.config.project import Location
 from odibi_stream.connectors.base import BatchKey, NoClients, SinkResult
+from odibi_stream.connectors.storage_errors import azure_storage
 from odibi_stream.engines.base import Engine, Frame, SupportsDelta
 from odibi_stream.exceptions import ConfigError, EngineError, SinkError
 
@@ -122,15 +123,18 @@ class DeltaSink(NoClients):
 
     def __init__(self, spec: DeltaSinkSpec) -> None:
         self.node = spec.node
+        self._location = spec.location
         self._uri = spec.location.uri
         self._options = dict(spec.location.storage_options)
         self._write = spec.write
 
     def already_written(self, key: BatchKey) -> bool:
         """True if the table's transaction for ``key.app_id`` is at ``key.batch`` or later."""
-        done = delta_txn_version(self._uri, self._options, key.app_id)
+        with azure_storage(self._location, "reading", SinkError):
+            done = delta_txn_version(self._uri, self._options, key.app_id)
         return done is not None and done >= key.batch
 
     def write(self, engine: Engine, frame: Frame, key: BatchKey) -> SinkResult:
         """Write the batch with its transaction marker in the same commit; skip if present."""
-        return write_delta_idempotent(engine, frame, self._uri, self._write, self._options, key)
+        with azure_storage(self._location, "writing", SinkError):
+            return write_delta_idempotent(engine, frame, self._uri, self._write, self._options, key)

@@ -8,7 +8,7 @@ its connector without touching any external system.
 Lifecycle: the runtime calls :func:`build_source` / :func:`build_sink` once per node when it
 compiles a pipeline (``validate``, ``run``, ``serve`` and reloads alike), so configuration
 mistakes surface before any batch runs. ``location`` is the node's resolved path:
-``project.location(connection, path)`` (for file sources, the glob).
+``resolve_location(project, connection, path)`` (for file sources, the glob).
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ValidationError
 
+from odibi_stream.clients.locations import Location
 from odibi_stream.config.models import NodeConfig, ReadConfig
 from odibi_stream.config.options import options_error
-from odibi_stream.config.project import Location
 from odibi_stream.connectors.base import SinkSpec, SourceSpec
 from odibi_stream.connectors.column_source import ColumnSpec
 from odibi_stream.connectors.delta import DeltaSinkSpec

@@ -1,42 +1,52 @@
-"""Incremental source over files arriving in a local folder (``incremental.mode: files``).
+"""Incremental source over files arriving in a folder (``incremental.mode: files``).
+
+The folder is a local (or mounted) folder, or an Azure Blob/ADLS prefix: where the files live
+is a :class:`~odibi_stream.connectors.file_store.FileStore` — :class:`LocalFiles` here,
+:class:`~odibi_stream.connectors.blob_files.BlobFiles` for Azure connections — and planning,
+bounds, reads and ``after_read`` are one code path over it.
 
 Positions:
     * range: ``{"files": [{"path": rel, "size": n, "mtime_ns": t}, ...]}`` ordered by
-      (mtime, path); ``rel`` is relative to the connection root, with ``/`` separators.
-    * state: ``{"seen": {rel: [size, mtime_ns]}}``. A file's identity is (path, size, mtime):
-      a file re-written later with a different size or mtime is *new again* and will be read
+      (mtime, path); ``rel`` is relative to the connection root, with ``/`` separators; blob
+      entries also carry the ``etag``.
+    * state: ``{"seen": {rel: [size, mtime_ns(, etag)]}}``. A file's identity is (path, size,
+      mtime) plus the etag on Azure: a file re-written later is *new again* and will be read
       again. ``seen`` keeps every committed identity (also of archived/deleted files).
 
-``location`` is the resolved read path (``project.location(connection, read.path)``, so its
-uri is the glob); the connection root is recovered from it, and ``archive_path`` is relative to
-that root. Planning lists the glob (``**`` is recursive), skips
+``location`` is the resolved read path (``resolve_location(project, connection, read.path)``,
+so its uri is the glob); the connection root is recovered from it, and ``archive_path`` is
+relative to that root. Planning lists the glob (``**`` is recursive), skips
 names starting with ``.`` or ``_`` (writers' temp files) and marker files, and keeps only
-*settled* files: ``<file><marker_suffix>`` exists, or the file's mtime is at least
-``settle_seconds`` old by the spec's clock (a file still being written keeps getting a fresh
-mtime, so an old mtime means size and mtime have been stable that long). Batches are bounded by
-``max_files_per_batch``, ``max_bytes_per_batch`` and ``max_records_per_batch`` (always at least
-one file). Records are counted at plan time only when ``max_records_per_batch`` is set — lines
-for csv/json/jsonl (a CSV header line, with ``header: true``, is not a record), the footer for parquet — and cached by file
-identity, so a backlog is counted once, streaming, without holding it in memory.
+*settled* files: ``<file><marker_suffix>`` exists, or the file's mtime (a blob's Last-Modified)
+is at least ``settle_seconds`` old by the spec's clock (a file still being written keeps getting
+a fresh mtime, so an old mtime means size and mtime have been stable that long). Batches are
+bounded by ``max_files_per_batch``, ``max_bytes_per_batch`` and ``max_records_per_batch``
+(always at least one file). Records are counted at plan time only when
+``max_records_per_batch`` is set — lines for csv/json/jsonl (a CSV header line, with ``header: true``, is not a record), the
+footer for parquet — and cached by file identity, so a backlog is counted once, streaming,
+without holding it in memory.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from odibi_stream.clients.locations import Location, require_blob_sdk
 from odibi_stream.config.models import IncrementalConfig, ReadConfig
 from odibi_stream.config.options import CsvReadOptions
-from odibi_stream.config.project import Location
-from odibi_stream.connectors.base import NoClients, Position
+from odibi_stream.connectors.base import Position
+from odibi_stream.connectors.file_store import VANISHED_HINT, Entry, Fetched, FileStore, identity
 from odibi_stream.connectors.paths import connection_root, path_parts
 from odibi_stream.core.clock import SYSTEM_CLOCK, Clock
-from odibi_stream.core.wake import FolderWatch
+from odibi_stream.core.wake import FolderWatch, Watch
 from odibi_stream.engines.base import Engine, ReadResult
-from odibi_stream.exceptions import ConfigError, SourceError
+from odibi_stream.exceptions import ConfigError, OdibiError, SourceError
 
 log = logging.getLogger(__name__)
 FILE_FORMATS = ("csv", "json", "jsonl", "parquet")
@@ -71,7 +81,8 @@ class FilesSpec:
     """A validated files source (``incremental.mode: files``); opens a :class:`FileSource`.
 
     Raises (on construction):
-        ConfigError: not a local folder, a format the source cannot read, no path.
+        ConfigError: neither a local folder nor an Azure connection, a format the source cannot
+            read, no path, the ``azure`` extra missing for an Azure folder.
     """
 
     node: str
@@ -80,10 +91,11 @@ class FilesSpec:
     clock: Clock = field(default=SYSTEM_CLOCK, compare=False)
 
     def __post_init__(self) -> None:
-        if not self.location.is_local:
+        if not self.location.is_local and self.location.blob is None:
             raise ConfigError(
-                f"node {self.node}: incremental files sources support local folders only",
-                hint="use a local connection, or land the data in Delta and use mode: column",
+                f"node {self.node}: incremental files sources read local folders and "
+                "azure_blob/adls connections",
+                hint="use a local or Azure connection, or land the data in Delta and use mode: column",
             )
         read = self.read
         if read.format not in FILE_FORMATS or not read.path or read.incremental is None:
@@ -93,20 +105,34 @@ class FilesSpec:
         path_parts(read.path)  # rejects '..' now, not at the first plan
         if read.incremental.archive_path:
             path_parts(read.incremental.archive_path)
+        require_blob_sdk(self.location, f"node {self.node}")
 
     @property
     def root(self) -> Path:
-        """The connection root the glob and ``archive_path`` are relative to."""
+        """The local connection root the glob and ``archive_path`` are relative to."""
         assert self.read.path is not None  # checked in __post_init__
         return connection_root(self.location, self.read.path)
 
-    def open(self) -> FileSource:
-        """A reader over the folder (no client to hold: listing is per call)."""
-        return FileSource(self)
+    def store(self) -> FileStore:
+        """A new store over the folder (local, or Blob API: no network I/O yet)."""
+        if self.location.blob is not None:
+            from odibi_stream.connectors.blob_files import BlobFiles
 
-    def watch(self) -> FolderWatch:
-        """The glob's non-wildcard prefix folder; files settle after ``settle_seconds``."""
+            return BlobFiles(self.location.blob, self.read, self.clock)
+        return LocalFiles(self)
+
+    def open(self) -> FileSource:
+        """A reader over the folder; it owns its store's client until closed."""
+        return FileSource(self, self.store())
+
+    def watch(self) -> Watch:
+        """Local: the glob's non-wildcard prefix folder, files settling after
+        ``settle_seconds``. Azure: a poll of the prefix listing (see ``blob_files``)."""
         assert self.read.path is not None and self.read.incremental is not None
+        if self.location.blob is not None:
+            from odibi_stream.connectors.blob_files import listing_watch
+
+            return listing_watch(self.location.blob, self.read, self.clock)
         prefix: list[str] = []
         for part in path_parts(self.read.path)[:-1]:
             if _GLOB_CHARS & set(part):
@@ -117,24 +143,22 @@ class FilesSpec:
         return FolderWatch((self.root.joinpath(*prefix),), settle_seconds=settle)
 
 
-class FileSource(NoClients):
-    """Source protocol implementation for files in a local folder (see module docstring)."""
+class LocalFiles:
+    """The :class:`~odibi_stream.connectors.file_store.FileStore` of a local folder."""
 
     def __init__(self, spec: FilesSpec) -> None:
         read = spec.read
         assert read.path is not None and read.incremental is not None  # validated by the spec
-        self.node = spec.node
         self._root = spec.root
         self._pattern = "/".join(path_parts(read.path))
-        self._location = spec.location
-        self._read = read
         self._inc: IncrementalConfig = read.incremental
-        self._clock = spec.clock
         archive = self._inc.archive_path
         self._archive = self._root.joinpath(*path_parts(archive)) if archive else None
-        self._records: dict[tuple[str, int, int], int] = {}
 
-    # -- listing ---------------------------------------------------------------------------
+    def describe(self) -> str:
+        """The root folder."""
+        return str(self._root)
+
     def _is_data(self, path: Path) -> bool:
         if path.name.startswith((".", "_")):
             return False
@@ -145,7 +169,7 @@ class FileSource(NoClients):
             return False
         return path.is_file()
 
-    def _listing(self) -> list[dict[str, Any]]:
+    def listing(self) -> list[Entry]:
         """Every data file matching the glob, with its identity, ordered by (mtime, path)."""
         found = []
         for path in self._root.glob(self._pattern):
@@ -159,16 +183,72 @@ class FileSource(NoClients):
             found.append({"path": rel, "size": st.st_size, "mtime_ns": st.st_mtime_ns})
         return sorted(found, key=lambda f: (f["mtime_ns"], f["path"]))
 
+    def has_marker(self, name: str) -> bool:
+        """True if the marker file exists."""
+        return (self._root / name).exists()
+
+    def count(self, entry: Entry, fmt: str, header: bool) -> int:
+        """Records in the file."""
+        return count_records(self._root / entry["path"], fmt, header)
+
+    @contextlib.contextmanager
+    def fetch(self, entries: Sequence[Entry]) -> Iterator[Fetched]:
+        """The files themselves (they are local already).
+
+        Raises:
+            SourceError: a listed file no longer exists (not retryable).
+        """
+        paths = [str(self._root / f["path"]) for f in entries]
+        missing = [p for p in paths if not os.path.isfile(p)]
+        if missing:
+            raise SourceError(
+                f"{len(missing)} file(s) of the planned batch vanished, e.g. {missing[0]}",
+                retryable=False,
+                hint=VANISHED_HINT,
+            )
+        yield Fetched(paths)
+
+    def after_read(self, name: str, action: str, etag: str | None = None) -> None:
+        """Delete, or move under ``archive_path`` (same relative name); repeats are no-ops."""
+        src = self._root / name
+        if action == "delete":
+            src.unlink(missing_ok=True)
+            return
+        assert self._archive is not None  # config validation requires archive_path
+        if not src.exists():
+            return  # already archived by an earlier (crashed) attempt
+        dst = self._archive / name
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(src, dst)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class FileSource:
+    """Source protocol implementation for files in a folder (see module docstring)."""
+
+    def __init__(self, spec: FilesSpec, store: FileStore) -> None:
+        read = spec.read
+        assert read.path is not None and read.incremental is not None  # validated by the spec
+        self.node = spec.node
+        self._store = store
+        self._location = spec.location
+        self._read = read
+        self._inc: IncrementalConfig = read.incremental
+        self._clock = spec.clock
+        self._records: dict[tuple[Any, ...], int] = {}
+
     def _settled(self, entry: dict[str, Any]) -> bool:
         suffix = self._inc.marker_suffix
-        if suffix and (self._root / (entry["path"] + suffix)).exists():
+        if suffix and self._store.has_marker(entry["path"] + suffix):
             return True
         return bool(self._clock.time() - entry["mtime_ns"] / 1e9 >= self._inc.settle_seconds)
 
     @staticmethod
     def _unseen(listing: list[dict[str, Any]], state: Position) -> list[dict[str, Any]]:
         seen = state.get("seen", {})
-        return [f for f in listing if seen.get(f["path"]) != [f["size"], f["mtime_ns"]]]
+        return [f for f in listing if seen.get(f["path"]) != identity(f)]
 
     # -- Source protocol -------------------------------------------------------------------
     def initial_state(self) -> Position:
@@ -179,12 +259,12 @@ class FileSource(NoClients):
         """Mark the range's files as seen (pure: returns a new state)."""
         seen = dict(state.get("seen", {}))
         for f in rng["files"]:
-            seen[f["path"]] = [f["size"], f["mtime_ns"]]
+            seen[f["path"]] = identity(f)
         return {"seen": seen}
 
     def plan(self, state: Position) -> Position | None:
         """The oldest settled unseen files, bounded by files/bytes; None if there are none."""
-        settled = [f for f in self._unseen(self._listing(), state) if self._settled(f)]
+        settled = [f for f in self._unseen(self._store.listing(), state) if self._settled(f)]
         chosen: list[dict[str, Any]] = []
         total = 0
         records = 0
@@ -207,31 +287,30 @@ class FileSource(NoClients):
 
     def _count(self, entry: dict[str, Any]) -> int:
         """Records in a file (cached by identity); see the module docstring."""
-        key = (entry["path"], entry["size"], entry["mtime_ns"])
+        key = (entry["path"], *identity(entry))
         if key not in self._records:
             options = self._read.options
             header = isinstance(options, CsvReadOptions) and options.header
-            self._records[key] = count_records(self._root / entry["path"], self._read.format, header)
+            self._records[key] = self._store.count(entry, self._read.format, header)
         return self._records[key]
 
     def read(self, engine: Engine, rng: Position) -> ReadResult:
         """Read exactly the range's files, in range order.
 
         Raises:
-            SourceError: a listed file no longer exists (not retryable).
+            SourceError: a listed file no longer exists or changed (not retryable).
         """
-        paths = [str(self._root / f["path"]) for f in rng["files"]]
-        missing = [p for p in paths if not os.path.isfile(p)]
-        if missing:
-            raise SourceError(
-                f"node {self.node}: {len(missing)} file(s) of the planned batch vanished, e.g. {missing[0]}",
-                retryable=False,
-                hint="restore the files, or rewind/skip the batch with `odibi-stream checkpoint`; "
-                "with after_read archive/delete, files must not be moved by anything else",
-            )
-        return engine.read_files(
-            paths, self._read.format, self._read.options, self._location.storage_options
-        )
+        try:
+            with self._store.fetch(rng["files"]) as fetched:
+                result = engine.read_files(
+                    fetched.paths,
+                    self._read.format,
+                    self._read.options,
+                    self._location.storage_options,
+                )
+                return fetched.rename(result)
+        except SourceError as exc:
+            raise SourceError(f"node {self.node}: {exc.message}", retryable=exc.retryable, hint=exc.hint) from exc
 
     def range_size(self, rng: Position) -> dict[str, int]:
         """Number of files and bytes in the range."""
@@ -239,36 +318,22 @@ class FileSource(NoClients):
 
     def lag(self, state: Position) -> dict[str, int] | None:
         """Files matching the glob not yet committed (settled or not)."""
-        return {"files": len(self._unseen(self._listing(), state))}
+        return {"files": len(self._unseen(self._store.listing(), state))}
 
     def on_commit(self, rng: Position) -> None:
         """Archive or delete the range's files (and markers); tolerate repeats."""
-        if self._inc.after_read == "keep":
+        action = self._inc.after_read
+        if action == "keep":
             return
+        suffix = self._inc.marker_suffix
         for f in rng["files"]:
-            names = [f["path"]] + (
-                [f["path"] + self._inc.marker_suffix] if self._inc.marker_suffix else []
-            )
-            for rel in names:
+            names = [(f["path"], f.get("etag"))] + ([(f["path"] + suffix, None)] if suffix else [])
+            for rel, etag in names:
                 try:
-                    self._after_read(rel)
-                except OSError as exc:
-                    log.warning(
-                        "node %s: after_read %s of %s failed: %s",
-                        self.node,
-                        self._inc.after_read,
-                        rel,
-                        exc,
-                    )
+                    self._store.after_read(rel, action, etag)
+                except (OSError, OdibiError) as exc:
+                    log.warning("node %s: after_read %s of %s failed: %s", self.node, action, rel, exc)
 
-    def _after_read(self, rel: str) -> None:
-        src = self._root / rel
-        if self._inc.after_read == "delete":
-            src.unlink(missing_ok=True)
-            return
-        assert self._archive is not None  # config validation requires archive_path
-        if not src.exists():
-            return  # already archived by an earlier (crashed) attempt
-        dst = self._archive / rel
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(src, dst)
+    def close(self) -> None:
+        """Release the store's client."""
+        self._store.close()

@@ -1,7 +1,7 @@
-"""Locating a node's data from its resolved :class:`~odibi_stream.config.project.Location`.
+"""Locating a node's data from its resolved :class:`~odibi_stream.clients.locations.Location`.
 
 The runtime passes connectors the location of the node's own path
-(``project.location(connection, path)``): a Delta table, an output folder, or — for file
+(``resolve_location(project, connection, path)``): a Delta table, an output folder, or — for file
 sources — the glob itself. File sources also need the *connection root* (globs and
 ``archive_path`` are relative to it), recovered here by removing the path's components.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from odibi_stream.config.project import Location
+from odibi_stream.clients.locations import Location
 from odibi_stream.exceptions import ConfigError
 
 
@@ -37,6 +37,6 @@ def connection_root(location: Location, rel: str) -> Path:
     if list(full.parts[-len(parts) :]) != parts:
         raise ConfigError(
             f"location {location.uri} does not end with the path {rel!r}",
-            hint="pass project.location(connection, path) for the node's read path",
+            hint="pass resolve_location(project, connection, path) for the node's read path",
         )
     return full.parents[len(parts) - 1]

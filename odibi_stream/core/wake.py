@@ -79,11 +79,14 @@ class PollWatch:
         open_probe: Opens the probe (called by the trigger on start).
         name: What is polled, for logs (no secrets), e.g. ``kafka:orders``.
         default_interval: Seconds between polls unless the trigger config says otherwise.
+        folder: True when the probe lists a folder of files (a cloud landing zone): it then
+            serves a ``file_watch`` trigger, polled every ``reconcile_seconds``.
     """
 
     open_probe: Callable[[], Probe]
     name: str
     default_interval: float = 1.0
+    folder: bool = False
 
 
 Watch = FolderWatch | PollWatch

@@ -37,7 +37,7 @@ from odibi_stream.config.options import SparkConfig, file_read_options, file_wri
 from odibi_stream.core.values import to_utc
 from odibi_stream.engines.base import OptionsArg, ReadResult
 from odibi_stream.engines.spark_read import read_spark_files, read_spark_table
-from odibi_stream.engines.spark_session import SessionHolder
+from odibi_stream.engines.spark_session import SessionHolder, split_hadoop
 from odibi_stream.engines.spark_write import write_spark_delta, write_spark_file
 from odibi_stream.exceptions import EngineError, TransformError
 
@@ -90,6 +90,13 @@ class SparkEngine:
         """The process's SparkSession (started on first access)."""
         return self._holder.get()
 
+    def _storage(self, storage_options: Mapping[str, str] | None) -> dict[str, str]:
+        """Apply the location's Hadoop keys to the session; return the delta-rs options."""
+        hadoop, rest = split_hadoop(storage_options)
+        if hadoop:
+            self._holder.apply_hadoop_conf(hadoop)
+        return rest
+
     # -- reading ---------------------------------------------------------------------------
     def read_files(
         self,
@@ -99,7 +106,9 @@ class SparkEngine:
         storage_options: Mapping[str, str] | None = None,
     ) -> ReadResult:
         """Read ``paths`` with Spark's native readers; malformed records become rejects."""
-        return read_spark_files(self.spark, paths, file_read_options(fmt, options))
+        opts = file_read_options(fmt, options)
+        self._storage(storage_options)
+        return read_spark_files(self.spark, paths, opts)
 
     def read_delta(
         self, uri: str, storage_options: Mapping[str, str] | None = None, where: str | None = None
@@ -108,8 +117,9 @@ class SparkEngine:
         from deltalake import DeltaTable
         from deltalake.exceptions import TableNotFoundError
 
+        options = self._storage(storage_options)
         try:
-            DeltaTable(uri, storage_options=dict(storage_options or {}))
+            DeltaTable(uri, storage_options=options)
         except TableNotFoundError as exc:
             raise EngineError(
                 f"no Delta table at {uri}", hint="check the path, or write the table first"
@@ -129,6 +139,7 @@ class SparkEngine:
         if fmt == "delta":
             return self.read_delta(uri, storage_options, where)
         opts = file_read_options(fmt, options)
+        self._storage(storage_options)
         return self._where(read_spark_table(self.spark, uri.removeprefix("file://"), opts), where)
 
     def _where(self, df: DataFrame, where: str | None) -> DataFrame:
@@ -289,7 +300,7 @@ class SparkEngine:
             mode=mode,
             merge_keys=merge_keys,
             partition_by=partition_by,
-            storage_options=storage_options,
+            storage_options=self._storage(storage_options),
             txn=txn,
         )
 

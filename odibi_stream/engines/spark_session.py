@@ -7,7 +7,14 @@ Lifecycle contract:
       session under a lock (several batch threads may race to it); later calls return it.
     * :meth:`SessionHolder.stop` is called once by ``SparkEngine.close`` on drain/shutdown.
 
-Jars (Delta Lake, Spark's Kafka source) are never downloaded at runtime: they come from
+Storage credentials: a pipeline on an Azure connection carries the connection's Hadoop ABFS keys
+(``fs.azure.*``, from :func:`odibi_stream.clients.azure_options.hadoop_conf`) in its storage
+options; the engine hands them to :meth:`SessionHolder.apply_hadoop_conf` before the first read
+or write of that location, which sets them on the session's Hadoop configuration (seen by every
+file system created afterwards, on the driver and the executors). They are never passed as
+DataFrame options, so they cannot appear in query plans.
+
+Jars (Delta Lake, Spark's Kafka source, hadoop-azure) are never downloaded at runtime: they come from
 ``$ODIBI_SPARK_JARS`` or ``<repo>/.cache/spark-jars``, filled by ``scripts/fetch-spark-jars.sh``.
 """
 
@@ -49,6 +56,16 @@ _DEFAULTS: dict[str, str] = {
     "spark.pyspark.python": sys.executable,
     "spark.pyspark.driver.python": sys.executable,
 }
+
+
+def split_hadoop(storage_options: Mapping[str, str] | None) -> tuple[dict[str, str], dict[str, str]]:
+    """``(hadoop keys, the rest)`` of storage options: Hadoop file-system keys start with
+    ``fs.``; the rest are delta-rs/object_store options."""
+    hadoop: dict[str, str] = {}
+    rest: dict[str, str] = {}
+    for key, value in (storage_options or {}).items():
+        (hadoop if key.startswith("fs.") else rest)[key] = value
+    return hadoop, rest
 
 
 def _candidate_folders() -> list[Path]:
@@ -109,6 +126,7 @@ class SessionHolder:
         self._app_name = spark_config(spark_conf).app_name
         self._lock = threading.Lock()
         self._session: SparkSession | None = None
+        self._hadoop: dict[str, str] = {}
 
     @property
     def master(self) -> str:
@@ -152,6 +170,19 @@ class SessionHolder:
         session.sparkContext.setLogLevel("ERROR")
         return session
 
+    def apply_hadoop_conf(self, conf: Mapping[str, str]) -> None:
+        """Set Hadoop keys (``fs.azure.*`` ...) on the session's configuration, starting the
+        session if needed; keys already set to the same value cost nothing."""
+        session = self.get()
+        with self._lock:
+            changed = {k: v for k, v in conf.items() if self._hadoop.get(k) != v}
+            if not changed:
+                return
+            hadoop = session.sparkContext._jsc.hadoopConfiguration()  # type: ignore[union-attr]
+            for key, value in changed.items():
+                hadoop.set(key, value)
+            self._hadoop.update(changed)
+
     def started(self) -> bool:
         """True once the session exists (and until :meth:`stop`)."""
         return self._session is not None
@@ -162,3 +193,4 @@ class SessionHolder:
             if self._session is not None:
                 self._session.stop()
                 self._session = None
+                self._hadoop = {}

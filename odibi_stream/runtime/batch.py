@@ -211,12 +211,20 @@ def advance(pipe: LivePipeline, progress: PipelineProgress, done: CommitEntry) -
 # ---------------------------------------------------------------------- 7. acknowledge
 def acknowledge(pipe: LivePipeline, entry: OffsetsEntry) -> None:
     """Post-commit housekeeping; never undoes the commit, failures are only logged."""
-    for name, rng in entry.sources.items():
+    housekeep(pipe, entry.sources)
+    fault_point("after_acknowledge")
+
+
+def housekeep(pipe: LivePipeline, ranges: dict[str, Position]) -> None:
+    """``on_commit`` of committed ranges. Also called once when a runner recovers, for the
+    last commit: a crash between a commit and its housekeeping must not leave it undone."""
+    for name, rng in ranges.items():
+        if name not in pipe.sources:
+            continue  # a node removed from the config since
         try:
             pipe.sources[name].on_commit(rng)
         except Exception as exc:  # the commit stands; housekeeping is retried next start
             log.warning("pipeline %s node %s: post-commit step failed: %s", pipe.name, name, exc)
-    fault_point("after_acknowledge")
 
 
 # ---------------------------------------------------------------------- 8. retain

@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from odibi_stream.clients.locations import Location, resolve_location
 from odibi_stream.config.base import parse_duration
 from odibi_stream.config.models import NodeConfig, PipelineConfig
 from odibi_stream.config.options import OptionsError
-from odibi_stream.config.project import Location, Project
+from odibi_stream.config.project import Project
 from odibi_stream.config.yamlpos import KeyPath
 from odibi_stream.connectors.base import Sink, SinkSpec, Source, SourceSpec
 from odibi_stream.connectors.dead_letter import DeadLetterSink, DeadLetterSpec
@@ -138,9 +139,14 @@ def compile_pipeline(project: Project, name: str, clock: Clock = SYSTEM_CLOCK) -
     sinks: dict[str, SinkSpec] = {}
     functions: dict[str, Callable[..., Any]] = {}
     delays: dict[str, float] = {}
+    engine = cfg.engine or project.config.engine
+
+    def location(connection: str, path: str | None) -> Location:
+        return resolve_location(project, connection, path, engine=engine)
+
     for index, node in enumerate(cfg.nodes):
         if node.read is not None:
-            loc = project.location(node.read.connection, node.read.path)
+            loc = location(node.read.connection, node.read.path)
             with _options_at(project, name, file, ("nodes", index, "read", "options")):
                 src = build_source(cfg.pipeline, node, loc, clock)
             if src is None:
@@ -153,12 +159,12 @@ def compile_pipeline(project: Project, name: str, clock: Clock = SYSTEM_CLOCK) -
             functions[node.name] = resolve_function(node.transform.function)
         if node.write is not None:
             with _options_at(project, name, file, ("nodes", index, "write", "options")):
-                sinks[node.name] = build_sink(node, project.location(node.write.connection, node.write.path), cfg.pipeline)
+                sinks[node.name] = build_sink(node, location(node.write.connection, node.write.path), cfg.pipeline)
     check_trigger(cfg, [w for spec in sources.values() if (w := spec.watch()) is not None])
     dead_letter = None
     if cfg.dead_letter is not None:
         dl = cfg.dead_letter
-        dead_letter = DeadLetterSpec(project.location(dl.connection, dl.path), dl, cfg.pipeline)
+        dead_letter = DeadLetterSpec(location(dl.connection, dl.path), dl, cfg.pipeline)
     return CompiledPipeline(
         name=cfg.pipeline,
         config=cfg,

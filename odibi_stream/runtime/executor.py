@@ -98,9 +98,9 @@ class BatchExecutor:
     def _run_node(self, node: NodeConfig) -> None:
         try:
             self._node(node)
-        except BatchFailed:
+        except (BatchFailed, KeyboardInterrupt, SystemExit):
             raise
-        except Exception as exc:
+        except BaseException as exc:  # incl. pyo3's PanicException (a Rust panic in delta-rs)
             raise BatchFailed(
                 self.compiled.name, self.batch, "execute", exc, node=node.name, where=self.compiled.node_where.get(node.name)
             ) from exc

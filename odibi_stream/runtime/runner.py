@@ -74,6 +74,7 @@ class PipelineRunner:
             self.live.close()
             raise
         self._progress: protocol.PipelineProgress | None = None
+        self._housekept = False
 
     def __enter__(self) -> PipelineRunner:
         return self
@@ -161,4 +162,8 @@ class PipelineRunner:
     def _recovered(self) -> protocol.PipelineProgress:
         if self._progress is None:
             self._progress = protocol.recover(self.live, self.log)
+            if not self._housekept and self._progress.recent:
+                # The last commit's housekeeping may have died with the previous process.
+                protocol.housekeep(self.live, self._progress.recent[-1].sources)
+            self._housekept = True
         return self._progress

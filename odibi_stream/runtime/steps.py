@@ -79,9 +79,9 @@ class StepReporter:
         t0 = self.clock.monotonic()
         try:
             yield
-        except BatchFailed:
+        except (BatchFailed, KeyboardInterrupt, SystemExit):
             raise
-        except Exception as exc:
+        except BaseException as exc:  # incl. pyo3's PanicException (a Rust panic in delta-rs)
             trace = self.trace
             raise BatchFailed(trace.pipeline, trace.batch, step.value, exc, where=self.where) from exc
         finally:

@@ -30,6 +30,7 @@ from odibi_stream.core.clock import SYSTEM_CLOCK, Clock
 from odibi_stream.service.control_adapter import DaemonControl
 from odibi_stream.service.engines import EngineCache
 from odibi_stream.service.pipelines import PipelineSet
+from odibi_stream.service.preflight import check_writable_folders
 from odibi_stream.service.project import validate
 from odibi_stream.service.reload import Reloader
 from odibi_stream.service.schedule_manager import ScheduleManager
@@ -63,6 +64,7 @@ class Daemon:
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         validate(project, clock)
+        check_writable_folders(project)  # unwritable state folders: ConfigError, exit 2
         self.project = project
         runtime = project.config.runtime
         self.grace = runtime.shutdown_grace_seconds

@@ -24,10 +24,12 @@ class SignalWaiter:
 
     Args:
         on_reload: Called (from the waiting thread) for each SIGHUP.
+        on_tick: Called on every turn of the waiting loop (the systemd watchdog's liveness ping).
     """
 
-    def __init__(self, on_reload: Callable[[], None]) -> None:
+    def __init__(self, on_reload: Callable[[], None], on_tick: Callable[[], object] | None = None) -> None:
         self.on_reload = on_reload
+        self.on_tick = on_tick
         self.stop_requested = threading.Event()
         self._flags = {"stop": False, "reload": False}
         self._previous: dict[int, Any] = {}
@@ -59,4 +61,6 @@ class SignalWaiter:
             if self._flags["reload"]:
                 self._flags["reload"] = False
                 self.on_reload()
+            if self.on_tick is not None:
+                self.on_tick()
             self.stop_requested.wait(POLL_SECONDS)

@@ -171,7 +171,9 @@ class PipelineWorker:
     def _main(self) -> None:
         try:
             self.runner = self.factory(self.stop)
-        except Exception as exc:  # opening failed (bad credentials, missing table...)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # opening failed (bad credentials, missing table, a panic)
             self._record_failure(exc, attempt=self.max_attempts, retry=False)
             return
         try:
@@ -222,7 +224,9 @@ class PipelineWorker:
             attempt += 1
             try:
                 report = self._run_one(force)
-            except Exception as exc:
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as exc:  # incl. pyo3's PanicException (a Rust panic in delta-rs)
                 if isinstance(root_cause(exc), LeaseLost):
                     self._lost(exc)
                     return False, None

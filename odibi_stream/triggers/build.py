@@ -46,7 +46,9 @@ def check_trigger(config: PipelineConfig, watches: Sequence[Watch]) -> None:
             source that can be polled.
     """
     kind = config.trigger.kind
-    if kind == "file_watch" and not any(isinstance(w, FolderWatch) for w in watches):
+    # A cloud folder's files source offers a listing poll instead of a folder to watch.
+    folders = [w for w in watches if isinstance(w, FolderWatch) or (isinstance(w, PollWatch) and w.folder)]
+    if kind == "file_watch" and not folders:
         raise ConfigError(
             f"pipeline {config.pipeline}: trigger file_watch needs an incremental files read",
             hint="add incremental: {mode: files} to a read node, or use another trigger",
@@ -104,6 +106,9 @@ def _file_watch(config: PipelineConfig, watches: Sequence[Watch], observer: Base
     assert fw is not None
     folders = [w for w in watches if isinstance(w, FolderWatch)]
     paths = [p for w in folders for p in w.paths]
+    polled = [PollingTrigger(w, fw.reconcile_seconds) for w in watches if isinstance(w, PollWatch)]
+    if not folders:  # only cloud folders: their listing polls are the whole trigger
+        return polled[0] if len(polled) == 1 else TriggerGroup(list(polled))
     trigger: Trigger = FileWatchTrigger(
         paths,
         debounce_ms=fw.debounce_ms,
@@ -111,5 +116,4 @@ def _file_watch(config: PipelineConfig, watches: Sequence[Watch], observer: Base
         settle_seconds=max((w.settle_seconds for w in folders), default=0.0),
         observer=observer,
     )
-    polled = [PollingTrigger(w, fw.reconcile_seconds) for w in watches if isinstance(w, PollWatch)]
     return TriggerGroup([trigger, *polled]) if polled else trigger

@@ -15,8 +15,8 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
+from odibi_stream.clients.locations import Location
 from odibi_stream.config.models import DeadLetterConfig, WriteConfig
-from odibi_stream.config.project import Location
 from odibi_stream.connectors.base import SinkSpec
 from odibi_stream.connectors.dead_letter import DeadLetterSpec, frame_rejects
 from odibi_stream.connectors.delta import DeltaSinkSpec

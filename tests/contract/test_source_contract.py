@@ -18,8 +18,8 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import write_deltalake
 
+from odibi_stream.clients.locations import Location
 from odibi_stream.config.models import IncrementalConfig, ReadConfig
-from odibi_stream.config.project import Location
 from odibi_stream.connectors.base import SourceSpec
 from odibi_stream.connectors.column_source import ColumnSpec
 from odibi_stream.connectors.files import FilesSpec

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import orjson
 
+from odibi_stream.clients.locations import Location
 from odibi_stream.config.models import WriteConfig
-from odibi_stream.config.project import Location
 from odibi_stream.connectors.base import BatchKey, NoClients, SinkResult
 from odibi_stream.connectors.factory import Connector, SinkRequest
 from odibi_stream.engines.base import Engine, Frame

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from odibi_example_plugin.connector import GzipJsonlSpec
 
+from odibi_stream.clients.locations import Location
 from odibi_stream.config.models import WriteConfig
-from odibi_stream.config.project import Location
 from odibi_stream.testing.contracts import SinkCase, SinkContract
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from odibi_stream.clients.locations import resolve_location
 from odibi_stream.config.loader import load_project
-from odibi_stream.config.project import AZURITE_ACCOUNT, Location
 from odibi_stream.core.redact import redact, register_secrets
 from odibi_stream.exceptions import ConfigError, ConfigErrors, DagError
 from tests.unit.config.config_samples import GOOD_PIPELINE
@@ -59,7 +59,7 @@ def test_env_overlay_is_deep_merged(write_project: ProjectWriter) -> None:
     assert project.config.connections["local"].type == "local"  # kept from the base
     assert project.config.connections["lake"].container == "lake"
     assert Path(project.checkpoint.location) == Path("/srv/ckpt")
-    assert project.location("local", "x/y").uri == "/srv/data/x/y"
+    assert resolve_location(project, "local", "x/y").uri == "/srv/data/x/y"
 
 
 def test_error_in_overlay_points_at_overlay_line(write_project: ProjectWriter) -> None:
@@ -283,43 +283,6 @@ def test_empty_project_file(write_project: ProjectWriter) -> None:
 def test_top_level_list_is_an_error(write_project: ProjectWriter) -> None:
     err = _error(write_project({"o.yaml": "- a\n- b\n"}))
     assert "expected a mapping" in err.message
-
-
-def test_locations(write_project: ProjectWriter, tmp_path: Path) -> None:
-    odibi = """\
-    project: demo
-    connections:
-      local: {type: local, base_path: ./data}
-      abs: {type: local, base_path: /mnt/x}
-      blob: {type: azure_blob, container: c1, base_path: /bronze/, account_name: acc, options: {account_key: k}}
-      lake: {type: adls, container: fs, account_name: acc2}
-      emu: {type: azure_blob, container: c2, options: {use_emulator: "true"}}
-      bus: {type: kafka, options: {bootstrap.servers: "localhost:9092"}}
-    """
-    project = load_project(
-        write_project({"o.yaml": GOOD_PIPELINE.replace("local", "abs")}, odibi=odibi)
-    )
-    root = project.root
-    assert project.location("local", "t/a") == Location(str(root / "data" / "t" / "a"), {}, True)
-    assert project.location("local", None).uri == str(root / "data")
-    assert project.location("abs", "t").uri == "/mnt/x/t"
-    blob = project.location("blob", "tables/x")
-    assert blob.uri == "az://c1/bronze/tables/x"
-    assert blob.storage_options == {"account_key": "k", "account_name": "acc"}
-    assert not blob.is_local
-    assert "k'" not in repr(blob)
-    assert project.location("lake", "t").uri == "abfss://fs@acc2.dfs.core.windows.net/t"
-    emu = project.location("emu", "t")
-    assert emu.storage_options["azure_storage_use_emulator"] == "true"
-    assert emu.storage_options["allow_http"] == "true"
-    assert emu.storage_options["account_name"] == AZURITE_ACCOUNT
-    assert "use_emulator" not in emu.storage_options
-    with pytest.raises(ConfigError) as info:
-        project.location("blb", "x")
-    assert info.value.hint == "did you mean 'blob'?"
-    bus = project.location("bus", None)  # a message bus: client options, no path
-    assert bus.uri == "kafka://localhost:9092" and not bus.is_local
-    assert bus.storage_options == {"bootstrap.servers": "localhost:9092"}
 
 
 def test_pipeline_lookup_and_fingerprint(write_project: ProjectWriter) -> None:

@@ -10,8 +10,8 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
+from odibi_stream.clients.locations import Location
 from odibi_stream.config.models import DeadLetterConfig
-from odibi_stream.config.project import Location
 from odibi_stream.connectors.base import BatchKey
 from odibi_stream.connectors.dead_letter import (
     DEAD_LETTER_SCHEMA,

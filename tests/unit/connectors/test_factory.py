@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from odibi_stream.clients.locations import Location
 from odibi_stream.config.models import NodeConfig
-from odibi_stream.config.project import Location
 from odibi_stream.connectors.column_source import ColumnSpec
 from odibi_stream.connectors.delta import DeltaSinkSpec
 from odibi_stream.connectors.factory import (

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from odibi_stream.clients.locations import Location
 from odibi_stream.config.models import IncrementalConfig, ReadConfig
-from odibi_stream.config.project import Location
 from odibi_stream.connectors.files import FileSource, FilesSpec
 from odibi_stream.engines.pandas import PandasEngine
 from odibi_stream.exceptions import ConfigError, SourceError

@@ -9,8 +9,8 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from odibi_stream.clients.locations import Location
 from odibi_stream.config.models import IncrementalConfig, ReadConfig
-from odibi_stream.config.project import Location
 from odibi_stream.connectors.files import FilesSpec
 from odibi_stream.connectors.kafka import share_budget
 

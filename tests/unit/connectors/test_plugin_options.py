@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from pydantic import Field
 
+from odibi_stream.clients.locations import Location
 from odibi_stream.config import formats
 from odibi_stream.config.loader import load_project
 from odibi_stream.config.options import Options, OptionsError
-from odibi_stream.config.project import Location
 from odibi_stream.connectors import factory
 from odibi_stream.connectors.base import NoClients
 from odibi_stream.connectors.factory import Connector, SinkRequest

@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 
+from odibi_stream.clients.locations import Location
 from odibi_stream.config.models import WriteConfig
-from odibi_stream.config.project import Location
 from odibi_stream.connectors.base import BatchKey
 from odibi_stream.connectors.delta import DeltaSink, DeltaSinkSpec
 from odibi_stream.connectors.files_sink import FileSink, FileSinkSpec
@@ -104,8 +104,8 @@ def test_file_sink_rejects_partitioning(tmp_path: Path) -> None:
 def test_delta_sink_survives_its_table_being_dropped_and_recreated(tmp_path: Path) -> None:
     import shutil
 
+    from odibi_stream.clients.locations import Location
     from odibi_stream.config.models import WriteConfig
-    from odibi_stream.config.project import Location
     from odibi_stream.connectors.base import BatchKey
     from odibi_stream.engines.pandas import PandasEngine
 

@@ -12,8 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import write_deltalake
 
+from odibi_stream.clients.locations import Location
 from odibi_stream.config.models import IncrementalConfig, ReadConfig
-from odibi_stream.config.project import Location
 from odibi_stream.connectors.column_source import ColumnSource, ColumnSpec
 from odibi_stream.engines.pandas import PandasEngine
 

@@ -306,3 +306,15 @@ def test_batch_planned_under_an_old_epoch_cannot_commit(project: ProjectBuilder)
         result = fresh.run_batch()
     assert result is not None and result.replayed
     assert project.ids("fenced") == [1]
+
+
+class Panic(BaseException):
+    """Like pyo3's PanicException (a Rust panic surfacing in Python): not an Exception."""
+
+
+def test_a_panic_below_exception_does_not_kill_the_worker_thread() -> None:
+    streams, _runner, worker, clock = _scripted([Panic("rust panicked")], max_attempts=2)
+    clock.advance(_next_backoff(clock, 1))
+    wait_for(lambda: worker.batches == 1, 10, "the next attempt committed")
+    assert worker.thread.is_alive() and worker.state == "idle"
+    assert streams.drain(5)

@@ -1,0 +1,3 @@
+module odibi-stream/deploy/pause
+
+go 1.22
