@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-EXTRAS ?= dev,kafka,spark,azure,eventhub
+EXTRAS ?= dev,kafka,spark,azure,eventhub,otel
 
 .PHONY: demo test setup lint typecheck unit chaos bench clean services services-stop deploy-services deploy-test
 

@@ -30,6 +30,7 @@ import yaml
 from odibi_stream.config.models import PipelineConfig, TriggerConfig
 from odibi_stream.config.project import Project
 from odibi_stream.core.clock import SYSTEM_CLOCK, Clock
+from odibi_stream.core.redact import register_secrets
 from odibi_stream.engines.base import Engine
 from odibi_stream.exceptions import ConfigError
 from odibi_stream.observability.sd_notify import SystemdNotifier
@@ -81,6 +82,8 @@ class Runtime:
         serve_http: bool = True,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        # However the project was loaded, nothing of it runs before its secrets are masked.
+        register_secrets(project.secrets, project.secret_refs)
         self.project = project
         server = project.config.server
         self.host = host or server.host

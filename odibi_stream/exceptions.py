@@ -153,7 +153,15 @@ class BatchFailed(OdibiError):
         cause: The underlying error.
         node: The node being executed, when the failure belongs to one.
         where: The node's (or pipeline's) ``file:line``, when known.
+        input: The input being processed (a file path, files, or partition/offset ranges),
+            when known.
+
+    Attributes:
+        trace: The attempt's step timings (``runtime.steps.BatchTrace``), attached by the step
+            reporter that raised or passed it on; None when raised outside a batch.
     """
+
+    trace: object | None = None
 
     def __init__(
         self,
@@ -164,16 +172,19 @@ class BatchFailed(OdibiError):
         *,
         node: str | None = None,
         where: str | None = None,
+        input: str | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.batch = batch
         self.step = step
         self.node = node
         self.where = where
+        self.input = input
         self.cause = cause
         at = f"pipeline {pipeline}" + (f" batch {batch}" if batch is not None else "")
         at += f" step {step}" + (f" node {node}" if node else "")
         loc = f" ({where})" if where else ""
+        loc += f" input {input}" if input else ""
         super().__init__(f"{at}{loc}: {cause}", hint=cause.hint if isinstance(cause, OdibiError) else None)
         self.retryable = is_retryable(cause)
 

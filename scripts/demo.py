@@ -8,11 +8,21 @@
    non-interactive (CI, pipes): stops by itself once everything landed is committed;
 4. prints what landed in the Delta table and in the dead-letter table.
 
-Re-running is safe: files already processed are never processed twice.
+Re-running is safe: files already processed are never processed twice. ``--workdir DIR`` (or
+``$DEMO_WORKDIR``) runs on a copy of the quickstart in DIR (tests drive the demo that way, in a
+pty, also through ``make demo``).
+
+Signals: the daemon runs in its own session, and the demo makes itself the terminal's
+foreground process group, so Ctrl-C reaches only this script — not the daemon, and not ``make``
+(which would otherwise die of the SIGINT itself: ``make: *** [demo] Interrupt``). The script
+asks the daemon to drain exactly once (SIGTERM) and ignores further Ctrl-Cs while it waits; it
+exits 0 after a clean drain. Signalling the daemon a second time could land after the daemon
+restored its default handlers and kill it mid-exit (the old ``daemon exited with -15``).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import random
@@ -24,21 +34,24 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PROJECT = ROOT / "examples" / "quickstart"
+QUICKSTART = ROOT / "examples" / "quickstart"
+PROJECT = QUICKSTART
 LANDING = PROJECT / "data" / "landing" / "orders"
-CLI = str(Path(sys.executable).parent / "odibi-stream")
-PACE_SECONDS = 1.0  # demo pacing between files, so a person sees separate batches
+CLI = [sys.executable, "-m", "odibi_stream.cli.main"]
+PACE_SECONDS = float(os.environ.get("DEMO_PACE_SECONDS", "1.0"))  # so a person sees separate batches
+DRAIN_TIMEOUT = 90.0
 
 
 def free_port(preferred: int) -> int:
     with socket.socket() as s:
         try:
             s.bind(("127.0.0.1", preferred))
-            return preferred
+            return int(s.getsockname()[1])  # preferred, or a free one when it is 0
         except OSError:
             s.bind(("127.0.0.1", 0))
             return int(s.getsockname()[1])
@@ -105,15 +118,89 @@ def show_tables() -> None:
             print(f"\n{title}: (empty)")
             continue
         df = DeltaTable(str(path)).to_pandas()
-        print(f"\n{title}: {len(df)} rows at {path.relative_to(ROOT)}")
+        print(f"\n{title}: {len(df)} rows at {path}")
         cols = [c for c in df.columns if c not in ("_odibi_record", "_odibi_time")]
         print(df[cols].tail(6).to_string(index=False))
 
 
+def use_workdir(workdir: Path) -> None:
+    """Run on a copy of the quickstart (its code, config and samples) in ``workdir``."""
+    global PROJECT, LANDING
+    target = workdir / "quickstart"
+    if not target.exists():
+        shutil.copytree(QUICKSTART, target, ignore=shutil.ignore_patterns("data", "checkpoints", "__pycache__"))
+    PROJECT, LANDING = target, target / "data" / "landing" / "orders"
+
+
+def own_terminal() -> Callable[[], None]:
+    """Become the terminal's foreground process group; return the function that gives it back.
+
+    Ctrl-C then signals this process group only: the daemon (own session) and ``make`` (our
+    parent, another group) never see it.
+    """
+    if not sys.stdin.isatty():
+        return lambda: None
+    fd = sys.stdin.fileno()
+    try:
+        previous = os.tcgetpgrp(fd)
+        if os.getpgrp() != os.getpid():
+            os.setpgid(0, 0)
+        _set_foreground(fd, os.getpgrp())
+    except OSError:
+        return lambda: None
+    return lambda: _set_foreground(fd, previous)
+
+
+def _set_foreground(fd: int, group: int) -> None:
+    # tcsetpgrp from a background group raises SIGTTOU: ignore it for the call.
+    handler = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+    try:
+        os.tcsetpgrp(fd, group)
+    except OSError:
+        pass  # the previous group is gone (its leader exited): nothing to give back
+    finally:
+        signal.signal(signal.SIGTTOU, handler)
+
+
+def first_ctrl_c_only(_signum: int, _frame: object) -> None:
+    """The first Ctrl-C interrupts the demo; every later one is ignored (the drain is under way)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
+def stop(proc: subprocess.Popen[bytes]) -> int:
+    """Ask the daemon to drain once and return its exit code."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout=DRAIN_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        print(f"demo: the daemon did not stop within {DRAIN_TIMEOUT:.0f} s; killing it", flush=True)
+        proc.kill()
+        return proc.wait()
+
+
 def main() -> int:
+    parser = argparse.ArgumentParser(description="Serve the quickstart and feed it orders.")
+    parser.add_argument("--workdir", type=Path, help="run on a copy of the quickstart in this folder")
+    args = parser.parse_args()
+    workdir = args.workdir or (Path(os.environ["DEMO_WORKDIR"]) if os.environ.get("DEMO_WORKDIR") else None)
+    if workdir is not None:
+        use_workdir(workdir)
+    signal.signal(signal.SIGINT, first_ctrl_c_only)
+    give_back = own_terminal()
+    try:
+        return serve_and_feed()
+    finally:
+        give_back()
+
+
+def serve_and_feed() -> int:
     port = free_port(int(os.environ.get("DEMO_PORT", "8765")))
     base = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([CLI, "serve", str(PROJECT), "--port", str(port)])
+    # Its own session: a terminal's Ctrl-C reaches this script only, which forwards it once.
+    proc = subprocess.Popen([*CLI, "serve", str(PROJECT), "--port", str(port)], start_new_session=True)
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     try:
         wait_until(lambda: get_json(f"{base}/readyz") is not None, 60, "the daemon to be ready")
@@ -121,21 +208,22 @@ def main() -> int:
         threading.Thread(target=feed, daemon=True).start()
         if interactive:
             print("demo: watching batches commit — press Ctrl-C to drain and stop\n", flush=True)
-            proc.wait()
+            while proc.poll() is None:
+                # Not one blocking wait(): a SIGINT the kernel hands to the feeder thread would
+                # not interrupt it, and its handler would run only when the daemon exits.
+                time.sleep(0.2)
         else:
             time.sleep(PACE_SECONDS * 7)  # the feeder's schedule; then wait for the last commit
             wait_until(lambda: caught_up(base), 60, "the daemon to catch up")
     except KeyboardInterrupt:
-        pass  # the terminal sent SIGINT to the daemon too: it drains on its own
+        print("\ndemo: Ctrl-C — draining the daemon (in-flight batches commit first)", flush=True)
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-        code = proc.wait(timeout=90)
-    print(f"\ndemo: daemon exited with {code}")
-    show_tables()
-    return code
+        code = stop(proc)
+    print(f"\ndemo: daemon exited with {code}", flush=True)
+    if code == 0:
+        show_tables()
+    return 0 if code == 0 else 1
 
 
 if __name__ == "__main__":
-    shutil.which(CLI) or sys.exit(f"demo: {CLI} not found (run `make demo`)")
     sys.exit(main())

@@ -22,6 +22,9 @@
 #                    mechanism PLAIN, user "$ConnectionString", password an Event Hubs-style
 #                    connection string (in $KAFKA_RUN_DIR/sasl/connection_string). The PLAINTEXT
 #                    listener stays as it is. Materials are made once per run folder (openssl).
+#   KAFKA_NO_TRANSACTIONS  1 = no transaction coordinator (its state topic needs 3 replicas on
+#                    this 1-broker cluster), like Event Hubs' Kafka endpoint on a Standard
+#                    namespace: init_transactions never completes (for the Kafka sink's test).
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -57,7 +60,8 @@ fetch() {
 }
 
 write_config() {
-  local port="$1" cport="$2" sport="${3:-}"
+  local port="$1" cport="$2" sport="${3:-}" txn_replicas=1
+  case "${KAFKA_NO_TRANSACTIONS:-}" in 1|true|yes) txn_replicas=3 ;; esac
   local listeners="PLAINTEXT://127.0.0.1:$port" protocols="PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
   if [ -n "$sport" ]; then
     listeners="$listeners,SASL_SSL://127.0.0.1:$sport"
@@ -78,7 +82,7 @@ default.replication.factor=1
 min.insync.replicas=1
 offsets.topic.replication.factor=1
 offsets.topic.num.partitions=3
-transaction.state.log.replication.factor=1
+transaction.state.log.replication.factor=$txn_replicas
 transaction.state.log.min.isr=1
 transaction.state.log.num.partitions=3
 group.initial.rebalance.delay.ms=0

@@ -9,7 +9,10 @@ so a truncated, half-written or bit-flipped file is detected on read instead of 
 Readers reject versions they do not know (a newer odibi-stream wrote them) with a hint.
 
 Source ranges, node reports and watermarks are opaque JSON owned by the connectors and the
-runtime: this module only carries them.
+runtime: this module only carries them — and keeps secrets out of them: a registered secret
+value (a path under a connection whose base holds a secret...) is written as its reference
+(``${secret:NAME}``) and read back as the value, so ranges stay replayable without the secret on
+disk; node reports are redacted outright (``odibi_stream.core.redact``).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any, ClassVar, TypeVar
 
 import orjson
 
+from odibi_stream.core.redact import from_references, redact_json, to_references
 from odibi_stream.exceptions import CheckpointCorrupt
 
 FORMAT_VERSION = 1
@@ -148,7 +152,7 @@ def encode(entry: AnyEntry) -> bytes:
     body: dict[str, Any] = {"version": FORMAT_VERSION, "kind": entry.KIND}
     for f in fields(entry):
         value = getattr(entry, f.name)
-        body[f.name] = value.isoformat() if isinstance(value, datetime) else value
+        body[f.name] = value.isoformat() if isinstance(value, datetime) else _persisted(f.name, value)
     try:
         checksum = _checksum(body)
     except orjson.JSONEncodeError as exc:
@@ -185,7 +189,12 @@ def decode(data: bytes, cls: type[E], where: str) -> E:
         raise _corrupt(where, "checksum mismatch (truncated or modified)")
     if doc.get("kind") != cls.KIND:
         raise _corrupt(where, f"expected a {cls.KIND!r} entry, found {doc.get('kind')!r}")
-    return _build(cls, doc, where)
+    return _build(cls, from_references(doc), where)
+
+
+def _persisted(name: str, value: Any) -> Any:
+    """What is written for field ``name``: no secret value (see the module docstring)."""
+    return redact_json(value) if name == "nodes" else to_references(value)
 
 
 def _build(cls: type[E], doc: dict[str, Any], where: str) -> E:

@@ -23,7 +23,9 @@ def open_store(target: CheckpointTarget) -> CheckpointStore:
         ConfigError: the backend needs an extra that is not installed (with the pip hint).
     """
     if target.scheme == "file":
-        return LocalCheckpointStore(Path(target.location))
+        return LocalCheckpointStore(
+            Path(target.location), file_mode=target.file_mode, dir_mode=target.dir_mode
+        )
     if target.scheme == "memory":
         return MemoryCheckpointStore(target.location)
     from odibi_stream.checkpoints.azure_blob import open_azure_store

@@ -14,7 +14,12 @@ Lifecycle contract:
       (non-blocking) until it returns True; a :class:`LeaseKeeper` thread then renews it every
       ``ttl/3`` and reports a loss through a callback.
     * On shutdown the daemon calls :meth:`Lease.release`, which marks the lease expired (keeping
-      its epoch) so a waiting process takes over at once with ``epoch + 1``.
+      its epoch) so a waiting process takes over at once with ``epoch + 1``. ``release`` never
+      raises: if the store cannot be written (full disk) the lease simply expires.
+    * A lease document no healthy daemon could have written (see
+      :mod:`~odibi_stream.checkpoints.lease_record`), or one held by another owner until far
+      beyond any renewal, is a :class:`~odibi_stream.exceptions.CheckpointCorrupt` naming
+      ``odibi-stream checkpoint unlock``; the keeper reports it and keeps trying.
 """
 
 from __future__ import annotations
@@ -23,78 +28,31 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Protocol
+from datetime import datetime, timedelta
 
-import orjson
-
+from odibi_stream.checkpoints.lease_record import (
+    LEASE_VERSION,
+    CasStore,
+    LeaseRecord,
+    clear_lease,
+    unlock_hint,
+)
 from odibi_stream.core.clock import SYSTEM_CLOCK, Clock
 from odibi_stream.exceptions import CheckpointCorrupt, LeaseLost, OdibiError
 
 log = logging.getLogger(__name__)
 
-LEASE_VERSION = 1
+__all__ = ["LEASE_VERSION", "Lease", "LeaseKeeper", "LeaseRecord", "clear_lease", "default_owner"]
 
-
-class _CasStore(Protocol):
-    """The part of ``CheckpointStore`` a lease needs."""
-
-    def read(self, key: str) -> bytes | None: ...
-
-    def compare_and_swap(self, key: str, data: bytes, expected: bytes | None) -> bool: ...
-
+SKEW_SECONDS = 60.0
+"""Clock skew tolerated between daemons before a lease's expiry counts as impossible."""
 
 def default_owner() -> str:
     """A process-unique owner id: ``host:pid:random`` (no secrets, stable for the process)."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-@dataclass(frozen=True)
-class LeaseRecord:
-    """The decoded content of ``lease.json``."""
-
-    owner: str
-    epoch: int
-    expires: datetime
-
-    def expired(self, now: datetime) -> bool:
-        """True once ``now`` is at or past the expiry time."""
-        return now >= self.expires
-
-    def encode(self) -> bytes:
-        """Serialise with ``version``."""
-        doc = {
-            "version": LEASE_VERSION,
-            "owner": self.owner,
-            "epoch": self.epoch,
-            "expires": self.expires.isoformat(),
-        }
-        return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
-
-    @classmethod
-    def decode(cls, raw: bytes, key: str) -> LeaseRecord:
-        """Parse ``raw``; CheckpointCorrupt on unknown versions or garbage."""
-        try:
-            doc = orjson.loads(raw)
-            if doc.get("version") != LEASE_VERSION:
-                raise CheckpointCorrupt(
-                    f"{key}: unknown lease version {doc.get('version')!r}",
-                    hint="upgrade odibi-stream or delete the lease file while no daemon runs",
-                )
-            expires = datetime.fromisoformat(doc["expires"])
-            if expires.tzinfo is None:
-                expires = expires.replace(tzinfo=timezone.utc)
-            return cls(owner=str(doc["owner"]), epoch=int(doc["epoch"]), expires=expires)
-        except OdibiError:
-            raise
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise CheckpointCorrupt(
-                f"{key}: unreadable lease ({exc.__class__.__name__})",
-                hint="delete the lease file while no daemon runs",
-            ) from exc
 
 
 class Lease:
@@ -110,7 +68,7 @@ class Lease:
 
     def __init__(
         self,
-        store: _CasStore,
+        store: CasStore,
         pipeline: str,
         owner: str,
         ttl_seconds: float = 15.0,
@@ -150,9 +108,21 @@ class Lease:
             if cur is not None and raw == self._raw:
                 return self._write(cur.epoch, raw, now)
             if cur is not None and not cur.expired(now):
+                self._check_possible(cur, now)
                 return False
             epoch = (cur.epoch if cur else 0) + 1
             return self._write(epoch, raw, now)
+
+    def _check_possible(self, cur: LeaseRecord, now: datetime) -> None:
+        """A lease held by another owner far beyond any renewal is reported, not honoured silently."""
+        limit = now + self.ttl * 10 + timedelta(seconds=SKEW_SECONDS)
+        if cur.expires > limit:
+            raise CheckpointCorrupt(
+                f"{self.key}: held by {cur.owner[:80]!r} until {cur.expires.isoformat()}, far "
+                f"beyond any renewal (ttl {self.ttl.total_seconds():g}s): a tampered lease or a "
+                "clock far ahead",
+                hint=unlock_hint(self.key),
+            )
 
     def _write(self, epoch: int, expected: bytes | None, now: datetime) -> bool:
         data = LeaseRecord(self.owner, epoch, now + self.ttl).encode()
@@ -192,31 +162,55 @@ class Lease:
             raise LeaseLost(f"pipeline {self.pipeline!r}: lease epoch {self.epoch} expired")
 
     def release(self) -> None:
-        """Give the lease up (expire it now, keeping the epoch); no error if it is not ours."""
+        """Give the lease up (expire it now, keeping the epoch); never raises.
+
+        No error if it is not ours. If the store cannot be written (full disk, outage) the
+        lease is forgotten here and simply expires by itself after ``ttl``.
+        """
         with self._lock:
             if self._raw is None:
                 return
+            raw, self._raw = self._raw, None
             data = LeaseRecord(self.owner, self.epoch, self.clock.now() - timedelta(seconds=1)).encode()
-            self.store.compare_and_swap(self.key, data, self._raw)
-            self._raw = None
+            try:
+                self.store.compare_and_swap(self.key, data, raw)
+            except Exception as exc:  # a failing release must never kill its caller's thread
+                log.warning(
+                    "lease release failed (it expires by itself): pipeline=%s epoch=%d: %s",
+                    self.pipeline, self.epoch, exc,
+                )
+                return
             log.info("lease released: pipeline=%s epoch=%d", self.pipeline, self.epoch)
+
+
+LeaseProblem = Callable[["Lease", "str | None"], None]
+"""``on_problem(lease, message)``: renewing/acquiring failed (message), or works again (None)."""
+
+PROBLEM_LOG_EVERY = 60.0
+"""Seconds between repeated log lines of an unchanged lease problem."""
 
 
 class LeaseKeeper:
     """One background thread that acquires wanted leases and renews held ones.
 
     Every ``interval`` seconds (typically ``ttl/3``) it renews each held lease, spread evenly
-    over the interval (a
-    :class:`LeaseLost` forgets the lease and calls ``on_lost(lease)``; the owner stops the
-    pipeline and calls :meth:`want` again to wait for it) and tries to acquire each wanted
-    lease (success calls ``on_acquired(lease)``). Callbacks run on the
-    keeper thread and must not block for long. Storage outages are logged and retried next round.
+    over the interval (a :class:`LeaseLost` forgets the lease and calls ``on_lost(lease)``; the
+    owner stops the pipeline and calls :meth:`want` again to wait for it) and tries to acquire
+    each wanted lease (success calls ``on_acquired(lease)``). Callbacks run on the keeper
+    thread and must not block for long.
+
+    Failures never end the thread: a renewal or acquisition that fails (storage outage, a lock
+    file held by a foreign process, a corrupt or impossible lease) is logged — once per change,
+    then at most every :data:`PROBLEM_LOG_EVERY` seconds — reported through
+    ``on_problem(lease, message)`` in the same round, and retried next round; the first success
+    afterwards reports ``on_problem(lease, None)``. An exception escaping a callback is logged.
 
     Args:
         interval: Seconds between rounds.
         on_acquired: Called once per acquisition.
         on_lost: Called once per loss.
         clock: Where the keeper waits between renewals.
+        on_problem: Told about failing and recovered renewals/acquisitions.
     """
 
     def __init__(
@@ -225,27 +219,31 @@ class LeaseKeeper:
         on_acquired: Callable[[Lease], None],
         on_lost: Callable[[Lease], None],
         clock: Clock = SYSTEM_CLOCK,
+        on_problem: LeaseProblem | None = None,
     ) -> None:
         self.interval = interval
         self.clock = clock
         self._on_acquired = on_acquired
         self._on_lost = on_lost
+        self._on_problem = on_problem
         self._wanted: dict[str, Lease] = {}
         self._held: dict[str, Lease] = {}
+        self._problems: dict[str, tuple[str, float]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def want(self, lease: Lease) -> None:
-        """Start pursuing ``lease`` (tried at the next round; see :meth:`poke`)."""
+        """Start pursuing ``lease`` (tried at the next round; see :meth:`round`)."""
         with self._lock:
             self._wanted[lease.pipeline] = lease
 
     def drop(self, pipeline: str) -> None:
-        """Stop pursuing/renewing ``pipeline`` and release its lease if held."""
+        """Stop pursuing/renewing ``pipeline`` and release its lease if held (never raises)."""
         with self._lock:
             self._wanted.pop(pipeline, None)
             lease = self._held.pop(pipeline, None)
+            self._problems.pop(pipeline, None)
         if lease is not None:
             lease.release()
 
@@ -273,19 +271,30 @@ class LeaseKeeper:
         # Renewals are spread evenly over the interval rather than done in one burst, so
         # fifty pipelines cost a steady trickle of small writes instead of periodic spikes.
         while not self._stop.is_set():
-            with self._lock:
-                held = list(self._held.values())
-            step = self.interval / max(1, len(held))
-            if not held and self.clock.wait(self._stop, self.interval):
-                return
-            for lease in held:
-                if self.clock.wait(self._stop, step):
+            try:
+                if self._one_round():
                     return
-                self._renew(lease)
-            with self._lock:
-                wanted = list(self._wanted.values())
-            for lease in wanted:
-                self._acquire(lease)
+            except Exception:  # a bug must not end lease renewal for every pipeline
+                log.exception("lease keeper round failed (continuing)")
+                if self.clock.wait(self._stop, self.interval):
+                    return
+
+    def _one_round(self) -> bool:
+        """One paced round; True when asked to stop."""
+        with self._lock:
+            held = list(self._held.values())
+        step = self.interval / max(1, len(held))
+        if not held and self.clock.wait(self._stop, self.interval):
+            return True
+        for lease in held:
+            if self.clock.wait(self._stop, step):
+                return True
+            self._renew(lease)
+        with self._lock:
+            wanted = list(self._wanted.values())
+        for lease in wanted:
+            self._acquire(lease)
+        return False
 
     def round(self) -> None:
         """Renew held leases, then try to acquire wanted ones."""
@@ -307,16 +316,19 @@ class LeaseKeeper:
                     return
                 del self._held[lease.pipeline]
             log.warning("lease lost: pipeline=%s", lease.pipeline)
-            self._on_lost(lease)
-        except OdibiError as exc:
-            log.warning("lease renew failed (will retry): pipeline=%s: %s", lease.pipeline, exc)
+            self._call(self._on_lost, lease)
+        except Exception as exc:
+            self._problem(lease, "renew", exc)
+        else:
+            self._solved(lease)
 
     def _acquire(self, lease: Lease) -> None:
         try:
             got = lease.try_acquire()
-        except OdibiError as exc:
-            log.warning("lease acquire failed (will retry): pipeline=%s: %s", lease.pipeline, exc)
+        except Exception as exc:
+            self._problem(lease, "acquire", exc)
             return
+        self._solved(lease)
         if not got:
             return
         with self._lock:
@@ -326,4 +338,35 @@ class LeaseKeeper:
                 lease.release()  # dropped while we were acquiring
                 return
             self._held[lease.pipeline] = lease
-        self._on_acquired(lease)
+        self._call(self._on_acquired, lease)
+
+    def _problem(self, lease: Lease, action: str, exc: Exception) -> None:
+        kind = type(exc).__name__
+        hint = f" (hint: {exc.hint})" if isinstance(exc, OdibiError) and exc.hint else ""
+        message = f"lease {action} failed: {kind}: {exc}{hint}"
+        now = time.monotonic()
+        with self._lock:
+            last = self._problems.get(lease.pipeline)
+            fresh = last is None or last[0] != message or now - last[1] >= PROBLEM_LOG_EVERY
+            if fresh:
+                self._problems[lease.pipeline] = (message, now)
+        if fresh:
+            retry = "retrying" if isinstance(exc, OdibiError) else "a bug; retrying"
+            log.error("%s (%s every %.1fs): pipeline=%s", message, retry, self.interval, lease.pipeline)
+        if self._on_problem is not None:
+            self._call(self._on_problem, lease, message)
+
+    def _solved(self, lease: Lease) -> None:
+        with self._lock:
+            had = self._problems.pop(lease.pipeline, None)
+        if had is not None:
+            log.info("lease works again: pipeline=%s", lease.pipeline)
+            if self._on_problem is not None:
+                self._call(self._on_problem, lease, None)
+
+    @staticmethod
+    def _call(callback: Callable[..., None], *args: object) -> None:
+        try:
+            callback(*args)
+        except Exception:  # the keeper thread outlives any callback bug
+            log.exception("lease keeper callback %s failed", getattr(callback, "__name__", callback))

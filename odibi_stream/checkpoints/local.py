@@ -7,8 +7,15 @@ Atomicity comes from the file system, not from locks held by this process:
   (threads or processes) wins, and the final name only ever points at a complete file.
 * ``replace`` writes a temp file and ``os.replace``\\ s it over the final name (atomic rename).
 * ``compare_and_swap`` serialises read-compare-replace with an ``flock`` on a hidden lock file
-  per key, which excludes other threads and other processes alike.
+  per key, which excludes other threads and other processes alike. The lock is waited for at
+  most ``lock_timeout`` seconds: a lock held by a foreign process (another local user running
+  ``flock`` on it) is a :class:`~odibi_stream.exceptions.CheckpointUnavailable` naming the
+  holder's pid, reported at once instead of blocking lease renewal silently.
 * After each rename/link/unlink the folder is fsynced, so the directory entry is durable too.
+
+Permissions: files are created with ``file_mode`` (``checkpoint.file_mode``, default 0600) and
+folders with ``dir_mode`` (``checkpoint.dir_mode``, default 0700), set explicitly rather than
+left to the umask; lock files are always 0600 and opened without following symlinks.
 
 Temp and lock files start with ``.`` and are never listed; leftover temp files from a crash are
 harmless.
@@ -20,13 +27,22 @@ import builtins
 import fcntl
 import os
 import threading
+import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Any
 
+from odibi_stream.checkpoints.lock_holder import flock_holder
 from odibi_stream.checkpoints.store import split_key
 from odibi_stream.exceptions import CheckpointConflict, CheckpointUnavailable
+
+DEFAULT_FILE_MODE = 0o600
+DEFAULT_DIR_MODE = 0o700
+LOCK_MODE = 0o600
+DEFAULT_LOCK_TIMEOUT = 2.0
+"""Our own critical sections take milliseconds; anything longer is a foreign lock holder."""
 
 
 class LocalCheckpointStore:
@@ -34,10 +50,23 @@ class LocalCheckpointStore:
 
     Args:
         root: The checkpoint root folder; created on first write.
+        file_mode: Permissions of the files it creates.
+        dir_mode: Permissions of the folders it creates.
+        lock_timeout: Seconds ``compare_and_swap`` waits for a key's lock file.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        file_mode: int = DEFAULT_FILE_MODE,
+        dir_mode: int = DEFAULT_DIR_MODE,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    ) -> None:
         self.root = Path(root).absolute()
+        self.file_mode = file_mode
+        self.dir_mode = dir_mode
+        self.lock_timeout = lock_timeout
         self._known_dirs: set[Path] = set()
         self._dirs_lock = threading.Lock()
 
@@ -154,7 +183,8 @@ class LocalCheckpointStore:
             missing.append(probe)
             probe = probe.parent
         for d in reversed(missing):
-            d.mkdir(exist_ok=True)
+            d.mkdir(mode=self.dir_mode, exist_ok=True)
+            _set_mode(os.chmod, d, self.dir_mode)
             _fsync_dir(d.parent)  # the new folder's entry must survive a crash too
         with self._dirs_lock:
             self._known_dirs.add(folder)
@@ -162,16 +192,17 @@ class LocalCheckpointStore:
     def _write_temp(self, path: Path, data: bytes) -> Path:
         tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex}")
         self._ensure_dir(path.parent)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
         try:
-            fd = os.open(tmp, flags, 0o644)
+            fd = os.open(tmp, flags, self.file_mode)
         except FileNotFoundError:
             # The folder was removed behind our back (an operator cleaned up): recreate it.
             with self._dirs_lock:
                 self._known_dirs.discard(path.parent)
             self._ensure_dir(path.parent)
-            fd = os.open(tmp, flags, 0o644)
+            fd = os.open(tmp, flags, self.file_mode)
         try:
+            _set_mode(os.fchmod, fd, self.file_mode)
             view = memoryview(data)
             while view:
                 written = os.write(fd, view)
@@ -198,18 +229,47 @@ class LocalCheckpointStore:
         # flock locks belong to the open file description, so each call opening the lock file
         # afresh excludes other threads of this process as well as other processes.
         lock_path = path.with_name(f".{path.name}.lock")
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, LOCK_MODE)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            self._flock(fd, lock_path)
             yield
         finally:
             os.close(fd)  # closing releases the flock
+
+    def _flock(self, fd: int, lock_path: Path) -> None:
+        """Take the exclusive flock, waiting at most ``lock_timeout`` (polling, short naps)."""
+        deadline = time.monotonic() + self.lock_timeout
+        nap = 0.001
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    break
+            time.sleep(nap)
+            nap = min(nap * 2, 0.05)
+        holder = flock_holder(fd)
+        who = f"process {holder}" if holder else "another process"
+        raise CheckpointUnavailable(
+            f"checkpoint store {self.describe()}: lock file {lock_path.name} is held by {who} "
+            f"for more than {self.lock_timeout:g}s",
+            hint=f"a foreign process locks {lock_path}; stop it (e.g. `fuser -v {lock_path}`) — "
+            "the lease cannot be renewed meanwhile",
+        )
 
     def _unavailable(self, op: str, key: str, exc: OSError) -> CheckpointUnavailable:
         return CheckpointUnavailable(
             f"checkpoint store {self.describe()}: {op} {key!r} failed: {exc.strerror or exc}",
             hint="check that the checkpoint folder is reachable, writable and not full",
         )
+
+
+def _set_mode(change: Callable[[Any, int], None], target: Any, mode: int) -> None:
+    """Set exactly the configured mode (whatever the umask); a file system without POSIX
+    permissions (some network mounts) refuses, and then its own rules apply."""
+    with suppress(PermissionError, NotImplementedError):
+        change(target, mode)
 
 
 def _fsync_dir(folder: Path) -> None:

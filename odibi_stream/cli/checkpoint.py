@@ -6,26 +6,30 @@ Lifecycle: :mod:`odibi_stream.cli.main` registers :data:`COMMANDS`. Every comman
 project (so the checkpoint root and the pipeline name are validated exactly as the daemon sees
 them), then works on that pipeline's :class:`~odibi_stream.checkpoints.log.PipelineLog`.
 ``show`` and ``history`` never modify anything; ``rewind``, ``reset`` and ``skip`` ask for
-confirmation unless ``--yes`` and must be run while the pipeline is stopped. Errors are raised
-as :class:`~odibi_stream.exceptions.OdibiError` and presented by ``main``.
+confirmation unless ``--yes`` and hold the pipeline's lease while they work: they are refused
+while a daemon or a ``run`` holds it (``odibi-stream skip PROJECT PIPELINE`` skips through a
+running daemon). ``history`` counts rows exactly like the batch log line and ``run``:
+:func:`odibi_stream.runtime.report.row_counts`. Errors are raised as
+:class:`~odibi_stream.exceptions.OdibiError` and presented by ``main``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
-from odibi_stream.checkpoints.entries import CommitEntry, OffsetsEntry
-from odibi_stream.checkpoints.log import PipelineLog, Recovery
-from odibi_stream.checkpoints.manager import CheckpointManager
 from odibi_stream.core.jsonable import jsonable
+
+if TYPE_CHECKING:
+    from odibi_stream.checkpoints.entries import CommitEntry, OffsetsEntry
+    from odibi_stream.checkpoints.log import PipelineLog, Recovery
+    from odibi_stream.checkpoints.manager import CheckpointManager
+    from odibi_stream.config.project import Project
 
 _ROW_KEYS = ("rows_in", "rows_out", "rejected", "late")
 
@@ -64,6 +68,7 @@ def open_log(
     Raises:
         ConfigError: the project is invalid or has no such pipeline.
     """
+    from odibi_stream.checkpoints.manager import CheckpointManager
     from odibi_stream.service.project import load
 
     loaded = loaded or load(project, env=env)
@@ -124,6 +129,9 @@ def show_document(manager: CheckpointManager, log: PipelineLog) -> dict[str, Any
 
 
 def _print_show(doc: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     console = Console(soft_wrap=False)
     summary = Table(title=f"checkpoint of pipeline '{doc['pipeline']}'", show_header=False)
     summary.add_column("what", style="bold")
@@ -178,8 +186,20 @@ def show(project: Path, pipeline: str, env: str | None, as_json: bool) -> None:
 # ---------------------------------------------------------------------------------- history
 
 
-def history_rows(log: PipelineLog, limit: int | None) -> list[dict[str, Any]]:
-    """One summary row per retained batch, newest first."""
+def history_rows(
+    log: PipelineLog,
+    limit: int | None,
+    sources: Iterable[str] | None = None,
+    sinks: Iterable[str] | None = None,
+) -> list[dict[str, Any]]:
+    """One summary row per retained batch, newest first.
+
+    Args:
+        log: The pipeline's log.
+        limit: Newest N batches.
+        sources: The pipeline's incremental source nodes (rows in), None: every node.
+        sinks: Its sink nodes (rows out), None: every node.
+    """
     rows = []
     for plan, done in log.history(limit):
         either = done or plan
@@ -187,7 +207,7 @@ def history_rows(log: PipelineLog, limit: int | None) -> list[dict[str, Any]]:
             status = "skipped" if done.metrics.get("skipped") else "committed"
         else:
             status = "pending" if plan is not None else "unreadable"
-        totals = _row_totals(done)
+        totals = _row_totals(done, sources, sinks)
         rows.append(
             {
                 "batch": either.batch if either else None,
@@ -204,10 +224,39 @@ def history_rows(log: PipelineLog, limit: int | None) -> list[dict[str, Any]]:
     return rows
 
 
-def _row_totals(done: CommitEntry | None) -> dict[str, int]:
+def _row_totals(
+    done: CommitEntry | None, sources: Iterable[str] | None, sinks: Iterable[str] | None
+) -> dict[str, int]:
+    from odibi_stream.runtime.report import row_counts
+
     if done is None:
         return {}
-    return {k: sum(int(n.get(k, 0) or 0) for n in done.nodes.values()) for k in _ROW_KEYS}
+    counts = row_counts(
+        done.nodes,
+        done.nodes if sources is None else sources,
+        done.nodes if sinks is None else sinks,
+    )
+    return {k: getattr(counts, k) for k in _ROW_KEYS}
+
+
+def source_and_sink_nodes(project: Project, pipeline: str) -> tuple[list[str], list[str]]:
+    """The nodes ``rows_in`` and ``rows_out`` count, as the runtime's batch report counts them.
+
+    From the compiled pipeline (exact); if it does not compile here (a missing extra), from the
+    config: read nodes with an incremental source, write nodes.
+    """
+    from odibi_stream.exceptions import OdibiError
+    from odibi_stream.runtime.compile import compile_pipeline
+
+    try:
+        compiled = compile_pipeline(project, pipeline)
+        return list(compiled.sources), list(compiled.sinks)
+    except OdibiError:
+        cfg = project.pipeline(pipeline)
+        streaming = ("kafka", "eventhub")
+        sources = [n.name for n in cfg.nodes if n.read is not None
+                   and (n.read.incremental is not None or n.read.format in streaming)]
+        return sources, [n.name for n in cfg.nodes if n.write is not None]
 
 
 @click.command()
@@ -217,9 +266,13 @@ def _row_totals(done: CommitEntry | None) -> dict[str, int]:
     "--limit", default=20, show_default=True, type=click.IntRange(min=1), help="Newest N batches."
 )
 def history(project: Path, pipeline: str, env: str | None, as_json: bool, limit: int) -> None:
-    """List the retained batches, newest first."""
-    _, log = open_log(project, pipeline, env)
-    rows = history_rows(log, limit)
+    """List the retained batches, newest first (rows in: source nodes; rows out: sink nodes)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    loaded, log = _open(project, pipeline, env)
+    sources, sinks = source_and_sink_nodes(loaded, log.pipeline)
+    rows = history_rows(log, limit, sources, sinks)
     if as_json:
         _echo_json(rows)
         return
@@ -256,14 +309,16 @@ def rewind(project: Path, pipeline: str, env: str | None, yes: bool, to: int) ->
     """
     from odibi_stream.runtime.compile import compile_pipeline
     from odibi_stream.runtime.repair import rewind as do_rewind
+    from odibi_stream.service.recovery import exclusive
 
     loaded, log = _open(project, pipeline, env)
     _confirm(yes, f"Rewind pipeline '{log.pipeline}' to batch {to} (input after it is read again)?")
-    live = compile_pipeline(loaded, log.pipeline).open()
-    try:
-        nxt = do_rewind(live, log, to)
-    finally:
-        live.close()
+    with exclusive(loaded, log.pipeline):
+        live = compile_pipeline(loaded, log.pipeline).open()
+        try:
+            nxt = do_rewind(live, log, to)
+        finally:
+            live.close()
     click.echo(f"rewound '{log.pipeline}' to the state after batch {to}: next batch is {nxt}")
 
 
@@ -276,10 +331,12 @@ def reset(project: Path, pipeline: str, env: str | None, yes: bool) -> None:
     Batch numbers keep moving forward, so sinks write the re-read data (see rewind).
     """
     from odibi_stream.runtime.repair import reset as do_reset
+    from odibi_stream.service.recovery import exclusive
 
-    _, log = open_log(project, pipeline, env)
+    loaded, log = _open(project, pipeline, env)
     _confirm(yes, f"Reset pipeline '{log.pipeline}' (all input is read again)?")
-    nxt = do_reset(log)
+    with exclusive(loaded, log.pipeline):
+        nxt = do_reset(log)
     click.echo(f"reset '{log.pipeline}': sources start over, next batch is {nxt}")
 
 
@@ -287,14 +344,20 @@ def reset(project: Path, pipeline: str, env: str | None, yes: bool) -> None:
 @_common
 @_yes_option
 def skip(project: Path, pipeline: str, env: str | None, yes: bool) -> None:
-    """Mark the pending batch committed without running it (its input is skipped). Stop it first."""
-    _, log = open_log(project, pipeline, env)
+    """Mark the pending batch committed without running it (its input is skipped).
+
+    Refused while a daemon runs the pipeline: use ``odibi-stream skip PROJECT PIPELINE`` then.
+    """
+    from odibi_stream.service.recovery import exclusive
+
+    loaded, log = _open(project, pipeline, env)
     pending = log.recover().pending
     if pending is not None:
         _confirm(
             yes, f"Skip batch {pending.batch} of '{log.pipeline}' (its input is never processed)?"
         )
-    batch = log.skip()
+    with exclusive(loaded, log.pipeline):
+        batch = log.skip()
     click.echo(f"skipped batch {batch} of '{log.pipeline}'")
 
 

@@ -1,47 +1,23 @@
 """``odibi-stream serve | status | trigger``: run the daemon and talk to a running one.
 
-``status`` and ``trigger`` find the daemon at the project's configured ``server.host:port``
-(``--port`` overrides) and send ``Authorization: Bearer $ODIBI_API_TOKEN`` when it is set.
+``serve`` publishes the daemon's address (see :mod:`odibi_stream.service.address`) while it
+runs; ``status`` and ``trigger`` find it there (or at ``--port``, or at ``server.host:port``),
+see :mod:`odibi_stream.cli.daemon_client`. Heavy modules are imported inside the commands, so
+``--help`` stays fast and needs no optional extra.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-import urllib.error
-import urllib.request
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 import orjson
 
+from odibi_stream.cli.daemon_client import call, locate
 from odibi_stream.exceptions import OdibiError
-
-TIMEOUT = 2.0
-
-
-def _base_url(host: str, port: int) -> str:
-    if host in ("0.0.0.0", "::", ""):
-        host = "127.0.0.1"  # a wildcard bind is reachable on loopback
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-
-
-def _call(url: str, method: str = "GET") -> tuple[int, Any]:
-    """HTTP call to the daemon; raises OSError (URLError) if nothing answers."""
-    req = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
-    req.add_header("X-Odibi-Request", "1")  # the daemon refuses POSTs without it (CSRF guard)
-    token = os.environ.get("ODIBI_API_TOKEN")
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:
-            return resp.status, orjson.loads(resp.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        body = exc.read()
-        try:
-            return exc.code, orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return exc.code, {"error": body.decode("utf-8", "replace")}
 
 
 @click.command("serve")
@@ -52,16 +28,28 @@ def _call(url: str, method: str = "GET") -> tuple[int, Any]:
 def serve(project: str, env: str | None, host: str | None, port: int | None) -> None:
     """Run the daemon: keep every pipeline of PROJECT flowing until SIGTERM/SIGINT."""
     from odibi_stream.api import Runtime
+    from odibi_stream.service.address import Published, publish
 
     runtime = Runtime.from_project(project, env=env, host=host, port=port)
+    published: list[Published] = []
 
     def started(rt: Runtime) -> None:
+        if rt.url:  # published first: whoever reads the status line can find the daemon
+            try:
+                bound = urlsplit(rt.url).port or 0
+                published.append(publish(rt.project.root, rt.url, rt.host, bound))
+            except OSError as exc:  # finding the daemon is a convenience: serve anyway
+                click.echo(f"warning: cannot publish the daemon's address: {exc}", err=True)
         names = ", ".join(sorted(rt.project.pipelines))
         click.echo(f"odibi-stream serving {len(rt.project.pipelines)} pipeline(s): {names}")
         click.echo(f"status: {rt.url}" if rt.url else "status: (HTTP control plane disabled)")
         sys.stdout.flush()
 
-    clean = runtime.serve(on_started=started)
+    try:
+        clean = runtime.serve(on_started=started)
+    finally:
+        for item in published:
+            item.close()
     click.echo("drained" if clean else "grace period over: abandoned batches replay on next start")
     if not clean:
         # Abandoned batch threads (and their node pools, joined at interpreter exit) must not
@@ -74,6 +62,7 @@ def serve(project: str, env: str | None, host: str | None, port: int | None) -> 
 
 def _checkpoint_rows(proj: Any) -> list[dict[str, Any]]:
     from odibi_stream.checkpoints.manager import CheckpointManager
+    from odibi_stream.service.recovery import is_paused
 
     rows = []
     with CheckpointManager.open(proj.checkpoint) as manager:
@@ -82,8 +71,9 @@ def _checkpoint_rows(proj: Any) -> list[dict[str, Any]]:
             rows.append({
                 "name": name,
                 "trigger": cfg.trigger.kind,
-                "last_committed": rec.last_committed,
+                "last_committed": rec.last_committed if rec.last_committed >= 0 else None,
                 "pending": rec.pending.batch if rec.pending else None,
+                "paused": is_paused(manager.store, name),
                 "problems": rec.problems,
             })
     return rows
@@ -92,80 +82,71 @@ def _checkpoint_rows(proj: Any) -> list[dict[str, Any]]:
 @click.command("status")
 @click.argument("project", type=click.Path(exists=True, file_okay=False))
 @click.option("--env", default=None, help="Environment overlay to apply.")
-@click.option("--port", type=int, default=None, help="Port of the running daemon (default: server.port).")
+@click.option("--port", type=int, default=None, help="Port of the running daemon (default: found).")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def status(project: str, env: str | None, port: int | None, as_json: bool) -> None:
-    """Show each pipeline's checkpoint and, if a daemon answers, its live state."""
+    """Show each pipeline's checkpoint and, if a daemon answers, its live state and last error."""
     from odibi_stream.service.project import load
 
     proj = load(project, env)
     rows = _checkpoint_rows(proj)
-    url = _base_url(proj.config.server.host, port if port is not None else proj.config.server.port)
+    search = locate(proj, port)
     live: dict[str, Any] = {}
-    try:
-        code, body = _call(f"{url}/api/pipelines")
+    if search.url is not None:
+        code, body = call(f"{search.url}/api/pipelines")
         if code == 200:
             live = {p["name"]: p for p in body.get("pipelines", [])}
-    except OSError:
-        code = 0
+        else:
+            raise OdibiError(f"the daemon at {search.url} answered {code}: {body.get('error', body)}",
+                             hint=body.get("hint") if isinstance(body, dict) else None)
     for row in rows:
         row["daemon"] = live.get(row["name"])
     if as_json:
-        click.echo(orjson.dumps({"daemon_url": url if code == 200 else None, "pipelines": rows}).decode())
+        click.echo(orjson.dumps({"daemon_url": search.url, "pipelines": rows}).decode())
         return
-    _print_table(rows, url if code == 200 else None)
+    from odibi_stream.cli.status_view import print_status
 
-
-def _print_table(rows: list[dict[str, Any]], url: str | None) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"daemon: {url}" if url else "daemon: not reachable (checkpoints only)")
-    for col in ("pipeline", "trigger", "state", "last committed", "pending", "lag", "last error"):
-        table.add_column(col)
-    for row in rows:
-        live = row["daemon"] or {}
-        table.add_row(
-            row["name"], row["trigger"], str(live.get("state", "-")), str(row["last_committed"]),
-            "-" if row["pending"] is None else str(row["pending"]), _lag_text(live.get("lag")),
-            str(live.get("last_error") or ""),
-        )
-    Console().print(table)
-
-
-def _lag_text(lag: Any) -> str:
-    """``source unit=n ...`` per source (Kafka: one unit per ``topic:partition``)."""
-    if not isinstance(lag, dict) or not lag:
-        return "-"
-    parts = []
-    for source, by_unit in sorted(lag.items()):
-        units = " ".join(f"{unit}={n}" for unit, n in sorted(dict(by_unit).items()))
-        parts.append(f"{source} {units}")
-    return "; ".join(parts)
+    print_status(rows, search.url, project)
 
 
 @click.command("trigger")
 @click.argument("project", type=click.Path(exists=True, file_okay=False))
 @click.argument("pipeline")
 @click.option("--env", default=None, help="Environment overlay to apply.")
-@click.option("--port", type=int, default=None, help="Port of the running daemon (default: server.port).")
+@click.option("--port", type=int, default=None, help="Port of the running daemon (default: found).")
 def trigger(project: str, pipeline: str, env: str | None, port: int | None) -> None:
     """Ask the running daemon of PROJECT to run PIPELINE now."""
     from odibi_stream.service.project import load
 
     proj = load(project, env)
-    proj.pipeline(pipeline)
-    url = _base_url(proj.config.server.host, port if port is not None else proj.config.server.port)
-    try:
-        code, body = _call(f"{url}/api/pipelines/{pipeline}/trigger", method="POST")
-    except OSError as exc:
+    name = proj.pipeline(pipeline).pipeline
+    search = locate(proj, port)
+    if search.url is None:
         raise OdibiError(
-            f"no odibi-stream daemon is answering at {url}",
-            hint=f"start one with: odibi-stream serve {project}",
-        ) from exc
+            search.not_found(),
+            hint=f"start one with: odibi-stream serve {project}  (or run it once: "
+            f"odibi-stream run {project} --pipeline {name})",
+        )
+    code, body = call(f"{search.url}/api/pipelines/{name}/trigger", method="POST")
     if code >= 400:
-        raise OdibiError(f"daemon refused the trigger ({code}): {body.get('error', body)}")
-    click.echo(f"triggered {pipeline} ({url})")
+        raise OdibiError(f"daemon refused the trigger ({code}): {body.get('error', body)}",
+                         hint=body.get("hint"))
+    state = body.get("state")
+    if state in ("failed", "paused"):
+        raise OdibiError(
+            f"{name} is {state}: the trigger is ignored until it is "
+            + ("retried" if state == "failed" else "resumed"),
+            hint=_blocked_hint(project, name, state),
+        )
+    click.echo(f"triggered {name} ({search.url})")
+
+
+def _blocked_hint(project: str, name: str, state: str) -> str:
+    if state == "failed":
+        return (f"see why: odibi-stream status {project}; after fixing the cause: "
+                f"odibi-stream retry {project} {name} (or skip the failed batch: "
+                f"odibi-stream skip {project} {name})")
+    return f"odibi-stream resume {project} {name}"
 
 
 COMMANDS: list[click.Command] = [serve, status, trigger]

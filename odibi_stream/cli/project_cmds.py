@@ -12,10 +12,6 @@ from pathlib import Path
 
 import click
 
-from odibi_stream.config.schema import pipeline_schema, project_schema
-from odibi_stream.dag.graph import build_dag, to_mermaid, to_text
-from odibi_stream.service.project import load
-
 _ENV_OPTION = click.option(
     "--env", "env", default=None, help="Environment overlay from odibi.yaml."
 )
@@ -46,16 +42,52 @@ def init(name: str, directory: Path) -> None:
 @click.command()
 @click.argument("project", type=click.Path(path_type=Path))
 @_ENV_OPTION
-def validate(project: Path, env: str | None) -> None:
-    """Validate PROJECT: load it and compile every pipeline exactly as ``run``/``serve`` would."""
-    from odibi_stream.service.project import validate as compile_all
+@click.option(
+    "--sample",
+    is_flag=True,
+    help="Take each read node's columns from a present input file (reads one file per node).",
+)
+@click.option(
+    "--check-connections",
+    "check_connections",
+    is_flag=True,
+    help="Also reach every broker and storage the project uses (nothing is written).",
+)
+@click.option(
+    "--timeout",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="Seconds allowed per connection check.",
+)
+def validate(
+    project: Path, env: str | None, sample: bool, check_connections: bool, timeout: float
+) -> None:
+    """Prove PROJECT will run, without touching data.
+
+    Compiles every pipeline exactly as ``run``/``serve`` would (connections, formats, extras,
+    transforms, triggers, dead letters), then binds every SQL transform and check on the
+    pipeline's engine against the upstream columns (declared ``schema`` options, or with
+    ``--sample`` a present input file). Errors: ``file:line: message`` + hint, exit 2.
+    """
+    from odibi_stream.service.project import AllEngines, inspect, load
 
     loaded = load(project, env=env)
-    compile_all(loaded)
+    with AllEngines(loaded) as engines:
+        findings = inspect(loaded, engines=engines, sample=sample)
+    if check_connections:
+        from odibi_stream.runtime.validate_connections import check_connections as reach
+
+        findings.errors.extend(reach(loaded, timeout))
+    for note in findings.notes:
+        click.echo(f"note: {note}")
+    findings.raise_errors()
     names = list(loaded.pipelines)
     noun = "pipeline" if len(names) == 1 else "pipelines"
     suffix = f" ({', '.join(names)})" if names else ""
     click.echo(f"ok: {len(names)} {noun}{suffix}")
+    if check_connections:
+        click.echo("ok: every connection answered")
 
 
 @click.command()
@@ -72,6 +104,9 @@ def validate(project: Path, env: str | None) -> None:
 @_ENV_OPTION
 def graph(project: Path, pipeline: str | None, fmt: str, env: str | None) -> None:
     """Print the node graph of PROJECT's pipelines."""
+    from odibi_stream.dag.graph import build_dag, to_mermaid, to_text
+    from odibi_stream.service.project import load
+
     loaded = load(project, env=env)
     names = [loaded.pipeline(pipeline).pipeline] if pipeline else list(loaded.pipelines)
     render = to_mermaid if fmt == "mermaid" else to_text
@@ -95,6 +130,8 @@ def graph(project: Path, pipeline: str | None, fmt: str, env: str | None) -> Non
 )
 def schema(kind: str) -> None:
     """Print the JSON Schema of odibi.yaml (project) or a pipeline file."""
+    from odibi_stream.config.schema import pipeline_schema, project_schema
+
     data = project_schema() if kind == "project" else pipeline_schema()
     click.echo(json.dumps(data, indent=2))
 

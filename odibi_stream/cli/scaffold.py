@@ -44,6 +44,8 @@ nodes:
       connection: local
       format: csv
       path: landing/example/*.csv
+      options:
+        schema: {order_id: int64, customer: string, amount: double}   # validate binds SQL to it
       incremental:
         mode: files
 
@@ -51,7 +53,7 @@ nodes:
     depends_on: [landing]
     transform:
       sql: |
-        SELECT order_id, customer, CAST(amount AS DOUBLE) AS amount
+        SELECT order_id, customer, amount
         FROM landing
         WHERE amount IS NOT NULL
     write:

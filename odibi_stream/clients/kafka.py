@@ -37,7 +37,8 @@ from odibi_stream.exceptions import ConfigError, ConnectorError
 if TYPE_CHECKING:
     from confluent_kafka import Consumer
 
-_CLIENT_LOG = logging.getLogger("odibi_stream.kafka.client")
+CLIENT_LOG = logging.getLogger("odibi_stream.kafka.client")
+"""Where librdkafka's own log lines go (drained and rate-limited by ``clients.kafka_logs``)."""
 
 METADATA_TIMEOUT = 10.0
 """Seconds a metadata or watermark query may take before the broker counts as unreachable."""
@@ -52,8 +53,9 @@ def client_config(connection_options: Mapping[str, Any], extra: Mapping[str, Any
     conf: dict[str, Any] = {str(k): v for k, v in connection_options.items()}
     conf.update({str(k): v for k, v in (extra or {}).items()})
     # librdkafka's own log lines (connection refused...) go through Python logging, where the
-    # project's filters redact them, instead of straight to stderr.
-    conf.setdefault("logger", _CLIENT_LOG)
+    # project's filters redact them, instead of straight to stderr; long-lived clients are
+    # built by ``clients.kafka_logs`` so the lines are drained as they happen.
+    conf.setdefault("logger", CLIENT_LOG)
     if not conf.get("bootstrap.servers"):
         raise ConfigError(
             "kafka connection has no 'bootstrap.servers'",
@@ -170,6 +172,9 @@ def _transient_codes() -> frozenset[int]:
             KafkaError._TRANSPORT,
             KafkaError._TIMED_OUT,
             KafkaError._ALL_BROKERS_DOWN,
+            # Right after a broker restart the client's metadata may not know the partitions
+            # yet: an outage still healing, not a configuration error.
+            KafkaError._UNKNOWN_PARTITION,
             KafkaError._MSG_TIMED_OUT,
             KafkaError.REQUEST_TIMED_OUT,
             KafkaError.NOT_COORDINATOR,

@@ -14,6 +14,9 @@ The one place that turns a connection plus a node path into what each library ne
   session (delta-rs ignores them). ``blob`` addresses the same folder through the Blob API
   (:class:`~odibi_stream.clients.azure_files.BlobFileSystem`), for file sources and sinks.
 * **kafka**: ``kafka://<servers>`` with the client options as ``storage_options``.
+* **eventhub**: ``sb://<namespace>`` and the connection itself (``connection``): the Event Hubs
+  connector resolves namespace, hub and ``auth`` from it (an event hub has no path; the node's
+  ``topic`` names it).
 
 Legacy (before ``endpoint``/``auth``): ``options: {use_emulator: "true"}`` on an Azure
 connection still works: it means ``endpoint: http://127.0.0.1:10000/devstoreaccount1`` and,
@@ -48,6 +51,7 @@ from odibi_stream.clients.azure_options import (
     object_store_options,
 )
 from odibi_stream.config.azure_auth import AzureAuth, DefaultAuth
+from odibi_stream.config.paths import path_problem
 from odibi_stream.config.project import AZURITE_KEY, PROJECT_FILE_KEY, Project
 from odibi_stream.config.project_models import ConnectionConfig
 from odibi_stream.exceptions import ConfigError
@@ -108,12 +112,15 @@ class Location:
             the Spark engine) or Kafka client options; ``{}`` for local paths.
         is_local: True for the local file system.
         blob: The same place through the Blob API (Azure connections only).
+        connection: The connection's config, for connectors that need more than a URI (Event
+            Hubs: namespace and ``auth``); never printed.
     """
 
     uri: str
     storage_options: dict[str, str] = field(default_factory=dict)
     is_local: bool = True
     blob: BlobRoot | None = None
+    connection: ConnectionConfig | None = field(default=None, compare=False)
 
     def __repr__(self) -> str:
         # storage_options hold account keys: never show them.
@@ -156,9 +163,13 @@ def resolve_location(
     """Resolve ``path`` under ``connection`` of ``project`` for a pipeline on ``engine``.
 
     Raises:
-        ConfigError: unknown connection, one without storage (eventhub), an Azure connection
-            without container/account, or an auth mode the engine's libraries cannot use.
+        ConfigError: unknown connection, a path under an eventhub connection, an Azure connection
+            without container/account, an auth mode the engine's libraries cannot use, or a
+            ``path`` that is absolute, a URL or contains ``..`` (it must stay inside).
     """
+    problem = path_problem(path) if path else None
+    if problem is not None:
+        raise ConfigError(f"path '{path}' {problem}", hint="write the path relative to the connection")
     conn = project.connection(connection)
     where = str(project.files.get(PROJECT_FILE_KEY))
     if conn.type == "local":
@@ -173,6 +184,8 @@ def resolve_location(
             raise ConfigError(
                 f"connection '{connection}': {exc.message}", file=where, hint=exc.hint
             ) from None
+    if conn.type == "eventhub" and not path:
+        return Location(uri=f"sb://{conn.namespace or ''}", is_local=False, connection=conn)
     if conn.type == "kafka":
         # Message buses have no paths: the client options travel as storage_options.
         kafka = conn.kafka_options()
@@ -182,7 +195,7 @@ def resolve_location(
     raise ConfigError(
         f"connection '{connection}' is of type {conn.type} and has no storage location",
         file=where,
-        hint="use a local, azure_blob or adls connection for paths",
+        hint="use a local, azure_blob or adls connection for paths (an event hub is named by 'topic')",
     )
 
 

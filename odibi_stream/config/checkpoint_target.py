@@ -40,6 +40,8 @@ class CheckpointTarget:
         account: Azure storage account (``azure`` only; None when the connection names it).
         container: Azure container (``azure`` only).
         connection: The Azure connection whose endpoint and ``auth`` the store uses, if any.
+        file_mode: Permissions of checkpoint files a local store creates.
+        dir_mode: Permissions of checkpoint folders a local store creates.
     """
 
     scheme: Literal["file", "memory", "azure"]
@@ -47,6 +49,8 @@ class CheckpointTarget:
     account: str | None = None
     container: str | None = None
     connection: ConnectionConfig | None = None
+    file_mode: int = 0o600
+    dir_mode: int = 0o700
 
     def describe(self) -> str:
         """A printable location without secrets (``file:///abs``, ``az://c/prefix``)."""
@@ -71,6 +75,17 @@ def resolve_checkpoint(
         ConfigError: an unknown scheme, a malformed Azure URI, an unknown or unsuitable
             connection — positioned at ``file:line``.
     """
+    target = _resolve(cfg, connections, project_root, file, line)
+    return replace(target, file_mode=int(cfg.file_mode, 8), dir_mode=int(cfg.dir_mode, 8))
+
+
+def _resolve(
+    cfg: CheckpointConfig,
+    connections: dict[str, ConnectionConfig],
+    project_root: Path,
+    file: str | None,
+    line: int | None,
+) -> CheckpointTarget:
     if cfg.connection is not None:
         return _from_connection(cfg, connections, project_root, file, line)
     root = cfg.root or DEFAULT_ROOT

@@ -18,7 +18,7 @@ from odibi_stream.core.entry_points import CONNECTORS_GROUP, discovered
 from odibi_stream.core.hints import did_you_mean
 
 READ_FORMATS = ("csv", "json", "jsonl", "parquet", "delta", "kafka", "eventhub")
-WRITE_FORMATS = ("delta", "parquet", "csv", "jsonl", "kafka")
+WRITE_FORMATS = ("delta", "parquet", "csv", "jsonl", "kafka", "eventhub")
 
 Direction = Literal["read", "write"]
 

@@ -12,8 +12,9 @@ does that).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +25,13 @@ from odibi_stream.config.diagnostics import validation_errors
 from odibi_stream.config.graph import dag_errors, find_cycle
 from odibi_stream.config.models import PipelineConfig
 from odibi_stream.config.overlay import ENVIRONMENTS_KEY, apply_overlay
+from odibi_stream.config.paths import checkpoint_path_errors, pipeline_path_errors
 from odibi_stream.config.project import PROJECT_FILE_KEY, Project
 from odibi_stream.config.project_models import ProjectConfig
 from odibi_stream.config.substitute import substitute
 from odibi_stream.config.yamlpos import KeyPath, PositionedYaml, line_for, load_yaml
 from odibi_stream.core.hints import did_you_mean
+from odibi_stream.core.redact import Redactor
 from odibi_stream.exceptions import ConfigError, ConfigErrors
 
 PROJECT_FILE = "odibi.yaml"
@@ -44,12 +47,22 @@ class _Loaded:
     file: Path
     display: str
     lines: Mapping[KeyPath, int]
+    templates: Mapping[KeyPath, str]
 
     def line(self, *path: str | int) -> int | None:
         return line_for(self.lines, path)
 
     def error(self, message: str, path: KeyPath, hint: str | None = None) -> ConfigError:
         return ConfigError(message, file=self.display, line=line_for(self.lines, path), hint=hint)
+
+
+@dataclass
+class _Secrets:
+    """What substitution found across the project's files (see ``config.substitute``)."""
+
+    values: set[str] = field(default_factory=set)
+    references: dict[str, str] = field(default_factory=dict)
+    env_names: tuple[str, ...] = ()
 
 
 def load_project(path: str | Path, env: str | None = None) -> Project:
@@ -76,20 +89,27 @@ def load_project(path: str | Path, env: str | None = None) -> Project:
         )
 
     errors: list[ConfigError] = []
-    secrets: set[str] = set()
-    config, config_lines = _load_project_config(project_file, env, errors, secrets)
+    secrets = _Secrets()
+    templates: dict[KeyPath, str] = {}
+    config, config_lines = _load_project_config(project_file, env, errors, secrets, templates)
     loaded = list(_load_pipelines(pipelines_dir, errors, secrets))
     target = None
     if config is not None:
         target = _checkpoint_target(config, config_lines, project_file, folder, errors)
+        errors += checkpoint_path_errors(config, str(project_file), config_lines)
         for item in loaded:
             errors += _connection_errors(item, config)
     for item in loaded:
         errors += _dead_letter_errors(item)
+        errors += pipeline_path_errors(item.config, item.display, item.lines)
         errors += dag_errors(item.config, item.display, item.lines)
     unique = _unique_pipelines(loaded, errors)
     errors += _after_errors(unique)
     if errors:
+        # The project is not registered with the redactor yet (it failed to load), so its
+        # errors are scrubbed here: a secret echoed by a validator shows as its reference.
+        scrub = Redactor(secrets.references)
+        errors = [scrubbed(e, scrub) for e in errors]
         raise errors[0] if len(errors) == 1 else ConfigErrors(errors)
     assert config is not None and target is not None  # no errors: the project file validated
     root = folder.resolve()
@@ -103,24 +123,37 @@ def load_project(path: str | Path, env: str | None = None) -> Project:
         files=files,
         env=env,
         lines={name: dict(item.lines) for name, item in unique.items()},
-        secrets=frozenset(secrets),
+        secrets=frozenset(secrets.values),
+        secret_refs=dict(secrets.references),
+        templates={
+            PROJECT_FILE_KEY: templates,
+            **{name: dict(item.templates) for name, item in unique.items()},
+        },
     )
 
 
 def _load_project_config(
-    file: Path, env: str | None, errors: list[ConfigError], secrets: set[str]
+    file: Path,
+    env: str | None,
+    errors: list[ConfigError],
+    secrets: _Secrets,
+    templates: dict[KeyPath, str],
 ) -> tuple[ProjectConfig | None, dict[KeyPath, int]]:
     display = str(file)
     lines: dict[KeyPath, int] = {}
     try:
         doc = load_yaml(file, display)
         data, lines = _select_env(doc, env)
+        secrets.env_names = _secret_env(data)
         data = substitute(
             data,
             file=display,
             lines=lines,
             skip=lambda p: p[:1] == (ENVIRONMENTS_KEY,),
-            secrets=secrets,
+            secrets=secrets.values,
+            references=secrets.references,
+            secret_env=secrets.env_names,
+            templates=templates,
         )
     except ConfigError as exc:
         errors.append(exc)
@@ -179,21 +212,44 @@ def _select_env(doc: PositionedYaml, env: str | None) -> tuple[Any, dict[KeyPath
     return apply_overlay(data, doc.lines, env)
 
 
-def _load_pipelines(
-    folder: Path, errors: list[ConfigError], secrets: set[str]
-) -> Iterator[_Loaded]:
+def _secret_env(data: Any) -> tuple[str, ...]:
+    """``secret_env`` names, read before substitution (they decide how it treats ``${env:..}``)."""
+    names = data.get("secret_env") if isinstance(data, dict) else None
+    return tuple(n for n in names if isinstance(n, str)) if isinstance(names, list) else ()
+
+
+def _load_pipelines(folder: Path, errors: list[ConfigError], secrets: _Secrets) -> Iterator[_Loaded]:
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in (".yaml", ".yml"))
     for file in files:
         display = str(folder / file.name)
+        templates: dict[KeyPath, str] = {}
         try:
             doc = load_yaml(file, display)
-            data = substitute(doc.data, file=display, lines=doc.lines, secrets=secrets)
+            data = substitute(
+                doc.data,
+                file=display,
+                lines=doc.lines,
+                secrets=secrets.values,
+                references=secrets.references,
+                secret_env=secrets.env_names,
+                templates=templates,
+            )
         except ConfigError as exc:
             errors.append(exc)
             continue
         result = _validate(PipelineConfig, data, display, doc.lines, errors)
         if isinstance(result, PipelineConfig):
-            yield _Loaded(config=result, file=file, display=display, lines=doc.lines)
+            yield _Loaded(result, file, display, doc.lines, templates)
+
+
+def scrubbed(error: ConfigError, redactor: Redactor) -> ConfigError:
+    """``error`` with its message and hint passed through ``redactor`` (same type and place)."""
+    message, hint = redactor.redact(error.message), error.hint and redactor.redact(error.hint)
+    if message == error.message and hint == error.hint:
+        return error
+    clean = copy.copy(error)
+    clean.message, clean.hint, clean.args = message, hint, (message,)
+    return clean
 
 
 def _validate(

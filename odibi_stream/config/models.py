@@ -15,6 +15,7 @@ from pydantic import (
 
 from odibi_stream.config.base import NAME_PATTERN, Model, parse_duration
 from odibi_stream.config.formats import check_format, format_schema
+from odibi_stream.config.maintenance_models import MaintenanceConfig
 from odibi_stream.config.options import (
     ContinuousTrigger,
     ManualTrigger,
@@ -24,6 +25,7 @@ from odibi_stream.config.options import (
     options_model,
     validate_options,
 )
+from odibi_stream.config.schedule_check import check_schedule
 
 
 class IncrementalConfig(Model):
@@ -49,6 +51,10 @@ class IncrementalConfig(Model):
         default="keep", description="What to do with a file after its batch commits."
     )
     archive_path: str | None = Field(default=None, description="Folder for after_read: archive (relative to the connection).")
+    follow_symlinks: bool = Field(
+        default=False,
+        description="mode: files: follow symbolic links in the landing folder, to targets inside the connection root only (links are skipped by default; FIFOs, sockets and devices are never read).",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> IncrementalConfig:
@@ -147,6 +153,9 @@ class WriteConfig(Model):
         validate_default=True,
         description="Options of the format (docs/options.md lists them per format); a plugin's format takes its connector's.",
     )
+    maintenance: MaintenanceConfig | None = Field(
+        default=None, description="Delta table maintenance of this sink (format: delta); overrides the project default."
+    )
 
     @field_validator("format")
     @classmethod
@@ -173,6 +182,8 @@ class WriteConfig(Model):
             raise ValueError("mode: merge needs 'merge_keys'")
         if self.mode == "merge" and self.format != "delta":
             raise ValueError("mode: merge is supported for format: delta only")
+        if self.maintenance is not None and self.format != "delta":
+            raise ValueError("maintenance is supported for format: delta only")
         return self
 
 
@@ -238,6 +249,9 @@ class TriggerConfig(Model):
     def _exactly_one(self) -> TriggerConfig:
         if len(self.kinds()) != 1:
             raise ValueError("a trigger needs exactly one kind (file_watch, cron, interval, continuous, manual, kafka, eventhub, after)")
+        schedule = self.cron or self.interval
+        if schedule is not None:
+            check_schedule(self.kind, schedule.expression, schedule.every, schedule.timezone)
         return self
 
     def kinds(self) -> list[str]:
@@ -256,6 +270,13 @@ class DeadLetterConfig(Model):
     connection: str = Field(description="Connection name.")
     path: str = Field(description="Table/folder path relative to the connection.")
     format: Literal["delta", "jsonl"] = Field(default="delta", description="Dead-letter format.")
+    dir_mode: str = Field(
+        default="0700", pattern=r"^0?[0-7]{3}$",
+        description="Permissions (octal) of a local dead-letter folder odibi-stream creates (dead letters hold raw rejected records).",
+    )
+    file_mode: str = Field(
+        default="0600", pattern=r"^0?[0-7]{3}$", description="Permissions (octal) of local jsonl dead-letter files."
+    )
 
 
 class PipelineConfig(Model):

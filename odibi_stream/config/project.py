@@ -42,8 +42,12 @@ class Project:
         env: The selected environment, if any.
         lines: Pipeline name → key path → line in its file, so later stages (the runtime
             importing a transform function) can still report ``file:line``.
-        secrets: Every ``${secret:..}`` value substituted into the config; whoever loads a
-            project registers them with the redactor (config itself registers nothing).
+        secrets: Every secret value substituted into the config (``${secret:..}`` and
+            ``${env:..}`` marked secret); whoever loads a project registers them with the
+            redactor (config itself registers nothing).
+        secret_refs: Secret value → its reference (``${secret:NAME}``), shown instead of it.
+        templates: Pipeline name (or ``"__project__"``) → key path → the unsubstituted text of
+            every value that held a reference, for errors that quote user SQL or expressions.
     """
 
     root: Path
@@ -54,6 +58,12 @@ class Project:
     env: str | None = None
     lines: dict[str, dict[KeyPath, int]] = field(default_factory=dict, repr=False)
     secrets: frozenset[str] = field(default=frozenset(), repr=False)
+    secret_refs: dict[str, str] = field(default_factory=dict, repr=False)
+    templates: dict[str, dict[KeyPath, str]] = field(default_factory=dict, repr=False)
+
+    def template(self, pipeline: str, *path: str | int) -> str | None:
+        """The unsubstituted text of a value (``"nodes", 1, "transform", "sql"``), if it had references."""
+        return self.templates.get(pipeline, {}).get(tuple(path))
 
     def line(self, pipeline: str, *path: str | int) -> int | None:
         """Line of ``path`` (e.g. ``"nodes", 2, "transform"``) in ``pipeline``'s file, if known."""

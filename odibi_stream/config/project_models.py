@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import (
+    AliasChoices,
     BaseModel,
     Field,
     TypeAdapter,
@@ -15,9 +16,12 @@ from pydantic import (
     model_validator,
 )
 
+from odibi_stream.config.alert_models import AlertRule
 from odibi_stream.config.azure_auth import AzureAuth
 from odibi_stream.config.base import NAME_PATTERN, Model
+from odibi_stream.config.maintenance_models import MaintenanceConfig
 from odibi_stream.config.options import KafkaConnectionOptions, SparkConfig, validate_options
+from odibi_stream.config.tracing_models import TracingConfig
 
 # Connection types whose ``options`` have a model; the others pass a string mapping through.
 _OPTION_MODELS: dict[str, type[BaseModel]] = {"kafka": KafkaConnectionOptions}
@@ -33,6 +37,11 @@ class ConnectionConfig(Model):
     base_path: str | None = Field(
         default=None,
         description="Root folder (local) or path inside the container (azure); node paths are relative to it.",
+    )
+    namespace: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("namespace", "fully_qualified_namespace"),
+        description="Event Hubs namespace (eventhub; also spelled fully_qualified_namespace): myns, myns.servicebus.windows.net or sb://myns.servicebus.windows.net/; optional when a connection string names it.",
     )
     account_name: str | None = Field(default=None, description="Azure storage account name.")
     container: str | None = Field(default=None, description="Azure blob container / ADLS filesystem.")
@@ -93,6 +102,14 @@ class CheckpointConfig(Model):
     path: str | None = Field(default=None, description="Path inside the connection (with 'connection').")
     retain_batches: int = Field(
         default=100, ge=2, description="How many offsets/commits entries to keep before compacting older ones into snapshot.json."
+    )
+    file_mode: str = Field(
+        default="0600", pattern=r"^0?[0-7]{3}$",
+        description="Permissions (octal) of checkpoint files created in a local checkpoint root; lock files are always 0600.",
+    )
+    dir_mode: str = Field(
+        default="0700", pattern=r"^0?[0-7]{3}$",
+        description="Permissions (octal) of checkpoint folders created in a local checkpoint root.",
     )
 
     @model_validator(mode="after")
@@ -186,6 +203,25 @@ class ProjectConfig(Model):
     server: ServerConfig = Field(default_factory=ServerConfig, description="HTTP control plane.")
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig, description="Runtime limits.")
     spark: SparkConfig = Field(default_factory=SparkConfig, description="Spark session settings (engine: spark).")
+    transforms: list[str] = Field(
+        default_factory=list,
+        description="Python modules (dotted names, importable from the project folder) that register "
+        "transforms with @odibi_stream.transform; imported in this order before any pipeline is "
+        "compiled (validate, run, serve, reload).",
+    )
+    secret_env: list[str] = Field(
+        default_factory=list,
+        description="Environment variables whose ${env:VAR} values are secrets (masked in every output, never persisted), like ${secret:NAME}.",
+    )
+    alerts: list[AlertRule] = Field(
+        default_factory=list, description="Alert rules: failed/recovered/lag/stalled to a webhook, Slack or Teams."
+    )
+    tracing: TracingConfig | None = Field(
+        default=None, description="OpenTelemetry traces of batches (OTLP/HTTP); default from OTEL_* variables."
+    )
+    maintenance: MaintenanceConfig | None = Field(
+        default=None, description="Default Delta table maintenance of every Delta sink (a sink's own overrides it)."
+    )
     environments: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="Named overlays deep-merged over this file when selected with --env.",

@@ -24,9 +24,12 @@ create-exclusive).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import pyarrow as pa
 
@@ -42,6 +45,7 @@ from odibi_stream.connectors.files_sink import (
 )
 from odibi_stream.connectors.storage_errors import azure_storage
 from odibi_stream.core.clock import utc_now
+from odibi_stream.core.redact import redact, redact_record
 from odibi_stream.engines.base import Engine, Frame, Reject
 from odibi_stream.exceptions import SinkError
 
@@ -66,11 +70,13 @@ def _table(
     now: datetime,
 ) -> pa.Table:
     n = len(records)
+    # Reasons quote user expressions and paths; records hold what a third party wrote (masked
+    # whole only: masking fragments of chosen text would be an oracle for its writer).
     return pa.table(
         [
-            pa.array(records, pa.string()),
-            pa.array(errors, pa.string()),
-            pa.array(sources, pa.string()),
+            pa.array([redact_record(r) for r in records], pa.string()),
+            pa.array([redact(e) for e in errors], pa.string()),
+            pa.array([redact(s) for s in sources], pa.string()),
             pa.array([node] * n, pa.string()),
             pa.array([batch] * n, pa.int64()),
             pa.array([now] * n, pa.timestamp("us", tz="UTC")),
@@ -153,6 +159,17 @@ class DeadLetterSink:
         self._parts: PartFolder | None = (
             open_parts(spec.location) if self._format == "jsonl" else None
         )
+        self._local = spec.location.is_local
+        self._dir_mode = int(spec.config.dir_mode, 8)
+        self._file_mode = int(spec.config.file_mode, 8)
+
+    def _private_folder(self) -> None:
+        """Create the local dead-letter folder with ``dir_mode`` (an existing one is left as is)."""
+        folder = Path(self._uri)
+        if self._local and not folder.exists():
+            folder.mkdir(parents=True, exist_ok=True, mode=self._dir_mode)
+            with suppress(PermissionError):  # exactly the setting, whatever the umask
+                os.chmod(folder, self._dir_mode)
 
     def app_id(self, node: str) -> str:
         """Delta transaction id of ``node``'s dead letters."""
@@ -168,6 +185,7 @@ class DeadLetterSink:
 
     def write(self, engine: Engine, frame: Frame, key: BatchKey) -> SinkResult:
         """Append ``frame`` (dead-letter schema) as ``key.node``'s dead letters of ``key.batch``."""
+        self._private_folder()
         if self._format == "delta":
             with azure_storage(self._location, "writing dead letters", SinkError):
                 return write_delta_idempotent(
@@ -180,6 +198,9 @@ class DeadLetterSink:
         final = self._parts.write(engine, frame, name, "jsonl", {})
         if final is None:  # landed by an earlier attempt of this batch
             return SinkResult(rows=0, skipped=True, detail={"file": self._parts.where(name)})
+        if self._local:
+            with suppress(PermissionError):  # a mount without POSIX modes keeps its own rules
+                os.chmod(final, self._file_mode)
         return SinkResult(rows=engine.count(frame), skipped=False, detail={"file": final})
 
     def close(self) -> None:

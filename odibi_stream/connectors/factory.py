@@ -124,6 +124,20 @@ def _kafka_sink(req: SinkRequest) -> SinkSpec:
     return KafkaSinkSpec(req.node.name, req.pipeline, req.location.storage_options, req.node.write)
 
 
+def _eventhub_source(req: SourceRequest) -> SourceSpec:
+    from odibi_stream.connectors.eventhub import EventHubSourceSpec
+
+    # An eventhub read is always incremental: the checkpoint holds its sequence numbers.
+    return EventHubSourceSpec(req.node.name, req.pipeline, req.location, req.read)
+
+
+def _eventhub_sink(req: SinkRequest) -> SinkSpec:
+    from odibi_stream.connectors.eventhub import EventHubSinkSpec
+
+    assert req.node.write is not None
+    return EventHubSinkSpec(req.node.name, req.pipeline, req.location, req.node.write)
+
+
 def _delta_sink(req: SinkRequest) -> SinkSpec:
     assert req.node.write is not None
     return DeltaSinkSpec(req.node.name, req.location, req.node.write)
@@ -138,6 +152,7 @@ BUILTIN: tuple[Connector, ...] = (
     Connector("files", tuple(dict.fromkeys(FILE_FORMATS + FILE_SINK_FORMATS)), _files_source, _file_sink),
     Connector("delta", ("delta",), _delta_source, _delta_sink),
     Connector("kafka", ("kafka",), _kafka_source, _kafka_sink),
+    Connector("eventhub", ("eventhub",), _eventhub_source, _eventhub_sink),
 )
 
 _lock = threading.Lock()

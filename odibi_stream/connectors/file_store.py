@@ -30,8 +30,9 @@ from odibi_stream.engines.base import ReadResult, Reject
 Entry = dict[str, Any]
 
 VANISHED_HINT = (
-    "restore the files, or rewind/skip the batch with `odibi-stream checkpoint`; "
-    "with after_read archive/delete, files must not be moved by anything else"
+    "restore the original file(s), then `odibi-stream retry PROJECT PIPELINE`; or drop the whole "
+    "batch with `odibi-stream skip PROJECT PIPELINE` (its other files are then not processed "
+    "either); with after_read archive/delete, nothing else may move the files"
 )
 
 

@@ -42,6 +42,14 @@ from odibi_stream.config.models import IncrementalConfig, ReadConfig
 from odibi_stream.config.options import CsvReadOptions
 from odibi_stream.connectors.base import Position
 from odibi_stream.connectors.file_store import VANISHED_HINT, Entry, Fetched, FileStore, identity
+from odibi_stream.connectors.local_files import (
+    fd_path,
+    list_glob,
+    move_beneath,
+    open_all,
+    open_beneath,
+    remove_beneath,
+)
 from odibi_stream.connectors.paths import connection_root, path_parts
 from odibi_stream.core.clock import SYSTEM_CLOCK, Clock
 from odibi_stream.core.wake import FolderWatch, Watch
@@ -51,6 +59,11 @@ from odibi_stream.exceptions import ConfigError, OdibiError, SourceError
 log = logging.getLogger(__name__)
 FILE_FORMATS = ("csv", "json", "jsonl", "parquet")
 _GLOB_CHARS = set("*?[")
+
+
+def _fd_identity(fd: int) -> list[int]:
+    st = os.fstat(fd)
+    return [st.st_size, st.st_mtime_ns]
 
 
 def count_records(path: Path, fmt: str, header: bool) -> int:
@@ -144,82 +157,99 @@ class FilesSpec:
 
 
 class LocalFiles:
-    """The :class:`~odibi_stream.connectors.file_store.FileStore` of a local folder."""
+    """The :class:`~odibi_stream.connectors.file_store.FileStore` of a local folder.
+
+    The folder may be written by parties we do not trust: listing never follows symbolic links
+    (``incremental.follow_symlinks: true`` follows them to targets inside the connection root
+    only) and lists regular files only; a planned file is opened without following links and
+    read through that very descriptor (:attr:`by_descriptor`) — see
+    :mod:`odibi_stream.connectors.local_files`.
+    """
 
     def __init__(self, spec: FilesSpec) -> None:
         read = spec.read
         assert read.path is not None and read.incremental is not None  # validated by the spec
         self._root = spec.root
-        self._pattern = "/".join(path_parts(read.path))
+        self._parts = path_parts(read.path)
         self._inc: IncrementalConfig = read.incremental
+        self._follow = self._inc.follow_symlinks
         archive = self._inc.archive_path
         self._archive = self._root.joinpath(*path_parts(archive)) if archive else None
+        self.by_descriptor = True
+        """Hand readers ``/proc/self/fd/N`` paths (in-process readers); else the checked paths."""
 
     def describe(self) -> str:
         """The root folder."""
         return str(self._root)
 
-    def _is_data(self, path: Path) -> bool:
-        if path.name.startswith((".", "_")):
+    def _is_data(self, name: str) -> bool:
+        if name.startswith((".", "_")):
             return False
         suffix = self._inc.marker_suffix
-        if suffix and path.name.endswith(suffix):
-            return False
-        if self._archive is not None and self._archive in path.parents:
-            return False
-        return path.is_file()
+        return not (suffix and name.endswith(suffix))
 
     def listing(self) -> list[Entry]:
         """Every data file matching the glob, with its identity, ordered by (mtime, path)."""
-        found = []
-        for path in self._root.glob(self._pattern):
-            if not self._is_data(path):
-                continue
-            try:
-                st = path.stat()
-            except FileNotFoundError:
-                continue  # removed between listing and stat
-            rel = path.relative_to(self._root).as_posix()
-            found.append({"path": rel, "size": st.st_size, "mtime_ns": st.st_mtime_ns})
+        listed = list_glob(self._root, self._parts, follow_symlinks=self._follow, skip=self._archive)
+        found = [
+            {"path": f.rel, "size": f.size, "mtime_ns": f.mtime_ns}
+            for f in listed
+            if self._is_data(f.rel.rsplit("/", 1)[-1])
+        ]
         return sorted(found, key=lambda f: (f["mtime_ns"], f["path"]))
 
     def has_marker(self, name: str) -> bool:
-        """True if the marker file exists."""
-        return (self._root / name).exists()
+        """True if the marker file exists (a link counts as present; it is never opened)."""
+        return os.path.lexists(self._root / name)
 
     def count(self, entry: Entry, fmt: str, header: bool) -> int:
-        """Records in the file."""
-        return count_records(self._root / entry["path"], fmt, header)
+        """Records in the file, read through a descriptor opened without following links."""
+        fd = open_beneath(self._root, entry["path"], follow_symlinks=self._follow)
+        try:
+            return count_records(Path(fd_path(fd) or self._root / entry["path"]), fmt, header)
+        finally:
+            os.close(fd)
 
     @contextlib.contextmanager
     def fetch(self, entries: Sequence[Entry]) -> Iterator[Fetched]:
-        """The files themselves (they are local already).
+        """The files, each opened without following links (see the class docstring).
 
         Raises:
-            SourceError: a listed file no longer exists (not retryable).
+            SourceError: a listed file vanished, changed since it was planned (a file rewritten
+                in place is planned again as a new file: reading it in this batch too would
+                process it twice), or is no longer a regular file reached without links (not
+                retryable).
         """
-        paths = [str(self._root / f["path"]) for f in entries]
-        missing = [p for p in paths if not os.path.isfile(p)]
-        if missing:
-            raise SourceError(
-                f"{len(missing)} file(s) of the planned batch vanished, e.g. {missing[0]}",
-                retryable=False,
-                hint=VANISHED_HINT,
-            )
-        yield Fetched(paths)
+        rels = [f["path"] for f in entries]
+        real = [str(self._root / rel) for rel in rels]
+        with contextlib.ExitStack() as stack:
+            fds = open_all(self._root, rels, stack, self._follow)
+            changed = [real[i] for i, (fd, f) in enumerate(zip(fds, entries, strict=True))
+                       if _fd_identity(fd) != [f["size"], f["mtime_ns"]]]
+            if changed:
+                raise SourceError(
+                    f"{len(changed)} file(s) of the planned batch changed since planned, e.g. {changed[0]}",
+                    retryable=False,
+                    hint=VANISHED_HINT,
+                )
+            by_fd = [p for fd in fds if (p := fd_path(fd))] if self.by_descriptor else []
+            if not by_fd or len(by_fd) != len(fds):
+                yield Fetched(real)
+                return
+            # Longest first: Fetched renames by prefix, and /proc/self/fd/1 prefixes .../fd/12.
+            order = sorted(range(len(fds)), key=lambda i: len(by_fd[i]), reverse=True)
+            yield Fetched(by_fd, {by_fd[i]: real[i] for i in order})
 
     def after_read(self, name: str, action: str, etag: str | None = None) -> None:
-        """Delete, or move under ``archive_path`` (same relative name); repeats are no-ops."""
-        src = self._root / name
+        """Delete, or move under ``archive_path`` (same relative name); repeats are no-ops.
+
+        Both act through folder descriptors: a folder swapped for a link cannot redirect them.
+        """
         if action == "delete":
-            src.unlink(missing_ok=True)
+            remove_beneath(self._root, name)
             return
         assert self._archive is not None  # config validation requires archive_path
-        if not src.exists():
-            return  # already archived by an earlier (crashed) attempt
-        dst = self._archive / name
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(src, dst)
+        move_beneath(self._root, name, self._archive)  # absent: archived by an earlier attempt
 
     def close(self) -> None:
         """Nothing to release."""
@@ -300,6 +330,9 @@ class FileSource:
         Raises:
             SourceError: a listed file no longer exists or changed (not retryable).
         """
+        if isinstance(self._store, LocalFiles):
+            # Only an in-process engine can open this process's /proc/self/fd paths.
+            self._store.by_descriptor = engine.name == "pandas"
         try:
             with self._store.fetch(rng["files"]) as fetched:
                 result = engine.read_files(

@@ -44,6 +44,7 @@ import pyarrow as pa
 from odibi_stream.clients.kafka import client_config, parse_topics
 from odibi_stream.config.models import ReadConfig, WriteConfig
 from odibi_stream.config.options import KafkaReadOptions, KafkaWriteOptions, coerce_options
+from odibi_stream.connectors.budget import share_budget
 from odibi_stream.core.arrow_types import parse_schema
 from odibi_stream.core.extras import require_extra
 from odibi_stream.core.wake import PollWatch
@@ -52,6 +53,8 @@ from odibi_stream.exceptions import ConfigError
 if TYPE_CHECKING:
     from odibi_stream.connectors.kafka_reader import KafkaSource
     from odibi_stream.connectors.kafka_writer import KafkaSink
+
+__all__ = ["KafkaSinkSpec", "KafkaSourceSpec", "share_budget"]
 
 KAFKA_POLL_SECONDS = 0.5
 """Default end-offset poll period of the pipeline's data trigger."""
@@ -186,21 +189,3 @@ class KafkaSinkSpec:
         from odibi_stream.connectors.kafka_writer import KafkaSink
 
         return KafkaSink(self)
-
-
-def share_budget(backlog: Mapping[str, int], budget: int | None) -> dict[str, int]:
-    """Split ``budget`` offsets across partitions fairly (water-filling), deterministic.
-
-    Partitions with a small backlog take all of it; the rest is shared equally among the
-    others. Without a budget every partition takes its whole backlog.
-    """
-    if budget is None:
-        return {k: max(0, n) for k, n in backlog.items()}
-    take = {k: 0 for k in backlog}
-    remaining = budget
-    order = sorted((n, k) for k, n in backlog.items() if n > 0)
-    for i, (n, k) in enumerate(order):
-        share = remaining // (len(order) - i)
-        take[k] = min(n, max(share, 0))
-        remaining -= take[k]
-    return take

@@ -80,10 +80,14 @@ def check_value_format(fmt: str) -> str:
     return fmt
 
 
-def to_table(
-    data: Decoded, value_format: str, schema: Mapping[str, pa.DataType], key_column: str
-) -> tuple[pa.Table, list[Reject]]:
-    """Build the output table of a read: good rows and one reject per undecodable value."""
+def decode_values(
+    data: Decoded, value_format: str, schema: Mapping[str, pa.DataType]
+) -> tuple[list[int], pa.Table, list[Reject]]:
+    """Decode ``data.values``: (indices of the good rows, their value columns, rejects).
+
+    Rejects name their record by ``data.source(i)``; other message sources (Event Hubs)
+    reuse this by overriding :meth:`Decoded.source`.
+    """
     rejects: list[Reject] = []
     if value_format == "json":
         keep, value_table = _json_values(data, schema, rejects)
@@ -93,6 +97,14 @@ def to_table(
     else:
         keep = list(range(len(data.values)))
         value_table = pa.table({"value": pa.array(data.values, pa.binary())})
+    return keep, value_table, rejects
+
+
+def to_table(
+    data: Decoded, value_format: str, schema: Mapping[str, pa.DataType], key_column: str
+) -> tuple[pa.Table, list[Reject]]:
+    """Build the output table of a read: good rows and one reject per undecodable value."""
+    keep, value_table, rejects = decode_values(data, value_format, schema)
     columns: dict[str, pa.Array] = {key_column: pa.array([data.keys[i] for i in keep], pa.string())}
     for name in value_table.column_names:
         columns[name] = value_table.column(name)

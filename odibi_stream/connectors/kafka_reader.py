@@ -14,6 +14,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
+from odibi_stream.clients import kafka_logs
 from odibi_stream.clients.kafka import (
     METADATA_TIMEOUT,
     jvm_client_options,
@@ -61,7 +62,7 @@ class KafkaSource:
         # One long-lived consumer for metadata, watermarks and acknowledgements; guarded by
         # the lock because the trigger's lag queries may come from another thread.
         if self._meta is None:
-            self._meta = Consumer(self._conf)
+            self._meta = kafka_logs.consumer(self._conf)  # logs drained while idle
         return self._meta
 
     def _watermarks(self) -> dict[str, tuple[int, int]]:

@@ -14,6 +14,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
+from odibi_stream.clients import kafka_logs
 from odibi_stream.clients.kafka import (
     METADATA_TIMEOUT,
     client_config,
@@ -48,7 +49,7 @@ class KafkaEndsProbe:
             "enable.auto.commit": False,
             "isolation.level": "read_committed",
         }
-        self._consumer: Consumer | None = Consumer(conf)
+        self._consumer: Consumer | None = kafka_logs.consumer(conf)  # logs drained while idle
 
     def positions(self) -> tuple[tuple[str, int], ...]:
         """End offset per ``topic:partition``, sorted (raises KafkaException/ConnectorError on outages)."""

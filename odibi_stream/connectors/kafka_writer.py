@@ -29,8 +29,10 @@ import orjson
 import pyarrow as pa
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
+from odibi_stream.clients import kafka_logs
 from odibi_stream.clients.kafka import METADATA_TIMEOUT, list_partitions, to_connector_error
 from odibi_stream.connectors.base import BatchKey, SinkResult
+from odibi_stream.connectors.eventhub_kafka import lacks_transactions, refusal
 from odibi_stream.connectors.kafka import KafkaSinkSpec
 from odibi_stream.engines.base import Engine, Frame
 from odibi_stream.exceptions import SinkError
@@ -174,10 +176,13 @@ class KafkaSink:
 
     def _ensure_producer(self) -> Producer:
         if self._producer is None:
-            producer = Producer(self._producer_conf)
+            producer = kafka_logs.producer(self._producer_conf)  # logs drained while idle
+            timeout = min(_TXN_TIMEOUT, max(5.0, int(self._producer_conf.get("transaction.timeout.ms", 60_000)) / 1000))
             try:
-                producer.init_transactions(_TXN_TIMEOUT)
+                producer.init_transactions(timeout)
             except KafkaException as exc:
+                if lacks_transactions(self._producer_conf, exc, producer):  # e.g. Event Hubs Standard
+                    raise refusal(self.node, self._producer_conf) from exc
                 raise to_connector_error(exc, f"node {self.node}: init transactions", SinkError) from exc
             self._producer = producer
         return self._producer

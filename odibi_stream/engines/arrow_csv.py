@@ -10,7 +10,13 @@ and text is read as text rather than failing.
 
 Options: :class:`~odibi_stream.config.options.CsvReadOptions` (``header``: when false, column
 names come from ``schema`` keys or are ``f0, f1, ...``; ``delimiter``, ``quote``; ``schema``:
-explicit types win over inference; ``null_values``: the only field texts that become NULL).
+explicit types win over inference; ``null_values``: the only field texts that become NULL,
+default ``[""]``, so a value such as ``n/a`` in a typed column is a rejected row, never a silent
+NULL).
+
+A file that cannot be parsed at all (empty, not CSV) or that lacks a column declared in
+``schema`` (with a header) raises ``RecordError`` naming the file; the runtime then sets that
+file aside under ``on_error: dead_letter | skip`` (see ``runtime/file_rejects.py``).
 """
 
 from __future__ import annotations
@@ -130,4 +136,10 @@ def read_csv_file(path: str, options: CsvReadOptions) -> tuple[pa.Table, list[Re
                 table = _read(path, options, {}, size, rejects)
         except pa.ArrowInvalid as exc2:
             raise RecordError(f"cannot parse CSV file {path}: {exc2}") from exc
+    missing = [c for c in schema if c not in table.column_names]
+    if missing and options.header:
+        raise RecordError(
+            f"CSV file {path} has no column(s) {', '.join(missing)} declared in options.schema",
+            hint=f"its header is: {', '.join(table.column_names)}",
+        )
     return _apply_schema(table, schema, path, delimiter, rejects), rejects

@@ -203,3 +203,26 @@ class SupportsKafkaRead(Protocol):
     def read_kafka(self, bootstrap_options: Mapping[str, Any], ranges: Mapping[str, Sequence[int]]) -> Frame:
         """Read ``"topic:partition" -> [start, end)`` ranges; Spark's Kafka columns."""
         ...
+
+
+@runtime_checkable
+class SupportsDeltaMaintenance(Protocol):
+    """Capability: the engine maintains Delta tables with its own Delta stack (Spark).
+
+    Called between batches of the pipeline owning the table (never concurrently with its
+    writes). Each method returns ``files_before``, ``files_after``, ``version`` and what it did
+    (``files_added``/``files_removed``, ``files_deleted``). Engines without it are maintained
+    with delta-rs (``connectors.delta_maintenance``).
+    """
+
+    def optimize_delta(self, uri: str, storage_options: Mapping[str, str], target_file_size: int) -> dict[str, Any]:
+        """Compact small files towards ``target_file_size`` bytes."""
+        ...
+
+    def vacuum_delta(self, uri: str, storage_options: Mapping[str, str], retain_hours: float) -> dict[str, Any]:
+        """Delete files no version younger than ``retain_hours`` references."""
+        ...
+
+    def checkpoint_delta(self, uri: str, storage_options: Mapping[str, str]) -> dict[str, Any]:
+        """Write a log checkpoint at the current version."""
+        ...

@@ -97,6 +97,25 @@ class SparkEngine:
             self._holder.apply_hadoop_conf(hadoop)
         return rest
 
+    # -- Delta maintenance (SupportsDeltaMaintenance; see engines.spark_maintenance) ----------
+    def optimize_delta(self, uri: str, storage_options: Mapping[str, str], target_file_size: int) -> dict[str, Any]:
+        """Compact small files with delta-spark."""
+        from odibi_stream.engines import spark_maintenance
+
+        return spark_maintenance.optimize(self.spark, uri, self._storage(storage_options), target_file_size)
+
+    def vacuum_delta(self, uri: str, storage_options: Mapping[str, str], retain_hours: float) -> dict[str, Any]:
+        """Vacuum with delta-spark."""
+        from odibi_stream.engines import spark_maintenance
+
+        return spark_maintenance.vacuum(self.spark, uri, self._storage(storage_options), retain_hours)
+
+    def checkpoint_delta(self, uri: str, storage_options: Mapping[str, str]) -> dict[str, Any]:
+        """Checkpoint the Delta log with delta-spark."""
+        from odibi_stream.engines import spark_maintenance
+
+        return spark_maintenance.checkpoint(self.spark, uri, self._storage(storage_options))
+
     # -- reading ---------------------------------------------------------------------------
     def read_files(
         self,

@@ -17,6 +17,7 @@ from typing import Any, Literal, TextIO
 
 import orjson
 
+from odibi_stream.core.batch_context import current as current_batch
 from odibi_stream.core.redact import redact, redact_mapping
 from odibi_stream.exceptions import ConfigError
 
@@ -103,6 +104,10 @@ class RedactingFilter(logging.Filter):
     """Masks secrets in a record before any formatter sees it (attach to handlers)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        batch = current_batch()
+        if batch is not None and not hasattr(record, "trace_id"):
+            # Lines logged during a batch carry its trace id (the batch's OTel trace, its story).
+            record.trace_id = batch.trace_id
         record.msg = redact(record.getMessage())
         record.args = None
         if record.exc_info and not record.exc_text:

@@ -24,6 +24,7 @@ from typing import Any, TypeGuard
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
 
+from odibi_stream.core.redact import redact
 from odibi_stream.exceptions import root_cause
 from odibi_stream.runtime.report import BatchReport
 
@@ -85,9 +86,34 @@ class Metrics:
             ["pipeline", "source", "unit"],
             registry=r,
         )
+        self.source_lost = Counter(
+            "odibi_source_events_lost_total",
+            "Events a source skipped because they were no longer available (retention), under on_data_loss: skip_and_report.",
+            ["pipeline", "source"],
+            registry=r,
+        )
         self.watermark = Gauge(
             "odibi_watermark_seconds",
             "Event-time watermark of a node as Unix epoch seconds.",
+            ["pipeline", "node"],
+            registry=r,
+        )
+        self.maintenance = Counter(
+            "odibi_maintenance_total",
+            "Delta table maintenance operations by outcome (ok, error).",
+            ["pipeline", "node", "operation", "status"],
+            registry=r,
+        )
+        self.maintenance_duration = Histogram(
+            "odibi_maintenance_duration_seconds",
+            "Wall time of one Delta table maintenance operation.",
+            ["pipeline", "operation"],
+            buckets=_DURATION_BUCKETS,
+            registry=r,
+        )
+        self.table_files = Gauge(
+            "odibi_table_files",
+            "Data files of a maintained Delta table after its latest maintenance operation.",
             ["pipeline", "node"],
             registry=r,
         )
@@ -130,6 +156,23 @@ class Metrics:
         self._count_nodes(pipeline, report.nodes)
         self._set_lag(pipeline, report.lag)
         self._set_watermarks(pipeline, report.watermarks)
+        for source, lost in report.data_loss.items():
+            self.source_lost.labels(pipeline, source).inc(lost)
+        self.record_maintenance(pipeline, report.maintenance)
+
+    def record_maintenance(self, pipeline: str, results: Any) -> None:
+        """Count maintenance operations (``BatchReport.maintenance`` items) and their effect."""
+        for item in results if isinstance(results, list) else []:
+            if not isinstance(item, Mapping):
+                continue
+            node, operation = str(item.get("node")), str(item.get("operation"))
+            self.maintenance.labels(pipeline, node, operation, "error" if item.get("error") else "ok").inc()
+            duration = item.get("duration_ms")
+            if _is_number(duration):
+                self.maintenance_duration.labels(pipeline, operation).observe(duration / 1000.0)
+            files = item.get("files_after")
+            if _is_number(files):
+                self.table_files.labels(pipeline, node).set(float(files))
 
     def record_status(self, pipeline: str, status: Mapping[str, Any]) -> None:
         """Set the state, lag and watermark gauges from a pipeline description.
@@ -154,8 +197,9 @@ class Metrics:
             self.pipeline_state.labels(pipeline, state).set(1.0)
 
     def render(self) -> tuple[bytes, str]:
-        """Return the Prometheus text exposition and its content type."""
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        """Return the Prometheus text exposition (redacted: labels come from config) and its type."""
+        text = generate_latest(self.registry).decode("utf-8")
+        return redact(text).encode("utf-8"), CONTENT_TYPE_LATEST
 
     # ------------------------------------------------------------------ internals
     def _count_nodes(self, pipeline: str, nodes: Any) -> None:

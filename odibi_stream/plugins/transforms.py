@@ -123,6 +123,7 @@ def resolve_function(ref: str) -> Callable[..., Any]:
     if "." in ref:
         return _import_dotted(ref)
     hint = did_you_mean(ref, names) or (
-        "register it with @odibi_stream.transform or use a dotted path 'pkg.module.func'"
+        "register it with @odibi_stream.transform in a module listed under 'transforms:' in "
+        "odibi.yaml, or use a dotted path 'pkg.module.func'"
     )
     raise TransformError(f"unknown transform {ref!r}", hint=hint)

@@ -8,6 +8,7 @@
     6. commit       durably create commits/N (fenced); only now is the batch done
     7. acknowledge  post-commit source housekeeping (archive files, consumer-group offsets)
     8. retain       compact old log entries into snapshot.json
+    9. maintain     (when configured) Delta table maintenance between batches, under the lease
 
 Exactly-once = replayable sources (2, 4) + write-ahead plan (3) + idempotent sinks (5) +
 commit after sinks (6). :func:`run_one_batch` is the only caller of these steps; each runs
@@ -83,6 +84,14 @@ class NoFence:
 
     def check(self) -> None:
         """Never fenced out."""
+
+
+class Maintainer(Protocol):
+    """Step 9: table maintenance between batches (``runtime.maintenance.DeltaMaintainer``)."""
+
+    def after_commit(self, done: CommitEntry, engine: Engine, fence: Fence) -> list[dict[str, Any]]:
+        """Run what is due after ``done``; never raises (failures are reported in the result)."""
+        ...
 
 
 # ---------------------------------------------------------------------- 1. recover
@@ -256,13 +265,30 @@ def run_one_batch(
     force: bool = False,
     retain_batches: int = 100,
     clock: Clock = SYSTEM_CLOCK,
+    maintainer: Maintainer | None = None,
 ) -> BatchReport | None:
-    """Run steps 2-8 for one batch on recovered ``progress``; None when there is nothing to do.
+    """Run steps 2-9 for one batch on recovered ``progress``; None when there is nothing to do.
 
     Raises:
         BatchFailed: naming the step (and node) that failed; its retryability is the cause's.
     """
     steps = StepReporter(pipe.name, clock, pipe.compiled.where)
+    with steps.bound():
+        return _run_steps(pipe, engine, plog, progress, fence, steps, force, retain_batches, clock, maintainer)
+
+
+def _run_steps(
+    pipe: LivePipeline,
+    engine: Engine,
+    plog: PipelineLog,
+    progress: PipelineProgress,
+    fence: Fence,
+    steps: StepReporter,
+    force: bool,
+    retain_batches: int,
+    clock: Clock,
+    maintainer: Maintainer | None,
+) -> BatchReport | None:
     replayed = progress.pending is not None
     with steps.time(Step.PLAN):
         entry = progress.pending if replayed else plan_batch(pipe, progress, fence.epoch, force=force, clock=clock)
@@ -270,7 +296,7 @@ def run_one_batch(
             _check_replayable(pipe.compiled, entry)
     if entry is None:
         return None
-    steps.trace.batch = entry.batch
+    steps.planned(entry.batch)
     if not replayed:
         with steps.time(Step.WRITE_AHEAD):
             write_ahead(plog, entry, fence)
@@ -285,7 +311,27 @@ def run_one_batch(
         acknowledge(pipe, entry)
     with steps.time(Step.RETAIN):
         retain(pipe, plog, progress, retain_batches)
-    return build_report(pipe.compiled, done, execution, steps.trace, replayed)
+    maintenance: list[dict[str, Any]] = []
+    if maintainer is not None:
+        with steps.time(Step.MAINTAIN):
+            maintenance = maintainer.after_commit(done, engine, fence)
+    return build_report(
+        pipe.compiled, done, execution, steps.trace, replayed, input_sizes(pipe, entry), maintenance
+    )
+
+
+def input_sizes(pipe: LivePipeline, entry: OffsetsEntry) -> dict[str, dict[str, int]]:
+    """What each source's range holds (files and bytes, offsets and partitions)."""
+    out: dict[str, dict[str, int]] = {}
+    for name, rng in entry.sources.items():
+        source = pipe.sources.get(name)
+        if source is None:
+            continue
+        try:
+            out[name] = dict(source.range_size(rng))
+        except Exception as exc:  # informative only: never fails a committed batch
+            log.debug("pipeline %s node %s: range_size failed: %s", pipe.name, name, exc)
+    return out
 
 
 def _metrics(steps: StepReporter) -> dict[str, float]:

@@ -13,19 +13,16 @@
 from __future__ import annotations
 
 import logging
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from odibi_stream.clients.locations import Location, resolve_location
 from odibi_stream.config.base import parse_duration
+from odibi_stream.config.maintenance_models import MaintenanceConfig
 from odibi_stream.config.models import NodeConfig, PipelineConfig
-from odibi_stream.config.options import OptionsError
 from odibi_stream.config.project import Project
-from odibi_stream.config.yamlpos import KeyPath
 from odibi_stream.connectors.base import Sink, SinkSpec, Source, SourceSpec
 from odibi_stream.connectors.dead_letter import DeadLetterSink, DeadLetterSpec
 from odibi_stream.connectors.factory import build_sink, build_source
@@ -33,6 +30,8 @@ from odibi_stream.core.clock import SYSTEM_CLOCK, Clock
 from odibi_stream.core.wake import Watch
 from odibi_stream.dag.graph import Dag, build_dag
 from odibi_stream.plugins.transforms import resolve_function
+from odibi_stream.runtime.transform_modules import import_project_transforms
+from odibi_stream.runtime.where import located
 from odibi_stream.triggers.build import check_trigger
 
 log = logging.getLogger(__name__)
@@ -56,6 +55,8 @@ class CompiledPipeline:
         watermark_delays: Watermarked read node → allowed lateness in seconds.
         node_where: Node → ``file:line`` of its YAML (for errors that say where).
         where: ``file`` of the pipeline's YAML.
+        maintenance: Delta sink node (``_dead_letter`` for a Delta dead-letter table) → its
+            effective table maintenance (the sink's own, else the project default).
     """
 
     name: str
@@ -71,6 +72,7 @@ class CompiledPipeline:
     watermark_delays: dict[str, float] = field(default_factory=dict)
     node_where: dict[str, str] = field(default_factory=dict)
     where: str | None = None
+    maintenance: dict[str, MaintenanceConfig] = field(default_factory=dict)
 
     def node(self, name: str) -> NodeConfig:
         """The config of node ``name``."""
@@ -128,10 +130,8 @@ class LivePipeline:
 def compile_pipeline(project: Project, name: str, clock: Clock = SYSTEM_CLOCK) -> CompiledPipeline:
     """Compile pipeline ``name`` of ``project`` (raises OdibiError subclasses; opens nothing)."""
     cfg = project.pipeline(name)
-    root = str(project.root)
-    if root not in sys.path:
-        # Dotted-path transforms live in the project folder (e.g. my_pkg/transforms.py).
-        sys.path.insert(0, root)
+    # The project folder on sys.path, plugins and the `transforms:` modules, in that order.
+    import_project_transforms(project)
     file = project.files.get(name)
     dag = build_dag(cfg, file)
     sources: dict[str, SourceSpec] = {}
@@ -146,8 +146,8 @@ def compile_pipeline(project: Project, name: str, clock: Clock = SYSTEM_CLOCK) -
 
     for index, node in enumerate(cfg.nodes):
         if node.read is not None:
-            loc = location(node.read.connection, node.read.path)
-            with _options_at(project, name, file, ("nodes", index, "read", "options")):
+            with located(project, name, "nodes", index, "read"):
+                loc = location(node.read.connection, node.read.path)
                 src = build_source(cfg.pipeline, node, loc, clock)
             if src is None:
                 static[node.name] = loc
@@ -156,15 +156,19 @@ def compile_pipeline(project: Project, name: str, clock: Clock = SYSTEM_CLOCK) -
             if node.read.watermark is not None:
                 delays[node.name] = parse_duration(node.read.watermark.delay).total_seconds()
         if node.transform is not None and node.transform.function:
-            functions[node.name] = resolve_function(node.transform.function)
+            with located(project, name, "nodes", index, "transform", "function", user_code=True):
+                functions[node.name] = resolve_function(node.transform.function)
         if node.write is not None:
-            with _options_at(project, name, file, ("nodes", index, "write", "options")):
-                sinks[node.name] = build_sink(node, location(node.write.connection, node.write.path), cfg.pipeline)
-    check_trigger(cfg, [w for spec in sources.values() if (w := spec.watch()) is not None])
+            with located(project, name, "nodes", index, "write"):
+                loc = location(node.write.connection, node.write.path)
+                sinks[node.name] = build_sink(node, loc, cfg.pipeline)
+    with located(project, name, "trigger"):
+        check_trigger(cfg, [w for spec in sources.values() if (w := spec.watch()) is not None])
     dead_letter = None
     if cfg.dead_letter is not None:
         dl = cfg.dead_letter
-        dead_letter = DeadLetterSpec(location(dl.connection, dl.path), dl, cfg.pipeline)
+        with located(project, name, "dead_letter"):
+            dead_letter = DeadLetterSpec(location(dl.connection, dl.path), dl, cfg.pipeline)
     return CompiledPipeline(
         name=cfg.pipeline,
         config=cfg,
@@ -179,16 +183,24 @@ def compile_pipeline(project: Project, name: str, clock: Clock = SYSTEM_CLOCK) -
         watermark_delays=delays,
         node_where=_node_lines(project, cfg, file),
         where=str(file) if file else None,
+        maintenance=_maintenance(project, cfg),
     )
 
 
-@contextmanager
-def _options_at(project: Project, name: str, file: Path | None, path: KeyPath) -> Iterator[None]:
-    """Position an options error of a plugin's connector at its key in the pipeline file."""
-    try:
-        yield
-    except OptionsError as exc:
-        raise exc.at(str(file) if file else None, project.line(name, *path, *exc.path)) from None
+def _maintenance(project: Project, cfg: PipelineConfig) -> dict[str, MaintenanceConfig]:
+    default = project.config.maintenance
+    out: dict[str, MaintenanceConfig] = {}
+    for node in cfg.nodes:
+        write = node.write
+        if write is None or write.format != "delta":
+            continue
+        chosen = write.maintenance if write.maintenance is not None else default
+        if chosen is not None and chosen.active:
+            out[node.name] = chosen
+    dl = cfg.dead_letter
+    if dl is not None and dl.format == "delta" and default is not None and default.active:
+        out["_dead_letter"] = default
+    return out
 
 
 def _node_lines(project: Project, cfg: PipelineConfig, file: Path | None) -> dict[str, str]:

@@ -10,7 +10,9 @@ node's failure is raised as ``BatchFailed`` naming the node and its YAML ``file:
 
 from __future__ import annotations
 
+import contextvars
 import threading
+import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,15 +25,24 @@ from odibi_stream.connectors.base import BatchKey
 from odibi_stream.core.values import decode_value, encode_value, sql_literal
 from odibi_stream.engines.base import Engine, Frame, Reject
 from odibi_stream.exceptions import BatchFailed, RecordError, TransformError
+from odibi_stream.runtime.failure import describe_input
 from odibi_stream.runtime.faults import fault_point
+from odibi_stream.runtime.file_rejects import UnreadableFile, read_file_by_file, splittable
 
 if TYPE_CHECKING:
     from odibi_stream.runtime.compile import LivePipeline
 
+SAMPLE_ROWS = 5
+"""Rejected records kept per node for the batch's story (never persisted in the checkpoint)."""
+
 
 @dataclass
 class NodeOutcome:
-    """What one node did in one batch (reported in the commit entry)."""
+    """What one node did in one batch (reported in the commit entry).
+
+    ``schema`` and ``samples`` feed the batch report (stories) only: sample rows may hold
+    sensitive data, so :meth:`as_dict` (the commit entry) leaves them out.
+    """
 
     rows_in: int = 0
     rows_out: int = 0
@@ -40,6 +51,10 @@ class NodeOutcome:
     skipped: bool = False
     sink: dict[str, Any] = field(default_factory=dict)
     max_event_time: Any = None
+    start_ms: float = 0.0
+    duration_ms: float = 0.0
+    schema: dict[str, str] | None = None
+    samples: list[dict[str, str]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form for ``commits/N``."""
@@ -50,7 +65,17 @@ class NodeOutcome:
             "late": self.late,
             "skipped": self.skipped,
             "sink": self.sink,
+            "start_ms": round(self.start_ms, 3),
+            "duration_ms": round(self.duration_ms, 3),
         }
+
+    def sample(self, records: list[str], error: str | list[str], source: str | list[str]) -> None:
+        """Keep up to :data:`SAMPLE_ROWS` rejected records with why and where from."""
+        room = SAMPLE_ROWS - len(self.samples)
+        for i, record in enumerate(records[: max(0, room)]):
+            why = error[i] if isinstance(error, list) else error
+            where = source[i] if isinstance(source, list) else source
+            self.samples.append({"record": record, "error": why, "source": where})
 
 
 @dataclass
@@ -80,16 +105,22 @@ class BatchExecutor:
         self.outcomes: dict[str, NodeOutcome] = {}
         self.dead: dict[str, list[Frame]] = {}
         self._lock = threading.Lock()
+        self._t0 = time.perf_counter()
 
     def run(self) -> Execution:
         """Execute every layer; raise on the first node failure."""
         workers = max(1, self.compiled.max_parallel_nodes)
+        self._t0 = time.perf_counter()
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"odibi-{self.compiled.name}") as pool:
             for layer in self.compiled.dag.layers():
                 if len(layer) == 1:
                     self._run_node(self.compiled.node(layer[0]))
                     continue
-                futures = [pool.submit(self._run_node, self.compiled.node(n)) for n in layer]
+                # Each node thread sees the batch's context (log lines carry its trace id).
+                futures = [
+                    pool.submit(contextvars.copy_context().run, self._run_node, self.compiled.node(n))
+                    for n in layer
+                ]
                 for fut in futures:
                     fut.result()
         return Execution(self.outcomes, self._new_watermarks(), self.dead)
@@ -102,11 +133,25 @@ class BatchExecutor:
             raise
         except BaseException as exc:  # incl. pyo3's PanicException (a Rust panic in delta-rs)
             raise BatchFailed(
-                self.compiled.name, self.batch, "execute", exc, node=node.name, where=self.compiled.node_where.get(node.name)
+                self.compiled.name, self.batch, "execute", exc, node=node.name,
+                where=self.compiled.node_where.get(node.name), input=self._input_text(node, exc),
             ) from exc
+
+    def _input_text(self, node: NodeConfig, exc: BaseException) -> str | None:
+        """The input a failing node was processing: the one bad file, its range, or the batch's."""
+        if isinstance(exc, UnreadableFile):
+            return exc.path
+        if node.name in self.compiled.static_reads:
+            return self.compiled.static_reads[node.name].uri
+        if node.name in self.ranges:
+            return describe_input(self.ranges[node.name])
+        described = [d for rng in self.ranges.values() if (d := describe_input(rng))]
+        return "; ".join(described) or None
 
     def _node(self, node: NodeConfig) -> None:
         out = NodeOutcome()
+        t0 = time.perf_counter()
+        out.start_ms = (t0 - self._t0) * 1000
         frame = self._input(node, out)
         if frame is not None and node.transform is not None:
             frame = self._transform(node, frame)
@@ -118,6 +163,7 @@ class BatchExecutor:
             out.rows_out = self.engine.count(frame)
             if node.write is not None:
                 self._write(node, frame, out)
+        out.duration_ms = (time.perf_counter() - t0) * 1000
         with self._lock:
             self.frames[node.name] = frame
             self.outcomes[node.name] = out
@@ -152,7 +198,13 @@ class BatchExecutor:
         rng = self.ranges.get(node.name)
         if rng is None:
             return None
-        result = source.read(self.engine, rng)
+        try:
+            result = source.read(self.engine, rng)
+        except (RecordError, PermissionError, IsADirectoryError):
+            if not splittable(rng):
+                raise
+            # One bad file must not hold back the others: find it, then follow on_error.
+            result = read_file_by_file(source, self.engine, rng, self._policy(node))
         out.rows_in = self.engine.count(result.frame) + len(result.rejects)
         if result.rejects:
             self._route_rejects(node, result.rejects, out)
@@ -170,7 +222,7 @@ class BatchExecutor:
         on_time, late = self.engine.split(frame, f"{wm_cfg.column} >= {sql_literal(decode_value(current))}")
         out.late = self.engine.count(late)
         if out.late and wm_cfg.late == "dead_letter":
-            self._dead_letter_frame(node, late, f"late: {wm_cfg.column} older than watermark")
+            self._dead_letter_frame(node, late, f"late: {wm_cfg.column} older than watermark", out)
         return on_time
 
     def _transform(self, node: NodeConfig, frame: Frame) -> Frame:
@@ -206,6 +258,7 @@ class BatchExecutor:
             return
         result = sink.write(self.engine, frame, key)
         out.sink = {"skipped": result.skipped, **result.detail}
+        out.schema = self.engine.schema(frame)
         fault_point("after_sink")
 
     # ------------------------------------------------------------------ bad records
@@ -214,6 +267,8 @@ class BatchExecutor:
 
     def _route_rejects(self, node: NodeConfig, rejects: list[Reject], out: NodeOutcome) -> None:
         out.rejected += len(rejects)
+        out.sample([r.record for r in rejects[:SAMPLE_ROWS]], [r.error for r in rejects[:SAMPLE_ROWS]],
+                   [r.source for r in rejects[:SAMPLE_ROWS]])
         policy = self._policy(node)
         if policy == "fail":
             first = rejects[0]
@@ -235,10 +290,14 @@ class BatchExecutor:
                 hint="set on_error: dead_letter or skip to keep the good rows flowing",
             )
         if policy == "dead_letter":
-            self._dead_letter_frame(node, bad, error)
+            self._dead_letter_frame(node, bad, error, out)
 
-    def _dead_letter_frame(self, node: NodeConfig, bad: Frame, error: str) -> None:
-        dl = dead_letter.frame_rejects(self.engine, bad, error, node.name, self.batch)
+    def _dead_letter_frame(self, node: NodeConfig, bad: Frame, error: str, out: NodeOutcome) -> None:
+        # As dead_letter.frame_rejects, keeping the records at hand for the story's samples.
+        records = self.engine.to_json_records(bad)
+        out.sample(records, error, f"node:{node.name}")
+        rejects = [Reject(r, error, f"node:{node.name}") for r in records]
+        dl = dead_letter.to_frame(self.engine, rejects, node.name, self.batch)
         self._add_dead(node.name, dl)
 
     def _add_dead(self, node: str, frame: Frame) -> None:

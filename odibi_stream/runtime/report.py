@@ -52,6 +52,11 @@ class BatchReport:
         sources: The committed input ranges by source node.
         trace: Per protocol step timings.
         lag: How far each source is behind after the batch (filled in by the runner).
+        inputs: Per source node, the size of its range (files/bytes, offsets/partitions).
+        schemas: Per sink node, the schema of the frame it wrote (column → type).
+        samples: Per node, a few rejected records with their reason (raw: stories mask them;
+            never persisted in the checkpoint).
+        maintenance: Table maintenance run after this batch (step 9), one dict per operation.
     """
 
     pipeline: str
@@ -63,6 +68,10 @@ class BatchReport:
     sources: dict[str, dict[str, Any]]
     trace: BatchTrace
     lag: dict[str, dict[str, int]] = field(default_factory=dict)
+    inputs: dict[str, dict[str, int]] = field(default_factory=dict)
+    schemas: dict[str, dict[str, str]] = field(default_factory=dict)
+    samples: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    maintenance: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def rows_in(self) -> int:
@@ -83,6 +92,11 @@ class BatchReport:
     def late(self) -> int:
         """Rows older than the watermark."""
         return self.counts.late
+
+    @property
+    def data_loss(self) -> dict[str, int]:
+        """Events a source skipped because they were gone (``"lost"`` in its range), by node."""
+        return {n: int(r["lost"]) for n, r in self.sources.items() if isinstance(r, dict) and r.get("lost")}
 
     @property
     def duration_ms(self) -> float:
@@ -110,11 +124,20 @@ class BatchReport:
             "nodes": self.nodes,
             "watermarks": self.watermarks,
             "lag": self.lag,
+            "data_loss": self.data_loss,
+            "trace_id": self.trace.trace_id,
+            "maintenance": self.maintenance,
         }
 
 
 def build_report(
-    compiled: CompiledPipeline, done: CommitEntry, execution: Execution, trace: BatchTrace, replayed: bool
+    compiled: CompiledPipeline,
+    done: CommitEntry,
+    execution: Execution,
+    trace: BatchTrace,
+    replayed: bool,
+    inputs: dict[str, dict[str, int]] | None = None,
+    maintenance: list[dict[str, Any]] | None = None,
 ) -> BatchReport:
     """The report of a batch that just committed."""
     return BatchReport(
@@ -126,4 +149,8 @@ def build_report(
         watermarks={n: decode_value(v) for n, v in execution.watermarks.items()},
         sources=done.sources,
         trace=trace,
+        inputs=inputs or {},
+        schemas={n: o.schema for n, o in execution.nodes.items() if o.schema is not None},
+        samples={n: o.samples for n, o in execution.nodes.items() if o.samples},
+        maintenance=maintenance or [],
     )

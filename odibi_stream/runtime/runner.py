@@ -29,6 +29,7 @@ from odibi_stream.engines.base import Engine
 from odibi_stream.runtime import batch as protocol
 from odibi_stream.runtime.batch import Fence
 from odibi_stream.runtime.compile import CompiledPipeline
+from odibi_stream.runtime.maintenance import DeltaMaintainer
 from odibi_stream.runtime.report import BatchReport
 
 log = logging.getLogger("odibi_stream.runner")
@@ -74,6 +75,7 @@ class PipelineRunner:
             self.live.close()
             raise
         self._progress: protocol.PipelineProgress | None = None
+        self.maintainer = DeltaMaintainer(compiled, checkpoints.store, clock) if compiled.maintenance else None
         self._housekept = False
 
     def __enter__(self) -> PipelineRunner:
@@ -95,6 +97,7 @@ class PipelineRunner:
             report = protocol.run_one_batch(
                 self.live, self.engine, self.log, progress, self.fence,
                 force=force, retain_batches=self.retain_batches, clock=self.clock,
+                maintainer=self.maintainer,
             )
         except BaseException:
             self._progress = None  # unknown after a failure: recover from the checkpoint next time
@@ -106,7 +109,8 @@ class PipelineRunner:
             self.name, report.batch, " (replayed)" if report.replayed else "", report.rows_in,
             report.rows_out, report.rejected, report.late, report.duration_ms,
             extra={"pipeline": self.name, "batch": report.batch, "rows_in": report.rows_in,
-                   "rows_out": report.rows_out, "duration_ms": round(report.duration_ms, 3)},
+                   "rows_out": report.rows_out, "duration_ms": round(report.duration_ms, 3),
+                   "trace_id": report.trace.trace_id},
         )
         return report
 
@@ -152,6 +156,11 @@ class PipelineRunner:
             "lag": self.lag(),
             "problems": progress.problems,
         }
+
+    def forget_progress(self) -> None:
+        """Drop the in-memory position: the next call recovers it from the checkpoint (after an
+        operator changed the checkpoint, e.g. skipped the pending batch)."""
+        self._progress = None
 
     def close(self) -> None:
         """Close every reader and writer (idempotent); the engine belongs to the caller."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 
+from odibi_stream.core.batch_context import BatchContext, bound, new_trace_id
 from odibi_stream.core.clock import SYSTEM_CLOCK, Clock
 from odibi_stream.exceptions import BatchFailed
 
@@ -30,6 +31,7 @@ class Step(str, Enum):
     COMMIT = "commit"
     ACKNOWLEDGE = "acknowledge"
     RETAIN = "retain"
+    MAINTAIN = "maintain"
 
 
 @dataclass
@@ -41,12 +43,16 @@ class BatchTrace:
         started: When the attempt started (UTC).
         batch: Batch number once planned (None before).
         steps_ms: Step → milliseconds, in the order the steps ran.
+        steps_start_ms: Step → when it (first) started, in ms after ``started``.
+        trace_id: The attempt's W3C trace id (logs carry it; traces export under it).
     """
 
     pipeline: str
     started: datetime
     batch: int | None = None
     steps_ms: dict[str, float] = field(default_factory=dict)
+    steps_start_ms: dict[str, float] = field(default_factory=dict)
+    trace_id: str = field(default_factory=new_trace_id)
 
     @property
     def total_ms(self) -> float:
@@ -72,18 +78,40 @@ class StepReporter:
         self.clock = clock
         self.where = where
         self.trace = BatchTrace(pipeline=pipeline, started=clock.now())
+        self.context = BatchContext(pipeline, self.trace.trace_id)
+        self._t0 = clock.monotonic()
+
+    def planned(self, batch: int) -> None:
+        """Record the batch number once the plan is known."""
+        self.trace.batch = self.context.batch = batch
+
+    @contextmanager
+    def bound(self) -> Iterator[BatchContext]:
+        """Bind this attempt's :class:`BatchContext` (log lines carry its trace id)."""
+        with bound(self.context) as context:
+            yield context
 
     @contextmanager
     def time(self, step: Step) -> Iterator[None]:
-        """Time ``step``; a failure inside becomes one :class:`BatchFailed` naming the step."""
+        """Time ``step``; a failure inside becomes one :class:`BatchFailed` naming the step.
+
+        The failure carries this attempt's trace (``BatchFailed.trace``) for stories and traces.
+        """
         t0 = self.clock.monotonic()
+        self.trace.steps_start_ms.setdefault(step.value, (t0 - self._t0) * 1000)
         try:
             yield
-        except (BatchFailed, KeyboardInterrupt, SystemExit):
+        except BatchFailed as passed:
+            if passed.trace is None:
+                passed.trace = self.trace
+            raise
+        except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:  # incl. pyo3's PanicException (a Rust panic in delta-rs)
             trace = self.trace
-            raise BatchFailed(trace.pipeline, trace.batch, step.value, exc, where=self.where) from exc
+            wrapped = BatchFailed(trace.pipeline, trace.batch, step.value, exc, where=self.where)
+            wrapped.trace = trace
+            raise wrapped from exc
         finally:
             elapsed = (self.clock.monotonic() - t0) * 1000
             key = step.value

@@ -3,9 +3,11 @@
 Lifecycle contract:
     * :func:`status_page` is called by the HTTP server for ``GET /``; the file is read from the
       package's ``static/`` folder once and cached for the process lifetime.
-    * The page carries no data: it fetches ``/api/pipelines`` itself (every 2 s) and renders
+    * The page (the operator console: pipeline list, pipeline pages with history charts, DAG,
+      outputs, dead letters, stories and confirmed actions) carries no data: it fetches
+      ``/api/pipelines`` and ``/api/pipelines/{name}/batches`` itself (every 2 s) and renders
       every value with ``textContent`` (never as HTML), so pipeline names and error messages
-      cannot inject markup.
+      cannot inject markup. Charts are inline SVG built in the page: no build step, no library.
     * The CSP allows exactly the page's own inline ``<script>``/``<style>`` blocks (by SHA-256
       hash) and same-origin requests: even a rendering bug could not run injected script.
 """

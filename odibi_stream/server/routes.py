@@ -21,20 +21,19 @@ from typing import Protocol
 from urllib.parse import unquote
 
 from odibi_stream.core.redact import redact
+from odibi_stream.exceptions import OdibiError
 from odibi_stream.observability.logs import get_logger
 from odibi_stream.server.guards import HostPolicy, csrf_problem
+from odibi_stream.server.history_routes import batch_response, batches_response
 from odibi_stream.server.options import ServerOptions
 from odibi_stream.server.page import status_page
 from odibi_stream.server.readiness import assess
 from odibi_stream.server.rejections import Rejections
 from odibi_stream.server.responses import Request, Response, error, json_response
 from odibi_stream.server.throttle import TriggerThrottle
-from odibi_stream.service.control import ControlPlane
+from odibi_stream.service.control import ACTIONS, ActionRefused, ControlPlane
 
 log = get_logger("odibi_stream.server")
-
-ACTIONS = ("trigger", "pause", "resume")
-"""The POST actions under ``/api/pipelines/{name}/``."""
 
 _PUBLIC_ROUTES = frozenset({"healthz", "page"})
 _CSRF_HINT = "POST from the status page or the CLI, or send the header X-Odibi-Request: 1"
@@ -75,12 +74,16 @@ def match(path: str) -> Route | None:
     if path == "/api/pipelines":
         return Route("pipelines", ("GET",))
     parts = path.split("/")
-    if len(parts) not in (4, 5) or parts[:3] != ["", "api", "pipelines"] or not parts[3]:
+    if len(parts) not in (4, 5, 6) or parts[:3] != ["", "api", "pipelines"] or not parts[3]:
         return None
     name = unquote(parts[3])
     if len(parts) == 4:
         return Route("pipeline", ("GET",), pipeline=name)
-    if parts[4] in ACTIONS:
+    if parts[4] == "batches":
+        if len(parts) == 5:
+            return Route("batches", ("GET",), pipeline=name)
+        return Route("batch", ("GET",), pipeline=name, action=parts[5]) if parts[5] else None
+    if parts[4] in ACTIONS and len(parts) == 5:
         return Route("action", ("POST",), pipeline=name, action=parts[4])
     return None
 
@@ -161,7 +164,7 @@ class ApiRouter:
             return error(404, "not found")
         if request.method not in route.methods:
             return error(405, "method not allowed", headers=(("Allow", ", ".join(route.methods)),))
-        return self._dispatch(route)
+        return self._dispatch(route, request)
 
     def _authorized(self, request: Request) -> bool:
         if self.token is None:
@@ -170,7 +173,7 @@ class ApiRouter:
         return hmac.compare_digest(supplied.encode("utf-8"), f"Bearer {self.token}".encode())
 
     # ------------------------------------------------------------------ routes
-    def _dispatch(self, route: Route) -> Response:
+    def _dispatch(self, route: Route, request: Request) -> Response:
         control = self.control
         if route.name == "page":
             page = status_page()
@@ -196,23 +199,38 @@ class ApiRouter:
         if route.name == "pipeline":
             found = control.pipeline(route.pipeline)
             return error(404, "unknown pipeline") if found is None else json_response(200, found)
+        if route.name == "batches":
+            return batches_response(control, route.pipeline, request)
+        if route.name == "batch":
+            return batch_response(control, route.pipeline, route.action or "", request)
         return self._act(route.pipeline, route.action or "")
 
     def _act(self, name: str, action: str) -> Response:
         control = self.control
+        extra: dict[str, object] = {}
         try:
             if action == "trigger":
                 decision = self.throttle.request(name, control.trigger)
             elif action == "pause":
                 control.pause(name)
-            else:
+            elif action == "resume":
                 control.resume(name)
+            elif action == "retry":
+                control.retry(name)
+            else:
+                extra["skipped_batch"] = control.skip(name)
         except KeyError:
             return error(404, "unknown pipeline")
+        except ActionRefused as exc:
+            return error(409, exc.message, hint=exc.hint)
+        except OdibiError as exc:  # e.g. a checkpoint that cannot be changed now
+            return error(409, "action not possible now", hint=exc.hint or str(exc))
+        described = control.pipeline(name) or {}
         if action == "trigger":
+            # A failed or paused pipeline ignores the trigger: the state lets callers say so.
             return json_response(202, {
                 "action": action, "status": "accepted", "coalesced": decision.coalesced,
                 "deferred_seconds": round(decision.deferred_seconds, 3),
+                "state": described.get("state"),
             })
-        described = control.pipeline(name) or {}
-        return json_response(200, {"action": action, "state": described.get("state")})
+        return json_response(200, {"action": action, "state": described.get("state"), **extra})

@@ -4,7 +4,7 @@ Lifecycle contract:
     * ``Daemon(project, ...)`` validates (compiles) every pipeline, so a bad project raises
       ``ConfigError`` before anything starts; nothing is running yet.
     * :meth:`Daemon.start` takes an :class:`~contextlib.ExitStack` and starts the parts in order
-      — schedule manager, leases (every free lease acquired synchronously; a pipeline whose lease
+      — batch observers (stories, alerts, traces: stopped after the workers drained), schedule manager, leases (every free lease acquired synchronously; a pipeline whose lease
       another process holds stays ``waiting_lease`` and is taken over when it expires), the
       control thread (reloads), the project-file watcher — registering each part's stop on the
       stack, so closing the stack stops them in reverse: watcher, control thread, triggers,
@@ -23,12 +23,15 @@ import logging
 import threading
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 from odibi_stream.checkpoints.manager import CheckpointManager
 from odibi_stream.config.project import Project
 from odibi_stream.core.clock import SYSTEM_CLOCK, Clock
 from odibi_stream.service.control_adapter import DaemonControl
 from odibi_stream.service.engines import EngineCache
+from odibi_stream.service.history import pipeline_facts
+from odibi_stream.service.observers import build_observers
 from odibi_stream.service.pipelines import PipelineSet
 from odibi_stream.service.preflight import check_writable_folders
 from odibi_stream.service.project import validate
@@ -78,6 +81,12 @@ class Daemon:
         )
         self.streams.on_lease_lost = self.pipelines.lease_lost
         self.control = DaemonControl(self.pipelines, self.streams, project.config.engine)
+        self.observers = build_observers(
+            project, self.checkpoints, self._statuses,
+            facts=lambda name: pipeline_facts(self.pipelines.project, name), clock=clock,
+        )
+        self.streams.observers = self.observers
+        self.control.history = self.observers.history
         path = Path(project_path) if project_path is not None else None
         self.reloader = Reloader(path, env, self.pipelines, self.control, clock) if path else None
         self.watch_project = watch_project and path is not None
@@ -94,6 +103,8 @@ class Daemon:
     def start(self, stack: ExitStack) -> None:
         """Start every part; ``stack`` stops them in reverse order when it closes."""
         stack.callback(self.checkpoints.close)  # last: leases are released before it
+        self.observers.start()
+        stack.callback(self.observers.stop)  # after the drain: the last batches' stories go out
         self.schedules.start()
         stack.callback(self.schedules.stop)  # after the workers drained (LIFO)
         stack.callback(self.engines.close)
@@ -110,6 +121,9 @@ class Daemon:
         self.control.started.set()
         stack.callback(self.control.started.clear)
         log.info("daemon started: project=%s owner=%s", self.project.config.project, self.owner)
+
+    def _statuses(self) -> dict[str, dict[str, Any]]:
+        return {d["name"]: d for d in self.control.pipelines()}
 
     def _drain(self) -> None:
         # Triggers first (no new wake-ups), then the workers with their in-flight batches.

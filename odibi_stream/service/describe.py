@@ -24,6 +24,8 @@ def waiting_description() -> dict[str, Any]:
         "state": "waiting_lease",
         "degraded": False,
         "last_error": None,
+        "error": None,
+        "busy": False,
         "last_batch": None,
         "batches": 0,
         "lag": {},

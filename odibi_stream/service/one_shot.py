@@ -2,7 +2,8 @@
 
 The run holds the pipeline's lease for its whole duration (see ``service.ownership``), so it
 never processes a pipeline a daemon owns, and it opens and closes the pipeline's readers and
-writers like a daemon's worker does.
+writers like a daemon's worker does. Every committed and failed batch leaves its story (and its
+trace, when tracing is on), written before the run returns.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from odibi_stream.engines.base import Engine
 from odibi_stream.runtime.compile import compile_pipeline
 from odibi_stream.runtime.report import BatchReport
 from odibi_stream.runtime.runner import PipelineRunner
+from odibi_stream.service.observers import ObserverSet, build_observers
 from odibi_stream.service.ownership import owned
 
 
@@ -45,14 +47,36 @@ def run_pipeline(
         with CheckpointManager.open(project.checkpoint) as checkpoints, owned(checkpoints.store, name, ttl, wait=ttl if wait is None else wait, clock=clock) as lease, \
                 PipelineRunner(compiled, engine=engine, checkpoints=checkpoints, fence=lease,
                                retain_batches=project.config.checkpoint.retain_batches, clock=clock) as runner:
-            reports: list[BatchReport] = []
-            if not runner.has_incremental_sources():
-                forced = runner.run_batch(force=True)
-                reports.extend([forced] if forced is not None else [])
-            left = None if max_batches is None else max(0, max_batches - len(reports))
-            if left != 0:
-                reports.extend(runner.run_available(max_batches=left))
-            return reports
+            observers = build_observers(project, checkpoints, clock=clock)
+            observers.start()
+            try:
+                return _batches(runner, observers, max_batches)
+            finally:
+                observers.stop()
     finally:
         if own_engine:
             engine.close()
+
+
+def _batches(runner: PipelineRunner, observers: ObserverSet, max_batches: int | None) -> list[BatchReport]:
+    reports: list[BatchReport] = []
+    force = not runner.has_incremental_sources()
+    while not runner.stop.is_set() and (max_batches is None or len(reports) < max_batches):
+        try:
+            report = runner.run_batch(force=force)
+        except Exception as exc:
+            observers.batch_failed(runner.name, exc, False, {"last_committed": _last(reports)})
+            raise
+        if report is None:
+            break
+        observers.batch_committed(runner.name, report, {})
+        reports.append(report)
+        if force:
+            force = False
+            if not runner.has_incremental_sources():
+                break
+    return reports
+
+
+def _last(reports: list[BatchReport]) -> int | None:
+    return reports[-1].batch if reports else None

@@ -81,7 +81,7 @@ class PipelineSet:
         self.grace = grace
         self.clock = clock
         self.owner = default_owner()
-        self.keeper = LeaseKeeper(lease_ttl / 3, self._activate, self._lost, clock)
+        self.keeper = LeaseKeeper(lease_ttl / 3, self._activate, self._lost, clock, self._problem)
         self.paused: set[str] = set()
         self.errors: dict[str, str] = {}
         self._wanted: dict[str, _Wanted] = {}
@@ -204,8 +204,25 @@ class PipelineSet:
         """Keeper callback: stop the pipeline off-thread, then wait for the lease again."""
         threading.Thread(target=self._rewait, args=(lease,), name="odibi-lease-rewait", daemon=True).start()
 
+    def _problem(self, lease: Lease, message: str | None) -> None:
+        """Keeper callback: a renewal/acquisition fails (or works again): show it in the API."""
+        name = lease.pipeline
+        with self._lock:
+            if message is None:
+                self.errors.pop(name, None)
+            else:
+                self.errors[name] = message
+        try:
+            worker = self.streams.worker(name)
+        except KeyError:
+            return
+        worker.note_problem(message)
+
     def _rewait(self, lease: Lease) -> None:
-        self._deactivate(lease.pipeline)
+        try:
+            self._deactivate(lease.pipeline)
+        except Exception:  # stopping failed half-way: still pursue the lease again
+            log.exception("pipeline %s: deactivation after a lost lease failed", lease.pipeline)
         with self._lock:
             found = self._wanted.get(lease.pipeline)
             current = found is not None and found.lease is lease

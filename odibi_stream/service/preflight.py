@@ -24,6 +24,7 @@ not checked: a read-only landing mount is legitimate.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
@@ -51,11 +52,13 @@ class Target:
         what: What it holds, for the message (``checkpoint root``, ``connection 'local'``).
         path: Absolute folder path.
         key: Key path of the setting in ``odibi.yaml`` that decides the folder.
+        mode: Permissions the folder gets if it is created here (None: the umask decides).
     """
 
     what: str
     path: Path
     key: KeyPath
+    mode: int | None = None
 
 
 def check_writable_folders(project: Project) -> None:
@@ -66,7 +69,7 @@ def check_writable_folders(project: Project) -> None:
     """
     lines: Mapping[KeyPath, int] | None = None
     for target in writable_targets(project):
-        problem = _probe(target.path)
+        problem = _probe(target.path, target.mode)
         if problem is None:
             continue
         if lines is None:
@@ -84,7 +87,8 @@ def writable_targets(project: Project) -> list[Target]:
     targets: list[Target] = []
     if project.checkpoint.scheme == "file":
         key: KeyPath = ("checkpoint", "path") if project.checkpoint.connection else ("checkpoint", "root")
-        targets.append(Target("checkpoint root", Path(project.checkpoint.location), key))
+        ckpt = project.checkpoint
+        targets.append(Target("checkpoint root", Path(ckpt.location), key, ckpt.dir_mode))
     seen = {t.path for t in targets}
     for name in sorted(set(_written_connections(project.pipelines.values()))):
         conn = project.config.connections.get(name)
@@ -110,9 +114,13 @@ def _written_connections(pipelines: Iterable[PipelineConfig]) -> Iterator[str]:
                 yield read.connection
 
 
-def _probe(path: Path) -> str | None:
+def _probe(path: Path, mode: int | None = None) -> str | None:
     """None if ``path`` exists (or could be created) and takes a new file; else the reason."""
     try:
+        if mode is not None and not path.exists():
+            path.mkdir(parents=True, exist_ok=True, mode=mode)
+            with contextlib.suppress(PermissionError):  # exactly the setting, whatever the umask
+                os.chmod(path, mode)
         path.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=".odibi-write-check-", dir=path)
     except OSError as exc:

@@ -52,10 +52,10 @@ class Reloader:
             new = load(self.path, self.env)
             validate(new, self.clock)
         except OdibiError as exc:
-            self.control.reload_error = str(exc)
+            self.control.reload_failed(exc)
             log.error("reload failed, keeping the running config: %s", exc)
             return False
-        self.control.reload_error = None
+        self.control.reload_succeeded()
         old = self.pipelines.fingerprints()
         self.pipelines.set_project(new)
         changed = [n for n in old if n in new.pipelines and new.fingerprint(n) != old[n]]

@@ -16,7 +16,8 @@ Lifecycle contract:
       fails at once. A ``failed`` pipeline ignores wake-ups until :meth:`resume`; other
       pipelines are unaffected.
     * The manager is the workers' :class:`~odibi_stream.service.worker.WorkerHost`: after every
-      commit it publishes metrics and tells commit listeners (``after`` triggers) from the
+      commit it publishes metrics, hands the report to :attr:`StreamManager.observers` (stories,
+      alerts, traces — they only queue) and tells commit listeners (``after`` triggers) from the
       committing pipeline's thread; a worker's lease loss goes to ``on_lease_lost``.
 """
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from typing import Any, Protocol
 
 from odibi_stream.config.options.triggers import CONTINUOUS_POLL_SECONDS
 from odibi_stream.core.clock import SYSTEM_CLOCK, Clock
@@ -36,6 +38,14 @@ from odibi_stream.service.worker import PipelineWorker, RunnerFactory
 log = logging.getLogger(__name__)
 
 CommitListener = Callable[[str], None]
+
+
+class Observer(Protocol):
+    """What the manager tells about batches (``service.observers.ObserverSet``)."""
+
+    def batch_committed(self, name: str, report: BatchReport, status: dict[str, Any]) -> None: ...
+
+    def batch_failed(self, name: str, error: BaseException, retrying: bool, status: dict[str, Any]) -> None: ...
 
 
 class StreamManager:
@@ -60,6 +70,7 @@ class StreamManager:
         self._accepting = True
         self.on_lease_lost = on_lease_lost
         self.clock = clock
+        self.observers: Observer | None = None
 
     # ------------------------------------------------------------------ membership
     def add(
@@ -197,8 +208,16 @@ class StreamManager:
             worker = self.worker(name)
         except KeyError:
             return  # removed meanwhile: its gauges no longer matter
+        state = worker.describe_state()
         try:
             metrics.record_batch(name, report, status, error)
-            metrics.record_status(name, worker.describe_state())
+            metrics.record_status(name, state)
         except Exception:
             log.exception("metrics update failed: pipeline=%s", name)
+        observers = self.observers
+        if observers is None:
+            return
+        if report is not None:
+            observers.batch_committed(name, report, state)
+        elif error is not None:
+            observers.batch_failed(name, error, status == "retry", state)

@@ -16,12 +16,15 @@ import logging
 import random
 import threading
 from collections.abc import Callable
-from typing import Any, Protocol
+from concurrent.futures import Future
+from typing import Any, Protocol, TypeVar
 
 from odibi_stream.config.options.triggers import CONTINUOUS_POLL_SECONDS
 from odibi_stream.core.clock import SYSTEM_CLOCK, Clock
+from odibi_stream.core.resources import out_of_space
 from odibi_stream.core.wake import WakeReason
 from odibi_stream.exceptions import LeaseLost, OdibiError, is_retryable, root_cause
+from odibi_stream.runtime.failure import failure_detail
 from odibi_stream.runtime.report import BatchReport
 
 log = logging.getLogger(__name__)
@@ -69,6 +72,7 @@ class WorkerHost(Protocol):
 
 
 RunnerFactory = Callable[[threading.Event], BatchRunner]
+T = TypeVar("T")
 
 
 def backoff_delay(attempt: int, base: float = BACKOFF_BASE, cap: float = BACKOFF_CAP) -> float:
@@ -121,9 +125,12 @@ class PipelineWorker:
         self.degraded = False
         self.last_batch: BatchReport | None = None
         self.last_error: str | None = None
+        self.error: dict[str, Any] | None = None
+        self.problem: str | None = None  # e.g. the lease cannot be renewed (see note_problem)
         self.batches = 0
         self.wakeups = 0
         self.snapshot: dict[str, Any] = {}
+        self._calls: list[tuple[Callable[[BatchRunner], Any], Future[Any]]] = []
         self.thread = threading.Thread(target=self._main, name=f"odibi-runner-{name}", daemon=True)
         if self._data:
             self.signal.set()
@@ -148,8 +155,43 @@ class PipelineWorker:
             if not paused:
                 self.failed = False
                 self.last_error = None
+                self.error = None
                 self._data = True
         self.signal.set()
+
+    def clear_failure(self) -> None:
+        """Forget a terminal failure and look for data again (``retry``); a pause is kept."""
+        with self._lock:
+            self.failed = False
+            self.last_error = None
+            self.error = None
+            self._data = True
+        self.signal.set()
+
+    def call(self, fn: Callable[[BatchRunner], T]) -> Future[T]:
+        """Run ``fn(runner)`` on the worker's thread between batches (operator repairs).
+
+        The runner is not thread-safe, so anything that changes what it holds in memory (a
+        skipped batch) runs where its batches run. The future fails with RuntimeError if the
+        thread is gone (its pipeline could not be opened).
+        """
+        future: Future[T] = Future()
+        if not self.thread.is_alive() or self.runner is None:
+            future.set_exception(RuntimeError(f"pipeline {self.name} has no running worker"))
+            return future
+        with self._lock:
+            self._calls.append((fn, future))
+        self.signal.set()
+        return future
+
+    def _run_calls(self, runner: BatchRunner) -> None:
+        with self._lock:
+            calls, self._calls = self._calls, []
+        for fn, future in calls:
+            try:
+                future.set_result(fn(runner))
+            except Exception as exc:
+                future.set_exception(exc)
 
     def request_stop(self) -> None:
         """Ask the thread to end after the in-flight batch (see the manager's drain)."""
@@ -169,12 +211,8 @@ class PipelineWorker:
 
     # ------------------------------------------------------------------ thread
     def _main(self) -> None:
-        try:
-            self.runner = self.factory(self.stop)
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException as exc:  # opening failed (bad credentials, missing table, a panic)
-            self._record_failure(exc, attempt=self.max_attempts, retry=False)
+        self.runner = self._open()
+        if self.runner is None:
             return
         try:
             self._refresh()
@@ -182,11 +220,29 @@ class PipelineWorker:
         finally:
             self.runner.close()
 
+    def _open(self) -> BatchRunner | None:
+        """Build the runner; an outage while opening (broker down, disk full) is retried."""
+        attempt = 0
+        while not self.stop.is_set():
+            attempt += 1
+            try:
+                return self.factory(self.stop)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as exc:  # opening failed (bad credentials, missing table, a panic)
+                retry = is_retryable(exc) or out_of_space(exc)
+                self._record_failure(exc, attempt=attempt if retry else self.max_attempts, retry=retry)
+                if not retry:
+                    return None
+                self.clock.wait(self.stop, backoff_delay(attempt))
+        return None
+
     def _loop(self, runner: BatchRunner) -> None:
         while not self.stop.is_set():
             signalled = self.signal.wait(self.poll if self.continuous else None)
             if self.stop.is_set():
                 break
+            self._run_calls(runner)
             with self._lock:
                 self.signal.clear()
                 forced, data = self._forced, self._data
@@ -197,7 +253,20 @@ class PipelineWorker:
             if not signalled and self.continuous:
                 data = self._probe(runner)
             if forced or data:
-                self._cycle(forced)
+                self._guarded_cycle(forced)
+
+    def _guarded_cycle(self, forced: int) -> None:
+        """:meth:`_cycle`, surviving any error outside a batch attempt (a bug in a callback)."""
+        try:
+            self._cycle(forced)
+        except Exception as exc:  # no exception ends the worker thread
+            log.exception("pipeline %s: unexpected error outside a batch (continuing)", self.name)
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            self.degraded = True
+            self.clock.wait(self.stop, BACKOFF_CAP)
+            with self._lock:
+                self._data = True  # look again once the wait is over
+            self.signal.set()
 
     def _probe(self, runner: BatchRunner) -> bool:
         try:
@@ -214,7 +283,7 @@ class PipelineWorker:
                 return
         while not self.stop.is_set():
             ok, report = self._attempt(force=False)
-            if not ok or report is None:
+            if not ok or report is None or self.paused:
                 return
 
     def _attempt(self, *, force: bool) -> tuple[bool, BatchReport | None]:
@@ -254,6 +323,7 @@ class PipelineWorker:
         if report is None:
             return
         self.last_error = None
+        self.error = None
         self.batches += 1
         self.last_batch = report
         self._refresh()
@@ -268,26 +338,41 @@ class PipelineWorker:
         fails at once; anything else (unknown, maybe transient) gets ``max_attempts``.
         """
         cause = root_cause(exc)
+        # A full disk (checkpoint root or a sink's target) is an outage like a dead broker:
+        # native writers report it as a generic error, so it is recognised by its errno.
+        outage = is_retryable(exc) or out_of_space(exc)
         terminal = isinstance(cause, OdibiError) and not cause.retryable
-        retry = is_retryable(exc) or (not terminal and attempt < self.max_attempts)
+        retry = outage or (not terminal and attempt < self.max_attempts)
         self._record_failure(exc, attempt, retry)
         return retry
 
     def _record_failure(self, exc: BaseException, attempt: int, retry: bool) -> None:
         self.last_error = f"{type(root_cause(exc)).__name__}: {exc}"
+        self.error = failure_detail(exc)
         self.degraded = retry
         self.failed = not retry
+        hint = f" (hint: {self.error['hint']})" if self.error.get("hint") else ""
         if retry:
-            log.warning("batch failed (attempt %d, retrying): pipeline=%s: %s", attempt, self.name, self.last_error)
+            log.warning("batch failed (attempt %d, retrying): pipeline=%s: %s%s", attempt, self.name,
+                        self.last_error, hint)
         else:
-            log.error("pipeline failed after %d attempt(s): pipeline=%s: %s", attempt, self.name, self.last_error)
+            log.error("pipeline failed after %d attempt(s): pipeline=%s: %s%s", attempt, self.name,
+                      self.last_error, hint)
         self.host.batch_failed(self.name, exc, retry)
 
     def _lost(self, exc: BaseException) -> None:
         self.lease_lost = True
         self.last_error = f"{type(root_cause(exc)).__name__}: {exc}"
+        self.error = failure_detail(exc)
         log.warning("lease lost during a batch: pipeline=%s", self.name)
-        self.host.lease_lost(self.name)
+        try:
+            self.host.lease_lost(self.name)
+        except Exception:  # the lease orchestration retries by itself; this thread carries on
+            log.exception("pipeline %s: handing back the lost lease failed", self.name)
+
+    def note_problem(self, problem: str | None) -> None:
+        """Show (or, with None, clear) a problem outside batches, e.g. a lease renewal failing."""
+        self.problem = problem
 
     def _refresh(self) -> None:
         if self.runner is None:
@@ -301,8 +386,10 @@ class PipelineWorker:
         """Thread-safe status snapshot (no runner calls)."""
         return {
             "state": self.state,
-            "degraded": self.degraded,
-            "last_error": self.last_error,
+            "degraded": self.degraded or self.problem is not None,
+            "last_error": self.problem or self.last_error,
+            "error": self.error,
+            "busy": self.busy,
             "batches": self.batches,
             "wakeups": self.wakeups,
             "lag": self.snapshot.get("lag", {}),

@@ -169,19 +169,18 @@ class OptionsError(ConfigError):
     """Options given as a mapping (not from a loaded file) that do not validate.
 
     Attributes:
-        path: Where below ``options`` the problem is (``("delimter",)``), so whoever knows
-            the YAML position of ``options`` can point at the key's line.
+        path: Where below ``options`` the problem is (``("delimter",)``).
     """
 
     def __init__(self, message: str, *, path: tuple[str | int, ...] = (), hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.path = path
 
-    def at(self, file: str | None, line: int | None) -> OptionsError:
-        """This error positioned at ``file:line``."""
-        found = OptionsError(self.message, path=self.path, hint=self.hint)
-        found.file, found.line = file, line
-        return found
+    @property
+    def keys(self) -> tuple[str | int, ...]:
+        """The setting's path inside its node section (``("options", "delimter")``): what
+        :func:`odibi_stream.runtime.where.located` uses to point at the key's line."""
+        return ("options", *self.path)
 
 
 def options_error(exc: ValidationError, model: type[BaseModel], what: str) -> OptionsError:

@@ -82,9 +82,11 @@ def test_broken_reload_keeps_running_then_good_reload_applies(tmp_path: Path, pr
     daemon = procs(proj.root)
     wait_for(lambda: daemon.get("/readyz")[0] == 200, 20, "ready")
     b_file.write_text(b_file.read_text().replace("max_attempts", "max_attempst"))
-    wait_for(lambda: daemon.pipelines()["a"]["reload_error"] is not None, 20, "reload error reported")
+    wait_for(lambda: daemon.pipelines()["b"]["reload_error"] is not None, 20, "reload error reported")
     described = daemon.pipelines()
-    assert "max_attempst" in described["a"]["reload_error"]
+    assert "max_attempst" in described["b"]["reload_error"] and "b.yaml:" in described["b"]["reload_error"]
+    assert described["a"]["reload_error"] is None  # only the pipeline whose file is broken
+    assert "max_attempst" in daemon.get("/readyz")[1]["detail"]["reload_error"]
     assert {d["state"] for d in described.values()} <= {"idle", "running"}
     proj.drop("a", "x.csv", [1])
     wait_for(lambda: proj.ids("a") == [1], 20, "old config keeps running")

@@ -192,4 +192,5 @@ def test_the_same_origin_status_page_still_acts(browser: webdriver.Chrome, daemo
     wait(browser, lambda: browser.find_elements(By.CSS_SELECTOR, 'tr[data-pipeline="m"]'), "pipeline row")
     row = browser.find_element(By.CSS_SELECTOR, 'tr[data-pipeline="m"]')
     row.find_element(By.CSS_SELECTOR, 'button[data-action="pause"]').click()
+    browser.find_element(By.ID, "confirm-ok").click()  # the console asks before acting
     wait_for(lambda: pipeline(daemon.port)["state"] == "paused", 10, "paused from the status page")

@@ -37,11 +37,11 @@ class FakeDaemon:
         self.lock = threading.Lock()
         self.calls: list[tuple[str, str]] = []
         self.states = {"orders": "idle", "clicks": "failed", XSS_NAME: "running"}
-        self.batches = {"orders": 3, "clicks": 0, XSS_NAME: 1}
+        self.counts = {"orders": 3, "clicks": 0, XSS_NAME: 1}
         self.metrics = Metrics()
 
     def _describe(self, name: str) -> dict[str, Any]:
-        batch = self.batches[name]
+        batch = self.counts[name]
         return {
             "name": name,
             "state": self.states[name],
@@ -54,6 +54,11 @@ class FakeDaemon:
             "watermarks": {"clean": datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)} if name == "orders" else {},
             "nodes": ["raw", "clean", "lake", "rejects"] if name == "orders" else ["src", name],
             "edges": [["raw", "clean"], ["clean", "lake"], ["raw", "rejects"]] if name == "orders" else [["src", name]],
+            "error": {
+                "message": "cannot parse CSV file <b>x</b>", "type": "UnreadableFile", "batch": 1,
+                "step": "execute", "node": "src", "where": "pipelines/x.yaml:7",
+                "input": "landing/a.csv", "hint": "set on_error: dead_letter",
+            } if name == XSS_NAME else None,
             "reload_error": None,
             "degraded": name == XSS_NAME,
             "batches": batch,
@@ -77,7 +82,7 @@ class FakeDaemon:
             elif action == "resume":
                 self.states[name] = "idle"
             else:
-                self.batches[name] += 1
+                self.counts[name] += 1
 
     def trigger(self, name: str) -> None:
         self._act("trigger", name)
@@ -87,6 +92,24 @@ class FakeDaemon:
 
     def resume(self, name: str) -> None:
         self._act("resume", name)
+
+    def retry(self, name: str) -> None:
+        self._act("retry", name)
+
+    def skip(self, name: str) -> int:
+        self._act("skip", name)
+        return 0
+
+    def batches(self, name: str, limit: int) -> list[dict[str, Any]] | None:
+        with self.lock:
+            if name not in self.states:
+                return None
+            return [{"batch": b, "status": "committed", "rows_in": 5, "rows_out": 4, "rejected": 0, "late": 0,
+                     "duration_ms": 10.0 * (b + 1), "rows_per_second": 100.0 * (b + 1), "lag": b, "dead_letters": 0,
+                     "finished": None, "error": None} for b in range(self.counts[name], 0, -1)][:limit]
+
+    def batch(self, name: str, batch: int) -> dict[str, Any] | None:
+        return None
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         return True, {"reload_error": None}
@@ -131,7 +154,12 @@ def cell(driver: webdriver.Chrome, pipeline: str, column: str) -> str:
 
 
 def click(driver: webdriver.Chrome, pipeline: str, action: str) -> None:
+    """Click an action button, then confirm it in the console's dialog."""
     rows(driver)[pipeline].find_element(By.CSS_SELECTOR, f'button[data-action="{action}"]').click()
+    dialog = driver.find_element(By.ID, "confirm")
+    wait_for(driver, dialog.is_displayed, "confirmation dialog")
+    driver.find_element(By.ID, "confirm-ok").click()
+    wait_for(driver, lambda: not dialog.is_displayed(), "dialog closed")
 
 
 def test_table_and_dags_render_escaped(
@@ -149,13 +177,25 @@ def test_table_and_dags_render_escaped(
     assert cell(browser, "clicks", "state") == "failed"
     assert cell(browser, "clicks", "error") == "SinkError: lake unreachable <b>bold?</b>"
     assert cell(browser, "clicks", "batch") == "—"
+    # a structured error: where (YAML line, batch, step, node), what, the input and the hint
+    assert cell(browser, XSS_NAME, "error").splitlines() == [
+        "pipelines/x.yaml:7 · batch 1 · step execute · node src: UnreadableFile: cannot parse CSV file <b>x</b>",
+        "input: landing/a.csv",
+        "hint: set on_error: dead_letter",
+    ]
 
     # The hostile name is shown literally and nothing it contains ran or became an element.
     assert cell(browser, XSS_NAME, "name") == XSS_NAME
     assert browser.execute_script("return window.__xss === undefined") is True
     assert browser.find_elements(By.CSS_SELECTOR, "main img, main script, #pipelines b") == []
 
-    dag = browser.find_element(By.CSS_SELECTOR, 'figure.dag[data-pipeline="orders"]')
+    sparks = rows(browser)["orders"].find_element(By.CSS_SELECTOR, 'svg.spark[data-series="throughput"]')
+    assert sparks.get_attribute("data-values") == "[200,300,400]"  # oldest first, as the history API says
+
+    browser.get(server.url + "#/p/orders")
+    wait_for(browser, lambda: browser.find_element(By.ID, "p-name").text == "orders", "pipeline page")
+    dag = browser.find_element(By.CSS_SELECTOR, "figure#p-dag")
+    wait_for(browser, lambda: dag.find_elements(By.CSS_SELECTOR, "g.node"), "DAG drawn")
     nodes = [g.get_attribute("data-node") for g in dag.find_elements(By.CSS_SELECTOR, "g.node")]
     edges = {p.get_attribute("data-edge") for p in dag.find_elements(By.CSS_SELECTOR, "path.edge")}
     assert sorted(nodes) == ["clean", "lake", "raw", "rejects"]

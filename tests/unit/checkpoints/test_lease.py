@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import orjson
@@ -11,7 +10,9 @@ import pytest
 
 from odibi_stream.checkpoints.lease import Lease, LeaseKeeper, LeaseRecord
 from odibi_stream.checkpoints.local import LocalCheckpointStore
+from odibi_stream.core.clock import ManualClock
 from odibi_stream.exceptions import CheckpointCorrupt, LeaseLost
+from tests.unit.service.runtime_projects import wait_for
 
 
 def _store(tmp_path: Path) -> LocalCheckpointStore:
@@ -34,13 +35,14 @@ def test_first_owner_wins_second_waits(tmp_path: Path) -> None:
 
 def test_expired_lease_is_taken_over_with_higher_epoch_and_old_fence_fails(tmp_path: Path) -> None:
     store = _store(tmp_path)
-    a = Lease(store, "orders", "A", ttl_seconds=0.3)
-    b = Lease(store, "orders", "B", ttl_seconds=30)
+    clock = ManualClock()
+    a = Lease(store, "orders", "A", ttl_seconds=0.3, clock=clock)
+    b = Lease(store, "orders", "B", ttl_seconds=30, clock=clock)
     assert a.try_acquire()
-    deadline = time.monotonic() + 5
-    while not b.try_acquire():
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    clock.advance(0.29)
+    assert not b.try_acquire(), "a lease is honoured until it expires"
+    clock.advance(0.01)
+    assert b.try_acquire()
     assert b.epoch == 2
     with pytest.raises(LeaseLost):
         a.check()
@@ -50,16 +52,14 @@ def test_expired_lease_is_taken_over_with_higher_epoch_and_old_fence_fails(tmp_p
 
 
 def test_expired_own_lease_fails_the_fence(tmp_path: Path) -> None:
-    a = Lease(_store(tmp_path), "p", "A", ttl_seconds=0.05)
+    clock = ManualClock()
+    a = Lease(_store(tmp_path), "p", "A", ttl_seconds=0.05, clock=clock)
     assert a.try_acquire()
-    deadline = time.monotonic() + 5
-    while True:
-        try:
-            a.check()
-        except LeaseLost:
-            break
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    clock.advance(0.049)
+    a.check()
+    clock.advance(0.001)
+    with pytest.raises(LeaseLost, match="expired"):
+        a.check()
 
 
 def test_release_lets_the_next_owner_in_at_once(tmp_path: Path) -> None:
@@ -102,22 +102,41 @@ def test_unknown_version_is_corrupt(tmp_path: Path) -> None:
 
 def test_keeper_renews_and_reports_takeover(tmp_path: Path) -> None:
     store = _store(tmp_path)
+    clock = ManualClock()
     acquired: list[str] = []
     lost = threading.Event()
-    keeper = LeaseKeeper(0.05, lambda le: acquired.append(le.pipeline), lambda le: lost.set())
-    a = Lease(store, "p", "A", ttl_seconds=0.3)
+    keeper = LeaseKeeper(0.05, lambda le: acquired.append(le.pipeline), lambda le: lost.set(), clock)
+    a = Lease(store, "p", "A", ttl_seconds=0.3, clock=clock)
     keeper.want(a)
     keeper.start()
     try:
         assert acquired == ["p"]
-        # renewals keep the short lease alive well past its ttl
-        end = time.monotonic() + 1.0
-        while time.monotonic() < end:
+        # renewals keep the short lease alive well past its ttl (1 s of manual time)
+        waits = 0
+        for _ in range(20):
+            # A new wait means the keeper finished the previous round (and renewed).
+            wait_for(lambda done=waits: len(clock.requested) > done and clock.waiters == 1, 10, "the next round")
+            waits = len(clock.requested)
             a.check()
-            time.sleep(0.05)
+            clock.advance(0.05)
         # another owner forces a takeover by rewriting the lease with a newer epoch
-        rec = LeaseRecord("B", a.epoch + 1, LeaseRecord.decode(store.read("p/lease.json") or b"", "k").expires)
-        store.replace("p/lease.json", rec.encode())
+        # (through compare-and-swap, like a competing owner: a plain replace could be
+        # overwritten by a renewal already between its read and its write)
+        while True:
+            seen = store.read("p/lease.json") or b""
+            rec = LeaseRecord("B", a.epoch + 1, LeaseRecord.decode(seen, "k").expires)
+            if store.compare_and_swap("p/lease.json", rec.encode(), seen):
+                break
+        # The next renewal finds the foreign record: one or two rounds, depending on whether the
+        # round in flight renewed just before the rewrite.
+        for _ in range(3):
+            wait_for(
+                lambda done=waits: lost.is_set() or (len(clock.requested) > done and clock.waiters == 1), 10, "a round"
+            )
+            if lost.is_set():
+                break
+            waits = len(clock.requested)
+            clock.advance(0.05)
         assert lost.wait(5)
         assert keeper.held() == []
     finally:

@@ -115,7 +115,8 @@ def test_vanished_file_is_a_terminal_source_error(tmp_path: Path) -> None:
     f.unlink()
     with pytest.raises(SourceError) as info:
         src.read(PandasEngine(), rng)
-    assert info.value.retryable is False and info.value.hint and "rewind" in info.value.hint
+    assert info.value.retryable is False and info.value.hint
+    assert "odibi-stream retry" in info.value.hint and "odibi-stream skip" in info.value.hint
 
 
 def test_after_read_archive_keeps_relative_path_and_tolerates_repeat(tmp_path: Path) -> None:

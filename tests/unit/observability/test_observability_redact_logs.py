@@ -159,7 +159,7 @@ def test_secret_from_config_never_reaches_log_output_of_a_real_process(tmp_path:
             check=False,
         )
         assert proc.returncode == 0, proc.stderr
-        assert "resolved ***" in proc.stderr
+        assert "resolved ${secret:KAFKA_PW}" in proc.stderr  # the reference, never the value
         assert "kafka-secret-value-42" not in proc.stderr
         if fmt == "json":
             assert json.loads(proc.stderr.strip())["options"] == {

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from odibi_stream.observability.metrics import Metrics
+from odibi_stream.service.control import ActionRefused
 
 XSS_NAME = "<script>alert(1)</script>"
 
@@ -58,6 +59,32 @@ class FakeDaemon:
 
     def resume(self, name: str) -> None:
         self._act("resume", name, "idle")
+
+    def retry(self, name: str) -> None:
+        with self.lock:
+            state = self.states.get(name)
+        if state is not None and state != "failed":
+            raise ActionRefused(f"pipeline is {state}, not failed", hint="trigger it")
+        self._act("retry", name, "idle")
+
+    def skip(self, name: str) -> int:
+        with self.lock:
+            state = self.states.get(name)
+        if state is not None and state not in ("failed", "paused"):
+            raise ActionRefused(f"pipeline is {state}", hint="pause it first")
+        self._act("skip", name, "idle" if state == "failed" else None)
+        return 3
+
+    def batches(self, name: str, limit: int) -> list[dict[str, Any]] | None:
+        with self.lock:
+            if name not in self.states:
+                return None
+        return [{"batch": b, "status": "committed", "rows_in": 5, "rows_out": 4} for b in (3, 2, 1)][:limit]
+
+    def batch(self, name: str, batch: int) -> dict[str, Any] | None:
+        if name not in self.states or batch not in (1, 2, 3):
+            return None
+        return {"version": 1, "kind": "story", "pipeline": name, "batch": batch, "status": "committed"}
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         return self.ready, {"orders": {"state": "idle", "lease": "held", "degraded": False}, "reload_error": None}

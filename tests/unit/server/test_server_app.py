@@ -118,6 +118,24 @@ def test_actions_reach_the_daemon(server: ServerHandle, daemon: FakeDaemon) -> N
     assert daemon.calls == [("trigger", "orders"), ("pause", "orders"), ("resume", "orders")]
 
 
+def test_retry_and_skip_answer_409_with_a_hint_when_the_state_forbids(
+    server: ServerHandle, daemon: FakeDaemon
+) -> None:
+    status, _, body = call("POST", server.url + "api/pipelines/orders/retry")
+    assert status == 409 and orjson.loads(body) == {"error": "pipeline is idle, not failed", "hint": "trigger it"}
+    status, _, body = call("POST", server.url + "api/pipelines/orders/skip")
+    assert status == 409 and orjson.loads(body)["hint"] == "pause it first"
+    daemon.states["orders"] = "failed"
+    status, _, body = call("POST", server.url + "api/pipelines/orders/trigger")
+    assert status == 202 and orjson.loads(body)["state"] == "failed"  # the CLI says so
+    status, _, body = call("POST", server.url + "api/pipelines/orders/skip")
+    assert status == 200 and orjson.loads(body)["skipped_batch"] == 3
+    daemon.states["orders"] = "failed"
+    status, _, body = call("POST", server.url + "api/pipelines/orders/retry")
+    assert status == 200 and orjson.loads(body)["state"] == "idle"
+    assert call("POST", server.url + "api/pipelines/nope/retry")[0] == 404
+
+
 def test_percent_encoded_names_are_decoded(server: ServerHandle, daemon: FakeDaemon) -> None:
     quoted = urllib.request.quote(XSS_NAME, safe="")
     assert call("POST", server.url + f"api/pipelines/{quoted}/pause")[0] == 200
@@ -183,16 +201,16 @@ def test_internal_errors_are_short_and_redacted(server: ServerHandle, daemon: Fa
 
 
 def test_secrets_in_error_strings_are_redacted(server: ServerHandle, daemon: FakeDaemon) -> None:
-    register_secret("topsecretvalue")
+    register_secret("topsecret-value-42")
     try:
         original = daemon._describe
 
         def leaky(name: str) -> dict[str, Any]:
-            return {**original(name), "last_error": "auth failed with topsecretvalue"}
+            return {**original(name), "last_error": "auth failed with topsecret-value-42"}
 
         daemon._describe = leaky  # type: ignore[method-assign]
         _, _, body = call("GET", server.url + "api/pipelines/orders")
-        assert b"topsecretvalue" not in body
+        assert b"topsecret-value-42" not in body
         assert orjson.loads(body)["last_error"] == "auth failed with ***"
     finally:
         clear_secrets()
@@ -254,3 +272,33 @@ def test_stop_cuts_kept_alive_connections(daemon: FakeDaemon) -> None:
         assert daemon.calls == []
     finally:
         conn.close()
+
+
+def test_batch_history_routes(server: ServerHandle, daemon: FakeDaemon) -> None:
+    status, _, body = call("GET", server.url + "api/pipelines/orders/batches?limit=2")
+    assert status == 200
+    assert orjson.loads(body) == {"pipeline": "orders", "batches": [
+        {"batch": 3, "status": "committed", "rows_in": 5, "rows_out": 4},
+        {"batch": 2, "status": "committed", "rows_in": 5, "rows_out": 4},
+    ]}
+    assert call("GET", server.url + "api/pipelines/orders/batches?limit=x")[0] == 400
+    assert call("GET", server.url + "api/pipelines/nope/batches")[0] == 404
+    status, headers, body = call("GET", server.url + "api/pipelines/orders/batches/2")
+    assert status == 200 and orjson.loads(body)["batch"] == 2
+    status, headers, body = call("GET", server.url + "api/pipelines/orders/batches/2?format=html")
+    assert status == 200 and headers["Content-Type"] == "text/html; charset=utf-8"
+    assert b"<title>orders batch 2</title>" in body
+    assert "script-src 'none'" in headers["Content-Security-Policy"]
+    assert call("GET", server.url + "api/pipelines/orders/batches/9")[0] == 404
+    assert call("GET", server.url + "api/pipelines/orders/batches/-1")[0] == 400
+    assert call("POST", server.url + "api/pipelines/orders/batches")[0] == 405
+
+
+def test_retry_and_skip_actions(server: ServerHandle, daemon: FakeDaemon) -> None:
+    daemon.states["orders"] = "failed"
+    status, _, body = call("POST", server.url + "api/pipelines/orders/skip")
+    assert status == 200 and orjson.loads(body) == {"action": "skip", "skipped_batch": 3, "state": "idle"}
+    daemon.states["orders"] = "failed"
+    status, _, body = call("POST", server.url + "api/pipelines/orders/retry")
+    assert status == 200 and orjson.loads(body)["action"] == "retry"
+    assert daemon.calls[-2:] == [("skip", "orders"), ("retry", "orders")]
