@@ -140,6 +140,14 @@ class RecordError(Terminal, OdibiError):
     """A record failed to parse or failed a declared check under ``on_error: fail``."""
 
 
+class ExpectationFailed(Terminal, OdibiError):
+    """A batch breached a ``fail`` data-quality threshold (``expect`` / a ``severity: fail`` check)."""
+
+
+class SchemaMismatch(Terminal, OdibiError):
+    """A batch's columns differ from its Delta table's in a way the sink's schema policy refuses."""
+
+
 class BatchFailed(OdibiError):
     """A batch failed at a protocol step (and node): the one error a batch attempt raises.
 

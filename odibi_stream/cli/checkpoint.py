@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from odibi_stream.core.jsonable import jsonable
+from odibi_stream.runtime.schema_report import describe_schema_changes, schema_changes
 
 if TYPE_CHECKING:
     from odibi_stream.checkpoints.entries import CommitEntry, OffsetsEntry
@@ -219,6 +220,7 @@ def history_rows(
                 **{k: totals.get(k) for k in _ROW_KEYS},
                 "metrics": done.metrics if done else {},
                 "sources": either.sources if either else {},
+                "schema_changes": schema_changes(done.nodes) if done else {},
             }
         )
     return rows
@@ -277,7 +279,7 @@ def history(project: Path, pipeline: str, env: str | None, as_json: bool, limit:
         _echo_json(rows)
         return
     table = Table(title=f"batches of pipeline '{log.pipeline}' (newest first)")
-    for col in ("batch", "status", "epoch", "planned", "committed", *_ROW_KEYS):
+    for col in ("batch", "status", "epoch", "planned", "committed", *_ROW_KEYS, "schema"):
         table.add_column(col, justify="right" if col in (*_ROW_KEYS, "batch", "epoch") else "left")
     for r in rows:
         cells = [
@@ -287,6 +289,7 @@ def history(project: Path, pipeline: str, env: str | None, as_json: bool, limit:
             r["planned"],
             r["committed"],
             *(r[k] for k in _ROW_KEYS),
+            describe_schema_changes(r["schema_changes"]) or None,
         ]
         table.add_row(*("-" if c is None else str(c) for c in cells))
     Console(soft_wrap=False).print(table)

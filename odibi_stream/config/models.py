@@ -26,6 +26,14 @@ from odibi_stream.config.options import (
     validate_options,
 )
 from odibi_stream.config.schedule_check import check_schedule
+from odibi_stream.config.semantics import (
+    ColumnConfig,
+    ExpectConfig,
+    MergeConfig,
+    PiiConfig,
+    SchemaPolicyConfig,
+    Severity,
+)
 
 
 class IncrementalConfig(Model):
@@ -153,6 +161,9 @@ class WriteConfig(Model):
         validate_default=True,
         description="Options of the format (docs/options.md lists them per format); a plugin's format takes its connector's.",
     )
+    merge: MergeConfig | None = Field(default=None, description="Merge strategy of mode: merge (keys, strategy, sequence_by, deletes, audit_columns).")
+    schema_: SchemaPolicyConfig | None = Field(default=None, alias="schema", description="Schema evolution policy of a Delta sink (default add_columns).")
+    sensitive: bool = Field(default=False, description="This sink may hold raw personal data: sensitive columns are not masked before it.")
     maintenance: MaintenanceConfig | None = Field(
         default=None, description="Delta table maintenance of this sink (format: delta); overrides the project default."
     )
@@ -178,13 +189,23 @@ class WriteConfig(Model):
 
     @model_validator(mode="after")
     def _merge(self) -> WriteConfig:
-        if self.mode == "merge" and not self.merge_keys:
-            raise ValueError("mode: merge needs 'merge_keys'")
+        if self.mode == "merge" and not (self.merge_keys or self.merge):
+            raise ValueError("mode: merge needs 'merge: {keys: [...]}' (or 'merge_keys')")
+        if self.merge is not None and (self.mode != "merge" or self.merge_keys):
+            raise ValueError("'merge:' needs mode: merge and replaces 'merge_keys' (keep one)")
         if self.mode == "merge" and self.format != "delta":
             raise ValueError("mode: merge is supported for format: delta only")
+        if self.schema_ is not None and self.format != "delta":
+            raise ValueError("'schema: {evolution: ...}' is supported for format: delta sinks only")
         if self.maintenance is not None and self.format != "delta":
             raise ValueError("maintenance is supported for format: delta only")
         return self
+
+    def merge_config(self) -> MergeConfig | None:
+        """The merge settings of mode: merge (``merge_keys`` is an upsert by those keys)."""
+        if self.mode != "merge":
+            return None
+        return self.merge or MergeConfig(keys=list(self.merge_keys))
 
 
 class CheckConfig(Model):
@@ -192,6 +213,10 @@ class CheckConfig(Model):
 
     name: str = Field(description="Check name, reported in _odibi_error.")
     expr: str = Field(description="SQL boolean expression over the node's columns, e.g. 'amount >= 0'.")
+    severity: Severity | None = Field(
+        default=None,
+        description="warn: failing rows are kept and counted; drop: removed (to the dead letter under on_error: dead_letter); fail: any failing row fails the batch. Default: the node's on_error.",
+    )
 
 
 OnError = Literal["fail", "skip", "dead_letter"]
@@ -207,6 +232,8 @@ class NodeConfig(Model):
     checks: list[CheckConfig] = Field(default_factory=list, description="Row checks; failing rows follow on_error.")
     write: WriteConfig | None = Field(default=None, description="Sink of this node.")
     on_error: OnError | None = Field(default=None, description="Bad records policy for this node (defaults to the pipeline's).")
+    columns: dict[str, ColumnConfig] = Field(default_factory=dict, description="Column facts, e.g. {email: {sensitive: true, mask: hash}}.")
+    expect: ExpectConfig | None = Field(default=None, description="Batch-level quality thresholds (min_rows, max_null_fraction, max_reject_fraction).")
 
     @model_validator(mode="after")
     def _something(self) -> NodeConfig:
@@ -290,6 +317,7 @@ class PipelineConfig(Model):
     )
     on_error: OnError = Field(default="fail", description="Default bad-records policy for nodes.")
     dead_letter: DeadLetterConfig | None = Field(default=None, description="Dead-letter target (needed by on_error/late: dead_letter).")
+    pii: PiiConfig | None = Field(default=None, description="Personal-data settings (the salt of mask: hash).")
     max_attempts: int = Field(
         default=5,
         ge=1,

@@ -40,7 +40,8 @@ plugs in without any change to the managers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from odibi_stream.core.wake import Watch
@@ -51,11 +52,16 @@ Position = dict[str, Any]
 
 @dataclass(frozen=True)
 class BatchKey:
-    """Identity of one node's output for one batch: the idempotency key of sinks."""
+    """Identity of one node's output for one batch: the idempotency key of sinks.
+
+    ``planned`` (when the batch was planned, from its write-ahead entry) is not part of the
+    identity: a replay has the same one, so time-valued outputs (audit columns) replay equal.
+    """
 
     pipeline: str
     node: str
     batch: int
+    planned: datetime | None = field(default=None, compare=False)
 
     @property
     def app_id(self) -> str:

@@ -15,15 +15,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from odibi_stream.clients.delta import delta_table
 from odibi_stream.clients.locations import Location
 from odibi_stream.config.models import WriteConfig
+from odibi_stream.config.semantics import MergeConfig
 from odibi_stream.connectors.base import BatchKey, NoClients, SinkResult
+from odibi_stream.connectors.delta_schema import conform
 from odibi_stream.connectors.storage_errors import azure_storage
 from odibi_stream.engines.base import Engine, Frame, SupportsDelta
+from odibi_stream.engines.merge import merge_delta
+from odibi_stream.engines.merge_sql import MergeSpec
 from odibi_stream.exceptions import ConfigError, EngineError, SinkError
 
 
@@ -77,24 +82,57 @@ def write_delta_idempotent(
     """Write ``frame`` as batch ``key.batch`` of ``app_id`` unless the table already holds it.
 
     The transaction check and the write happen in one ``delta_table`` block (one lock; the
-    pandas engine's write reuses the open, current table).
+    pandas engine's write reuses the open, current table). Inside it the sink's schema policy
+    is applied (:mod:`~odibi_stream.connectors.delta_schema`) and a ``merge:`` write goes
+    through :func:`~odibi_stream.engines.merge.merge_delta` — always with the transaction in
+    the data's own commit.
     """
     app = app_id or key.app_id
     writer = delta_engine(engine)
-    with delta_table(uri, options):
+    detail: dict[str, Any] = {"app_id": app}
+    with delta_table(uri, options) as table:
         done = delta_txn_version(uri, options, app)
         if done is not None and done >= key.batch:
             return SinkResult(rows=0, skipped=True, detail={"app_id": app, "txn_version": done})
-        version = writer.write_delta(
-            frame,
-            uri,
-            mode=write.mode if write else "append",
-            merge_keys=write.merge_keys if write else (),
-            partition_by=write.partition_by if write else (),
-            storage_options=options,
-            txn=(app, key.batch),
-        )
-    return SinkResult(rows=engine.count(frame), skipped=False, detail={"version": version, "app_id": app})
+        rows = engine.count(frame)
+        merge = write.merge_config() if write else None
+        if write is not None:
+            frame, change = conform(
+                engine, frame, table, write.schema_.evolution if write.schema_ else "add_columns",
+                node=key.node, uri=uri, ignore=[merge.deletes.column] if merge and merge.deletes else [],
+            )
+            if change.as_dict():
+                detail["schema_change"] = change.as_dict()
+        if write is not None and merge is not None:
+            version, counts = merge_delta(engine, frame, uri, merge_spec(merge, write, key), options, (app, key.batch))
+            detail["merge"] = counts
+        else:
+            version = writer.write_delta(
+                frame,
+                uri,
+                mode=write.mode if write else "append",
+                partition_by=write.partition_by if write else (),
+                storage_options=options,
+                txn=(app, key.batch),
+            )
+    return SinkResult(rows=rows, skipped=False, detail={"version": version, **detail})
+
+
+def merge_spec(merge: MergeConfig, write: WriteConfig, key: BatchKey) -> MergeSpec:
+    """The engine-level merge of batch ``key`` from the sink's config."""
+    deletes = merge.deletes
+    return MergeSpec(
+        keys=tuple(merge.keys),
+        strategy=merge.strategy,
+        sequence_by=merge.sequence_by,
+        delete_column=deletes.column if deletes else None,
+        delete_value=deletes.value if deletes else None,
+        soft_delete=bool(deletes and deletes.mode == "soft"),
+        audit=merge.audit_columns,
+        batch=key.batch,
+        time=key.planned,
+        partition_by=tuple(write.partition_by),
+    )
 
 
 @dataclass(frozen=True)
@@ -119,7 +157,7 @@ class DeltaSinkSpec:
 
 
 class DeltaSink(NoClients):
-    """Sink protocol implementation for Delta tables (append, overwrite, merge)."""
+    """Sink protocol implementation for Delta tables (append, overwrite, merge strategies)."""
 
     def __init__(self, spec: DeltaSinkSpec) -> None:
         self.node = spec.node

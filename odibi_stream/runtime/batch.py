@@ -165,7 +165,7 @@ def write_ahead(plog: PipelineLog, entry: OffsetsEntry, fence: Fence) -> None:
 # ---------------------------------------------------------------------- 4 + 5. execute and sink
 def execute(pipe: LivePipeline, engine: Engine, entry: OffsetsEntry) -> Execution:
     """Run the DAG over exactly the planned ranges; sinks write idempotently inside."""
-    return BatchExecutor(pipe, engine, entry.batch, entry.sources, entry.watermarks).run()
+    return BatchExecutor(pipe, engine, entry.batch, entry.sources, entry.watermarks, entry.created).run()
 
 
 def write_dead_letters(pipe: LivePipeline, engine: Engine, batch: int, execution: Execution) -> None:

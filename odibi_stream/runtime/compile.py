@@ -30,6 +30,7 @@ from odibi_stream.core.clock import SYSTEM_CLOCK, Clock
 from odibi_stream.core.wake import Watch
 from odibi_stream.dag.graph import Dag, build_dag
 from odibi_stream.plugins.transforms import resolve_function
+from odibi_stream.runtime.masking import Masker, build_masker
 from odibi_stream.runtime.transform_modules import import_project_transforms
 from odibi_stream.runtime.where import located
 from odibi_stream.triggers.build import check_trigger
@@ -55,6 +56,7 @@ class CompiledPipeline:
         watermark_delays: Watermarked read node → allowed lateness in seconds.
         node_where: Node → ``file:line`` of its YAML (for errors that say where).
         where: ``file`` of the pipeline's YAML.
+        masker: Masks of the pipeline's sensitive columns (see :mod:`odibi_stream.runtime.masking`).
         maintenance: Delta sink node (``_dead_letter`` for a Delta dead-letter table) → its
             effective table maintenance (the sink's own, else the project default).
     """
@@ -72,6 +74,7 @@ class CompiledPipeline:
     watermark_delays: dict[str, float] = field(default_factory=dict)
     node_where: dict[str, str] = field(default_factory=dict)
     where: str | None = None
+    masker: Masker = field(default_factory=Masker)
     maintenance: dict[str, MaintenanceConfig] = field(default_factory=dict)
 
     def node(self, name: str) -> NodeConfig:
@@ -183,6 +186,7 @@ def compile_pipeline(project: Project, name: str, clock: Clock = SYSTEM_CLOCK) -
         watermark_delays=delays,
         node_where=_node_lines(project, cfg, file),
         where=str(file) if file else None,
+        masker=build_masker(project, cfg),
         maintenance=_maintenance(project, cfg),
     )
 

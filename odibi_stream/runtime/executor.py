@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from odibi_stream.config.models import NodeConfig
@@ -25,6 +25,7 @@ from odibi_stream.connectors.base import BatchKey
 from odibi_stream.core.values import decode_value, encode_value, sql_literal
 from odibi_stream.engines.base import Engine, Frame, Reject
 from odibi_stream.exceptions import BatchFailed, RecordError, TransformError
+from odibi_stream.runtime import quality
 from odibi_stream.runtime.failure import describe_input
 from odibi_stream.runtime.faults import fault_point
 from odibi_stream.runtime.file_rejects import UnreadableFile, read_file_by_file, splittable
@@ -55,6 +56,7 @@ class NodeOutcome:
     duration_ms: float = 0.0
     schema: dict[str, str] | None = None
     samples: list[dict[str, str]] = field(default_factory=list)
+    quality: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form for ``commits/N``."""
@@ -67,6 +69,7 @@ class NodeOutcome:
             "sink": self.sink,
             "start_ms": round(self.start_ms, 3),
             "duration_ms": round(self.duration_ms, 3),
+            **({"quality": self.quality} if self.quality else {}),
         }
 
     def sample(self, records: list[str], error: str | list[str], source: str | list[str]) -> None:
@@ -94,7 +97,7 @@ class BatchExecutor:
     """
 
     def __init__(self, pipe: LivePipeline, engine: Engine, batch: int, ranges: Mapping[str, Any],
-                 watermarks: Mapping[str, Any]) -> None:
+                 watermarks: Mapping[str, Any], planned: datetime | None = None) -> None:
         self.pipe = pipe
         self.compiled = pipe.compiled
         self.engine = engine
@@ -104,6 +107,12 @@ class BatchExecutor:
         self.frames: dict[str, Frame | None] = {}
         self.outcomes: dict[str, NodeOutcome] = {}
         self.dead: dict[str, list[Frame]] = {}
+        self.planned = planned
+        self.masker = pipe.compiled.masker
+        # With quality gates, sinks write only after every node passed (see runtime.quality).
+        self.deferred: list[tuple[NodeConfig, Frame, NodeOutcome]] | None = (
+            [] if quality.needs_gate(pipe.compiled.config) else None
+        )
         self._lock = threading.Lock()
         self._t0 = time.perf_counter()
 
@@ -123,17 +132,29 @@ class BatchExecutor:
                 ]
                 for fut in futures:
                     fut.result()
+            if self.deferred is not None:
+                quality.gate(self.compiled.name, self.batch, {n: o.quality for n, o in self.outcomes.items()})
+                writes = [
+                    pool.submit(contextvars.copy_context().run, self._run_node, n, (f, o)) for n, f, o in self.deferred
+                ]
+                for fut in writes:
+                    fut.result()
         return Execution(self.outcomes, self._new_watermarks(), self.dead)
 
     # ------------------------------------------------------------------ one node
-    def _run_node(self, node: NodeConfig) -> None:
+    def _run_node(self, node: NodeConfig, write: tuple[Frame, NodeOutcome] | None = None) -> None:
         try:
-            self._node(node)
+            if write is None:
+                self._node(node)
+            else:
+                t0 = time.perf_counter()
+                self._write(node, *write)
+                write[1].duration_ms += (time.perf_counter() - t0) * 1000
         except (BatchFailed, KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:  # incl. pyo3's PanicException (a Rust panic in delta-rs)
             raise BatchFailed(
-                self.compiled.name, self.batch, "execute", exc, node=node.name,
+                self.compiled.name, self.batch, "execute", self.masker.scrub_error(exc), node=node.name,
                 where=self.compiled.node_where.get(node.name), input=self._input_text(node, exc),
             ) from exc
 
@@ -161,7 +182,11 @@ class BatchExecutor:
             out.skipped = True
         else:
             out.rows_out = self.engine.count(frame)
-            if node.write is not None:
+            out.quality.update(quality.measure(self.engine, node, frame, out.rows_in, out.rejected))
+            if node.write is not None and self.deferred is not None:
+                with self._lock:
+                    self.deferred.append((node, frame, out))
+            elif node.write is not None:
                 self._write(node, frame, out)
         out.duration_ms = (time.perf_counter() - t0) * 1000
         with self._lock:
@@ -244,18 +269,24 @@ class BatchExecutor:
         for check in node.checks:
             good, bad = self.engine.split(frame, check.expr)
             n_bad = self.engine.count(bad)
+            policy = quality.check_policy(check, self._policy(node))
             if n_bad:
-                self._route_bad_frame(node, bad, f"check '{check.name}' failed: {check.expr}", n_bad, out)
+                out.quality.setdefault("checks", {})[check.name] = {"failed": n_bad, "severity": check.severity or policy}
+            if policy is None:
+                continue  # severity: warn keeps the rows
+            if n_bad:
+                self._route_bad_frame(node, bad, f"check '{check.name}' failed: {check.expr}", n_bad, out, policy)
             frame = good
         return frame
 
     def _write(self, node: NodeConfig, frame: Frame, out: NodeOutcome) -> None:
         sink = self.pipe.sinks[node.name]
-        key = BatchKey(self.compiled.name, node.name, self.batch)
+        key = BatchKey(self.compiled.name, node.name, self.batch, planned=self.planned)
         assert node.write is not None
         if out.rows_out == 0 and node.write.mode != "overwrite":
             out.sink = {"skipped": True, "reason": "no rows"}
             return
+        frame = self.masker.for_sink(self.engine, node.write, frame)
         result = sink.write(self.engine, frame, key)
         out.sink = {"skipped": result.skipped, **result.detail}
         out.schema = self.engine.schema(frame)
@@ -266,6 +297,7 @@ class BatchExecutor:
         return self.compiled.config.node_on_error(node)
 
     def _route_rejects(self, node: NodeConfig, rejects: list[Reject], out: NodeOutcome) -> None:
+        rejects = self.masker.rejects(rejects)
         out.rejected += len(rejects)
         out.sample([r.record for r in rejects[:SAMPLE_ROWS]], [r.error for r in rejects[:SAMPLE_ROWS]],
                    [r.source for r in rejects[:SAMPLE_ROWS]])
@@ -281,9 +313,11 @@ class BatchExecutor:
             dl = dead_letter.to_frame(self.engine, rejects, node.name, self.batch)
             self._add_dead(node.name, dl)
 
-    def _route_bad_frame(self, node: NodeConfig, bad: Frame, error: str, n_bad: int, out: NodeOutcome) -> None:
+    def _route_bad_frame(
+        self, node: NodeConfig, bad: Frame, error: str, n_bad: int, out: NodeOutcome, policy: str | None = None
+    ) -> None:
         out.rejected += n_bad
-        policy = self._policy(node)
+        policy = policy or self._policy(node)
         if policy == "fail":
             raise RecordError(
                 f"node '{node.name}': {n_bad} row(s) failed in batch {self.batch}: {error}",
@@ -294,6 +328,7 @@ class BatchExecutor:
 
     def _dead_letter_frame(self, node: NodeConfig, bad: Frame, error: str, out: NodeOutcome) -> None:
         # As dead_letter.frame_rejects, keeping the records at hand for the story's samples.
+        bad = self.masker.frame(self.engine, bad)
         records = self.engine.to_json_records(bad)
         out.sample(records, error, f"node:{node.name}")
         rejects = [Reject(r, error, f"node:{node.name}") for r in records]

@@ -15,6 +15,7 @@ from odibi_stream.checkpoints.entries import CommitEntry
 from odibi_stream.core.values import decode_value
 from odibi_stream.runtime.compile import CompiledPipeline
 from odibi_stream.runtime.executor import Execution
+from odibi_stream.runtime.schema_report import schema_changes
 from odibi_stream.runtime.steps import BatchTrace
 
 
@@ -92,6 +93,16 @@ class BatchReport:
     def late(self) -> int:
         """Rows older than the watermark."""
         return self.counts.late
+
+    @property
+    def schema_changes(self) -> dict[str, dict[str, Any]]:
+        """Per sink node, the schema change its write recorded in the commit (stories show it)."""
+        return schema_changes(self.nodes)
+
+    @property
+    def quality(self) -> dict[str, dict[str, Any]]:
+        """Per node, its check failures and expectation numbers (``commits/N`` ``quality``)."""
+        return {n: dict(v["quality"]) for n, v in self.nodes.items() if v.get("quality")}
 
     @property
     def data_loss(self) -> dict[str, int]:

@@ -8,6 +8,7 @@ Only the ``engine:`` line of ``odibi.yaml`` differs between the two copies.
 from __future__ import annotations
 
 import json
+import random
 import shutil
 from pathlib import Path
 
@@ -150,6 +151,77 @@ def score(df: pd.DataFrame, weight: float) -> pd.DataFrame:
     return out[["id", "kind", "score", "rank_in_batch"]]
 '''
 
+CDC_READ = """\
+  - name: changes
+    read:
+      connection: local
+      format: jsonl
+      path: cdc/*.jsonl
+      options: {schema: {id: int64, seq: int64, op: string, name: string, amount: double}}
+      incremental: {mode: files, max_files_per_batch: 1, settle_seconds: 0}
+"""
+
+
+def _cdc_pipeline(name: str, merge: str) -> str:
+    return (
+        f"pipeline: {name}\nnodes:\n{CDC_READ}"
+        f"  - name: out_{name}\n    depends_on: [changes]\n"
+        f"    write: {{connection: local, format: delta, path: out/{name}, mode: merge, merge: {merge}}}\n"
+    )
+
+
+DELETES = "deletes: {column: op, value: D}"
+SEMANTICS = {
+    "cdc_upsert": _cdc_pipeline("cdc_upsert", f"{{keys: [id], sequence_by: seq, {DELETES}, audit_columns: true}}"),
+    "cdc_scd1_soft": _cdc_pipeline(
+        "cdc_scd1_soft", "{keys: [id], strategy: scd1, sequence_by: seq, deletes: {column: op, value: D, mode: soft}, audit_columns: true}"
+    ),
+    "cdc_scd2": _cdc_pipeline("cdc_scd2", f"{{keys: [id], strategy: scd2, sequence_by: seq, {DELETES}, audit_columns: true}}"),
+    "cdc_append_only": _cdc_pipeline("cdc_append_only", "{keys: [id], strategy: append_only, sequence_by: seq}"),
+    "cdc_delete_insert": _cdc_pipeline("cdc_delete_insert", f"{{keys: [id], strategy: delete_insert, {DELETES}}}"),
+    "schema_rescue": """\
+pipeline: schema_rescue
+nodes:
+  - name: drift
+    read: {connection: local, format: jsonl, path: drift/*.jsonl, incremental: {mode: files, max_files_per_batch: 1, settle_seconds: 0}}
+    write: {connection: local, format: delta, path: out/rescue, schema: {evolution: rescue}}
+""",
+    "schema_add": """\
+pipeline: schema_add
+nodes:
+  - name: drift
+    read: {connection: local, format: jsonl, path: drift/*.jsonl, incremental: {mode: files, max_files_per_batch: 1, settle_seconds: 0}}
+    write: {connection: local, format: delta, path: out/added, mode: merge, merge: {keys: [id]}}
+""",
+    "pii_quality": """\
+pipeline: pii_quality
+on_error: dead_letter
+dead_letter: {connection: local, path: out/pii_dead_letter, format: jsonl}
+pii: {salt: "${secret:PARITY_SALT}"}
+nodes:
+  - name: people
+    read:
+      connection: local
+      format: jsonl
+      path: people/*.jsonl
+      options: {schema: {id: int64, email: string, ssn: string, phone: string, age: int64}}
+      incremental: {mode: files, settle_seconds: 0}
+    columns:
+      email: {sensitive: true, mask: hash}
+      ssn: {sensitive: true, mask: keep_last(4)}
+      phone: {sensitive: true, mask: redact}
+      age: {sensitive: true, mask: "null"}
+    checks:
+      - {name: has_phone, expr: "phone IS NOT NULL", severity: warn}
+      - {name: adult, expr: "age >= 18", severity: drop}
+    expect: {min_rows: 1, max_null_fraction: {email: 0.5}}
+  - name: out_people
+    depends_on: [people]
+    write: {connection: local, format: delta, path: out/people, mode: merge, merge: {keys: [email]}}
+""",
+}
+PARITY_SALT = "parity-salt-5d2e"
+
 # Output name → (relative path, format). Compared as row multisets.
 OUTPUTS: dict[str, tuple[str, str]] = {
     "quickstart_bronze": ("data/lake/bronze/orders", "delta"),
@@ -164,6 +236,11 @@ OUTPUTS: dict[str, tuple[str, str]] = {
     "watermark_late": ("data/out/wm_dead_letter", "delta"),
     "dead_letter_good": ("data/out/messy", "delta"),
     "dead_letter_rejects": ("data/out/dl_jsonl", "jsonl"),
+    **{name: (f"data/out/{name}", "delta") for name in SEMANTICS if name.startswith("cdc_")},
+    "schema_rescue": ("data/out/rescue", "delta"),
+    "schema_add_columns": ("data/out/added", "delta"),
+    "pii_masked": ("data/out/people", "delta"),
+    "pii_dead_letter": ("data/out/pii_dead_letter", "jsonl"),
 }
 
 
@@ -202,6 +279,41 @@ def _readings(folder: Path) -> None:
         land(folder, f"r-{f:03d}.jsonl", text, age_seconds=60 - f)
 
 
+def _cdc(folder: Path) -> None:
+    # Several changes per key per file, out of order, with ties on seq (a delete wins, else the
+    # later row), late changes, and deletes of keys that exist and that do not.
+    rng = random.Random(16)
+    for f in range(3):
+        rows = []
+        for _ in range(40):
+            key = rng.randrange(8)
+            seq = rng.randrange(f * 10, f * 10 + 14) if rng.random() > 0.1 else rng.randrange(0, 10)
+            op = rng.choice("IUUUD")
+            rows.append({"id": key, "seq": seq, "op": op, "name": f"n{rng.randrange(4)}", "amount": rng.randrange(5) / 4})
+        land(folder, f"c-{f:03d}.jsonl", "".join(json.dumps(r) + "\n" for r in rows), age_seconds=60 - f)
+
+
+def _drift(folder: Path) -> None:
+    files = [
+        [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}],
+        [{"id": 2, "name": "b2", "extra": "e", "score": 1.5}, {"id": 3, "name": "c", "score": 2.25}],
+        [{"id": 4, "name": "d", "flag": True}],
+    ]
+    for f, rows in enumerate(files):
+        land(folder, f"d-{f:03d}.jsonl", "".join(json.dumps(r) + "\n" for r in rows), age_seconds=60 - f)
+
+
+def _people(folder: Path) -> None:
+    rows = [
+        {"id": 1, "email": "ann@example.org", "ssn": "123-45-6789", "phone": "+1-555-0101", "age": 30},
+        {"id": 2, "email": "bob@example.org", "ssn": "987", "phone": None, "age": 41},
+        {"id": 3, "email": "cy@example.org", "ssn": "555-12-3456", "phone": "+1-555-0103", "age": 12},
+        {"id": 4, "email": "ann@example.org", "ssn": "123-45-6789", "phone": "+1-555-0104", "age": 31},
+    ]
+    text = "".join(json.dumps(r) + "\n" for r in rows) + '{"id": 5, "email": "dee@example.org", "age": "x"}\n'
+    land(folder, "p-000.jsonl", text, age_seconds=60)
+
+
 def make_project(root: Path, engine: str) -> Path:
     """Write the parity project for ``engine`` under ``root`` and land all input files."""
     project = write_project(
@@ -212,6 +324,7 @@ def make_project(root: Path, engine: str) -> Path:
             "merge_cases": MERGE,
             "watermark_cases": WATERMARK,
             "dead_letter_cases": DEAD_LETTER,
+            **SEMANTICS,
         },
         odibi_yaml=ODIBI.format(engine=engine),
         files={"parity_fns.py": FNS},
@@ -225,6 +338,9 @@ def make_project(root: Path, engine: str) -> Path:
         )
     _events(project / "data" / "events")
     _readings(project / "data" / "readings")
+    _cdc(project / "data" / "cdc")
+    _drift(project / "data" / "drift")
+    _people(project / "data" / "people")
     land(
         project / "data" / "messy",
         "m-000.csv",

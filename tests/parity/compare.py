@@ -13,7 +13,7 @@ from deltalake import DeltaTable
 
 REL_TOL = 1e-9
 # Columns whose values legitimately differ between engines (see README.md).
-VOLATILE = {"_odibi_time"}
+VOLATILE = {"_odibi_time", "_created_at", "_updated_at"}
 PARSE_ERROR_TEXT = "_odibi_error"
 
 

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CLI, cli_env
-from tests.parity.cases import OUTPUTS, make_project
+from tests.parity.cases import OUTPUTS, PARITY_SALT, make_project
 from tests.parity.compare import diff_rows, load, rows_of, schema_of
 from tests.spark_fixtures import require_spark
 
-pytestmark = pytest.mark.timeout(420)
+pytestmark = pytest.mark.timeout(900)
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def projects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     procs = {
         e: subprocess.Popen(
             [*CLI, "run", str(p), "--quiet"],
-            env=cli_env(),
+            env={**cli_env(), "PARITY_SALT": PARITY_SALT},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -37,7 +37,7 @@ def projects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         for e, p in made.items()
     }
     for engine, proc in procs.items():
-        out, err = proc.communicate(timeout=400)
+        out, err = proc.communicate(timeout=880)
         assert proc.returncode == 0, f"{engine} run failed:\n{out}\n{err[-4000:]}"
     return made
 

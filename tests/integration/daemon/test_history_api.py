@@ -72,6 +72,7 @@ def test_skip_a_failed_batch_and_read_the_history(tmp_path: Path) -> None:
         status, story = call(api + "/batches/1")
     assert [(b["batch"], b["status"]) for b in history] == [(2, "committed"), (1, "failed"), (0, "committed")]
     assert history[1]["error_node"] == "checked" and history[1]["error_step"] == "execute"
-    assert status == 200 and story["status"] == "failed" and story["inputs"]["raw"]["range"]["files"][0]["path"] == "landing/b.csv"
+    assert status == 200 and story["status"] == "failed", story
+    assert story["inputs"]["raw"]["range"]["files"][0]["path"] == "landing/b.csv", story["inputs"]
     ids = sorted(DeltaTable(str(root / "data" / "lake" / "p")).to_pyarrow_table().column("id").to_pylist())
     assert ids == [1, 3], "the skipped batch's input was committed without being written"

@@ -78,5 +78,6 @@ def test_kafka_budget_is_shared_fairly_and_fully(backlog: dict[str, int], budget
     capped = [take[k] for k in backlog if take[k] < backlog[k]]
     # water-filling: partitions that did not get all they asked for are within one of each other
     assert not capped or max(capped) - min(capped) <= 1
-    # and a partition that got its whole backlog asked for no more than the capped ones got
-    assert all(backlog[k] <= min(capped) for k in backlog if take[k] == backlog[k])
+    # and a partition that got its whole backlog asked for at most one more than the capped ones
+    # got (integer shares: with budget 1 over two backlogs of 1, one of them takes its 1)
+    assert all(backlog[k] <= min(capped) + 1 for k in backlog if take[k] == backlog[k])
