@@ -137,7 +137,7 @@ def azure_target(conn: ConnectionConfig) -> AzureTarget:
     Without ``auth`` the account is reached with ``DefaultAzureCredential`` (the emulator's
     development key under the legacy ``use_emulator`` option).
     """
-    given = conn.storage_options()
+    given = conn.pass_through_options()
     emulator = str(given.get("use_emulator", "")).lower() in _TRUE
     auth = conn.auth or _legacy_auth(given)
     if auth is None:
@@ -211,7 +211,7 @@ def _azure_location(name: str, conn: ConnectionConfig, path: str | None, engine:
     rel = _join(path)
     options = SecretOptions(OBJECT_STORE_RETRIES)
     options.update(object_store_options(target))
-    options.update({k: v for k, v in conn.storage_options().items() if k != "use_emulator"})
+    options.update({k: v for k, v in conn.pass_through_options().items() if k != "use_emulator"})
     if engine == "spark":
         # adls = a hierarchical-namespace account; azure_blob = flat (ABFS then uses Blob APIs).
         options.update(hadoop_conf(target, hierarchical=conn.type == "adls"))

@@ -84,8 +84,9 @@ class ConnectionConfig(Model):
             raise TypeError(f"a {self.type} connection has no kafka options")
         return self.options
 
-    def storage_options(self) -> dict[str, str]:
-        """The pass-through options of a storage connection (empty for kafka)."""
+    def pass_through_options(self) -> dict[str, str]:
+        """The options of a connection whose type has no options model (azure storage, eventhub),
+        passed through to its client library; empty for kafka (see :meth:`kafka_options`)."""
         return self.options if isinstance(self.options, dict) else {}
 
 
