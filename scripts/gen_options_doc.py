@@ -1,7 +1,7 @@
 """Write docs/options.md from the option models (``--check``: fail if it is out of date).
 
 Usage: ``python scripts/gen_options_doc.py`` after changing an option model; CI runs the test
-``tests/unit/config/test_options_doc.py``, which fails when the checked-in page is stale.
+``tests/unit/config/test_options_reference.py``, which fails when the checked-in page is stale.
 """
 
 from __future__ import annotations

@@ -11,10 +11,11 @@ from pydantic import Field
 from odibi_stream.clients.locations import Location
 from odibi_stream.config import formats
 from odibi_stream.config.loader import load_project
-from odibi_stream.config.options import Options, OptionsError
+from odibi_stream.config.options import Options
 from odibi_stream.connectors import factory
 from odibi_stream.connectors.base import NoClients
 from odibi_stream.connectors.factory import Connector, SinkRequest
+from odibi_stream.exceptions import ConfigError
 from odibi_stream.runtime.compile import compile_pipeline
 from tests.conftest import write_project
 
@@ -82,7 +83,7 @@ def test_plugin_options_are_typed_for_its_connector(tmp_path: Path) -> None:
 @pytest.mark.usefixtures("plugin")
 def test_a_typo_in_plugin_options_is_an_error_at_its_line(tmp_path: Path) -> None:
     project = load_project(_project(tmp_path, "levl: 9"))  # config alone cannot know the plugin's keys
-    with pytest.raises(OptionsError) as info:
+    with pytest.raises(ConfigError) as info:
         compile_pipeline(project, "g")
     error = info.value
     assert error.file is not None and error.file.endswith("g.yaml")
