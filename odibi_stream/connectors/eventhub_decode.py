@@ -25,6 +25,7 @@ import orjson
 import pyarrow as pa
 
 from odibi_stream.connectors.eventhub_client import SEQUENCE, Received, as_message
+from odibi_stream.connectors.eventhub_columns import META_TYPES
 from odibi_stream.connectors.kafka_decode import Decoded, decode_values
 from odibi_stream.engines.base import Reject
 
@@ -47,15 +48,6 @@ _MESSAGE_PROPERTIES = (
     "group_sequence",
     "reply_to_group_id",
 )
-META_TYPES: dict[str, pa.DataType] = {
-    "partition": pa.string(),
-    "sequence_number": pa.int64(),
-    "offset": pa.string(),
-    "enqueued_time": pa.timestamp("ms", tz="UTC"),
-    "partition_key": pa.string(),
-    "properties": pa.string(),
-    "system_properties": pa.string(),
-}
 
 
 @dataclass

@@ -29,7 +29,7 @@ from odibi_stream.exceptions import ConfigError
 
 VALUE_FORMATS: tuple[str, ...] = get_args(ValueFormat)
 _MAX_REJECT_CHARS = 64_000
-_META_TYPES: dict[str, pa.DataType] = {
+META_TYPES: dict[str, pa.DataType] = {
     "_topic": pa.string(),
     "_partition": pa.int32(),
     "_offset": pa.int64(),
@@ -44,7 +44,7 @@ class Decoded:
 
     keys: list[str | None] = field(default_factory=list)
     values: list[bytes | None] = field(default_factory=list)
-    meta: dict[str, list[Any]] = field(default_factory=lambda: {name: [] for name in _META_TYPES})
+    meta: dict[str, list[Any]] = field(default_factory=lambda: {name: [] for name in META_TYPES})
 
     def add(self, msg: Any) -> None:
         """Append one ``confluent_kafka.Message`` (a data message, not an error event)."""
@@ -108,7 +108,7 @@ def to_table(
     columns: dict[str, pa.Array] = {key_column: pa.array([data.keys[i] for i in keep], pa.string())}
     for name in value_table.column_names:
         columns[name] = value_table.column(name)
-    for name, typ in _META_TYPES.items():
+    for name, typ in META_TYPES.items():
         if name not in columns:
             columns[name] = pa.array([data.meta[name][i] for i in keep], typ)
     return pa.table(columns), rejects

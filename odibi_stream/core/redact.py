@@ -227,8 +227,13 @@ def redact_record(text: str) -> str:
 
 
 def redact_json(value: Any) -> Any:
-    """A copy of a JSON-like tree with every string (keys too) passed through :func:`redact`."""
-    return _map_strings(value, _REGISTRY.redact)
+    """A copy of a JSON-like tree with every string passed through :func:`redact`.
+
+    Keys are structure we wrote (node, column and metric names), never a cut-off echo, so they
+    lose only whole secrets: fragment masking would turn a key like ``sink`` into ``***``
+    whenever some secret happens to start with that word.
+    """
+    return _map_strings(value, _REGISTRY.redact, _REGISTRY.redact_values)
 
 
 def to_references(value: Any) -> Any:
@@ -245,13 +250,17 @@ def from_references(value: Any) -> Any:
     return _map_strings(value, _REGISTRY.from_references)
 
 
-def _map_strings(value: Any, fn: Any) -> Any:
+def _map_strings(value: Any, fn: Any, key_fn: Any = None) -> Any:
+    keys = key_fn or fn
     if isinstance(value, str):
         return fn(value)
     if isinstance(value, Mapping):
-        return {(fn(k) if isinstance(k, str) else k): _map_strings(v, fn) for k, v in value.items()}
+        return {
+            (keys(k) if isinstance(k, str) else k): _map_strings(v, fn, key_fn)
+            for k, v in value.items()
+        }
     if isinstance(value, (list, tuple)):
-        return type(value)(_map_strings(v, fn) for v in value)
+        return type(value)(_map_strings(v, fn, key_fn) for v in value)
     return value
 
 

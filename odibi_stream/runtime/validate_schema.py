@@ -8,9 +8,11 @@ Where a read node's schema comes from, in order:
    log. Nothing is written, and this is the only time ``validate`` reads data.
 2. The declared ``schema`` option (column → type). ``validate`` takes it as the node's complete
    column list: declare every column the pipeline uses.
-3. Kafka reads: the key column, the value (``string``/``bytes``) or the declared JSON
-   ``schema``, and the metadata columns ``_topic``, ``_partition``, ``_offset``, ``_timestamp``,
-   ``_headers``.
+3. Kafka and Event Hubs reads: the key column (Kafka), the value (``string``/``bytes``) or the
+   declared JSON ``schema``, and the source's metadata columns (Kafka: ``_topic``,
+   ``_partition``, ``_offset``, ``_timestamp``, ``_headers``; Event Hubs: ``partition``,
+   ``sequence_number``, ``offset``, ``enqueued_time``, ``partition_key``, ``properties``,
+   ``system_properties``).
 
 Otherwise the schema is unknown, and SQL downstream of the node is not bound (``validate``
 says so). Options are read through :func:`option`, which accepts the options both as a mapping
@@ -28,16 +30,11 @@ import pyarrow as pa
 
 from odibi_stream.clients.locations import Location
 from odibi_stream.config.models import NodeConfig
+from odibi_stream.connectors.eventhub_columns import META_TYPES as EVENTHUB_META
+from odibi_stream.connectors.kafka_decode import META_TYPES as KAFKA_META
 from odibi_stream.core.arrow_types import parse_schema
 from odibi_stream.engines.base import Engine, Frame
 
-KAFKA_META: tuple[tuple[str, pa.DataType], ...] = (
-    ("_topic", pa.string()),
-    ("_partition", pa.int32()),
-    ("_offset", pa.int64()),
-    ("_timestamp", pa.timestamp("ms", tz="UTC")),
-    ("_headers", pa.string()),
-)
 _FILE_FORMATS = ("csv", "json", "jsonl", "parquet")
 
 
@@ -87,8 +84,11 @@ def read_frame(engine: Engine, node: NodeConfig, location: Location, sample: boo
         if found is not None:
             schema, origin = found
             return empty_frame(engine, schema), f"sample {origin}"
-    if read.format in ("kafka",):
-        return _kafka_frame(engine, read.options)
+    if read.format == "kafka":
+        key = str(option(read.options, "key_column", "key"))
+        return _stream_frame(engine, read.options, [(key, pa.string())], KAFKA_META, "kafka")
+    if read.format == "eventhub":
+        return _stream_frame(engine, read.options, [], EVENTHUB_META, "event hubs")
     declared = declared_schema(read.options)
     if declared:
         return empty_frame(engine, pa.schema(list(declared.items()))), "declared schema"
@@ -96,8 +96,14 @@ def read_frame(engine: Engine, node: NodeConfig, location: Location, sample: boo
     return None, why
 
 
-def _kafka_frame(engine: Engine, options: Any) -> tuple[Frame | None, str]:
-    key = str(option(options, "key_column", "key"))
+def _stream_frame(
+    engine: Engine,
+    options: Any,
+    keys: list[tuple[str, pa.DataType]],
+    meta: Mapping[str, pa.DataType],
+    origin: str,
+) -> tuple[Frame | None, str]:
+    """A message source's columns: key, decoded value, then the metadata the body lacks."""
     value_format = str(option(options, "value_format", "json"))
     if value_format == "string":
         values: list[tuple[str, pa.DataType]] = [("value", pa.string())]
@@ -108,10 +114,10 @@ def _kafka_frame(engine: Engine, options: Any) -> tuple[Frame | None, str]:
         if not declared:
             return None, "JSON values without a declared schema"
         values = list(declared.items())
-    fields = [(key, pa.string()), *values]
+    fields = [*keys, *values]
     names = {n for n, _ in fields}
-    fields += [(n, t) for n, t in KAFKA_META if n not in names]
-    return empty_frame(engine, pa.schema(fields)), "kafka columns"
+    fields += [(n, t) for n, t in meta.items() if n not in names]
+    return empty_frame(engine, pa.schema(fields)), f"{origin} columns"
 
 
 def _sample_schema(engine: Engine, fmt: str, location: Location, options: Any) -> tuple[pa.Schema, str] | None:

@@ -107,13 +107,24 @@ def test_compose_up_kafka_to_delta_on_azurite(stack: tuple[list[str], dict[str, 
     produced = sh(*cmd, "exec", "-T", "odibi", "python", "-", input=PRODUCE, env=env, timeout=120)
     assert "produced" in produced.stdout
 
+    seen: list[str] = []
+
     def lake_ids() -> list[Any] | None:
         """The table's ids once it holds every event (a read racing a commit is retried)."""
         out = sh(*cmd, "exec", "-T", "odibi", "python", "-", input=READ_LAKE, env=env, check=False, timeout=60)
         ids = json.loads(out.stdout) if out.returncode == 0 else []
+        seen[:] = [f"{len(ids)} ids" if out.returncode == 0 else out.stderr.strip()[-400:]]
         return ids if len(ids) >= EVENTS else None
 
-    ids = wait_until(lake_ids, 120, f"{EVENTS} events in az://lake/events", interval=2)
+    try:
+        ids = wait_until(lake_ids, 180, f"{EVENTS} events in az://lake/events", interval=2)
+    except AssertionError as exc:
+        status = http_json(url + "/api/pipelines/events_to_lake", TOKEN)
+        logs = sh(*cmd, "logs", "--tail", "60", "odibi", env=env, check=False)
+        raise AssertionError(
+            f"{exc}\nlast lake read: {seen}\npipeline: {status}\n"
+            f"odibi logs:\n{logs.stdout[-6000:]}{logs.stderr[-3000:]}"
+        ) from None
     assert ids == list(range(EVENTS))  # all of them, each once
     code, body = http_json(url + "/api/pipelines/events_to_lake", TOKEN)
     assert code == 200 and body["state"] in ("idle", "running") and not body["last_error"], body

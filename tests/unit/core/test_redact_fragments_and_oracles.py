@@ -17,6 +17,7 @@ from odibi_stream.core.redact import (
     clear_secrets,
     from_references,
     redact,
+    redact_json,
     register_secret,
     to_references,
 )
@@ -103,3 +104,11 @@ def test_json_documents_stay_valid() -> None:
     register_secret(SECRET)
     doc = '{"account_key": {"type": "string"}, "token": null, "password": "x1"}'
     assert redact(doc) == '{"account_key": {"type": "string"}, "token": null, "password": "***"}'
+
+
+def test_json_keys_lose_whole_secrets_only() -> None:
+    # A secret that starts with a word (``sink``) must not turn a report's ``sink`` key into
+    # ``***``: keys are our own names, never a cut-off echo. A whole secret as a key still goes.
+    register_secret("sinkS3cr3t-42", "${secret:SINK}")
+    report = {"sink": {"v": 4}, "sinkS3cr3t-42": 1, "error": "cut at sink"}
+    assert redact_json(report) == {"sink": {"v": 4}, "${secret:SINK}": 1, "error": "cut at ***"}
