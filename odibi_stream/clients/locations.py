@@ -19,8 +19,10 @@ The one place that turns a connection plus a node path into what each library ne
   ``topic`` names it).
 
 Legacy (before ``endpoint``/``auth``): ``options: {use_emulator: "true"}`` on an Azure
-connection still works: it means ``endpoint: http://127.0.0.1:10000/devstoreaccount1`` and,
-without ``auth``, the emulator's public development key; an account key or SAS given as
+connection still works: it means ``endpoint: <AZURITE_BLOB_STORAGE_URL>/devstoreaccount1``
+(that variable as delta-rs' own ``use_emulator`` reads it, e.g. ``http://azurite:10000`` in
+compose; default ``http://127.0.0.1:10000``) and, without ``auth``, the emulator's public
+development key; an account key or SAS given as
 ``options`` (``account_key``, ``azure_storage_account_key``, ``sas_token`` ...) is taken as the
 ``auth`` when there is none. Prefer ``endpoint`` (any port, HTTPS, Azure Stack, sovereign
 clouds) and ``auth``. Other ``options`` of an Azure connection are passed to delta-rs verbatim
@@ -32,6 +34,7 @@ pipeline, so every mistake here is a ``validate`` error.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,7 +55,7 @@ from odibi_stream.clients.azure_options import (
 )
 from odibi_stream.config.azure_auth import AzureAuth, DefaultAuth
 from odibi_stream.config.paths import path_problem
-from odibi_stream.config.project import AZURITE_KEY, PROJECT_FILE_KEY, Project
+from odibi_stream.config.project import AZURITE_ACCOUNT, AZURITE_KEY, PROJECT_FILE_KEY, Project
 from odibi_stream.config.project_models import ConnectionConfig
 from odibi_stream.exceptions import ConfigError
 
@@ -142,8 +145,13 @@ def azure_target(conn: ConnectionConfig) -> AzureTarget:
     auth = conn.auth or _legacy_auth(given)
     if auth is None:
         auth = AzureAuth(account_key=SecretStr(AZURITE_KEY)) if emulator else AzureAuth(default=DefaultAuth())
-    endpoint = conn.endpoint or (AZURITE_DEFAULT_URL if emulator else None)
+    endpoint = conn.endpoint or (_emulator_url() if emulator else None)
     return AzureTarget(conn.account_name, conn.container, auth, endpoint)
+
+
+def _emulator_url() -> str:
+    base = os.environ.get("AZURITE_BLOB_STORAGE_URL", "").strip().rstrip("/")
+    return f"{base}/{AZURITE_ACCOUNT}" if base else AZURITE_DEFAULT_URL
 
 
 def _legacy_auth(options: dict[str, str]) -> AzureAuth | None:

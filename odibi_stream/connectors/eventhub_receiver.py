@@ -18,6 +18,7 @@ parallel, one receiver per partition).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from datetime import datetime
@@ -34,6 +35,12 @@ from odibi_stream.connectors.eventhub_client import (
     sequence_of,
 )
 from odibi_stream.exceptions import SourceError
+
+log = logging.getLogger(__name__)
+
+STALL_SECONDS = 10.0
+"""No delivery for this long (or a third of the read timeout) while planned events exist:
+the receiver is attached anew once before the read may fail as an outage."""
 
 
 class SequenceGap(Exception):
@@ -69,8 +76,9 @@ class PartitionReceiver:
 
     The connection has no keep-alive thread: the SDK's pings read the socket from a second
     thread, concurrently with ``receive``, and two threads processing transfers can append them
-    to the buffer out of order. A connection the service dropped while idle is re-attached
-    once, at ``next_seq``, by :meth:`take`.
+    to the buffer out of order. A connection the service dropped while idle, and a link that
+    silently stops delivering (:data:`STALL_SECONDS`), is re-attached once, at ``next_seq``,
+    by :meth:`take`.
     """
 
     def __init__(
@@ -119,6 +127,11 @@ class PartitionReceiver:
         """
         out: list[Received] = []
         deadline = time.monotonic() + timeout
+        # A link that stops delivering while the planned events exist (credit lost between
+        # the SDK and the service, a half-open connection) is attached anew once, early,
+        # before the read counts as an outage.
+        stall = min(STALL_SECONDS, timeout / 3)
+        stall_at: float | None = time.monotonic() + stall
         reattached = False
         while self.next_seq < end:
             if not self._incoming:
@@ -139,6 +152,12 @@ class PartitionReceiver:
             now = time.monotonic()
             if progressed:
                 deadline = now + timeout
+                stall_at = None if stall_at is None else now + stall
+            elif stall_at is not None and now > stall_at:
+                log.warning("%s: partition %s: no events for %.0fs at sequence number %d; "
+                            "attaching anew", what, self.partition, stall, self.next_seq)
+                stall_at = None
+                self.reattach()
             elif now > deadline:
                 raise SourceError(
                     f"{what}: partition {self.partition}: no events for {timeout:.0f}s while "

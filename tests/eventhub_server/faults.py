@@ -8,6 +8,9 @@ Operations:
 * ``receive``: the next receiver attach on ``hub``/``partition``, or the next delivery to an
   attached receiver, detaches the link with the condition.
 * ``management``: the next ``$management`` request about ``hub`` answers with ``status``.
+* ``stall``: the next delivery to an attached receiver is withheld, and the link silently
+  delivers nothing more while it stays attached (credit lost somewhere between client and
+  service: no error, no detach). The condition is unused.
 """
 
 from __future__ import annotations
@@ -18,8 +21,8 @@ from typing import Literal
 
 from tests.eventhub_server.errors import SERVER_BUSY, ServiceError
 
-Operation = Literal["send", "receive", "management"]
-OPERATIONS: tuple[Operation, ...] = ("send", "receive", "management")
+Operation = Literal["send", "receive", "management", "stall"]
+OPERATIONS: tuple[Operation, ...] = ("send", "receive", "management", "stall")
 
 
 @dataclass

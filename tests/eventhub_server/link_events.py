@@ -82,6 +82,7 @@ class ReceiverLink(Link):
         self.position = self.partition.start_of(parse_selector(self._selector))
         self._epoch: int | None = (fields[13] or {}).get(EPOCH)
         self.runtime_metrics = RUNTIME_METRIC in symbols(fields[12])
+        self.stalled = False  # a "stall" fault: attached, silently delivering nothing
         self.key = (hub.name.lower(), group.lower(), self.partition.id)
         self._wake = lambda: session.conn.wake()
         ctx.ownership.claim(self.key, self)  # last: nothing below may refuse the attach
@@ -125,13 +126,17 @@ class ReceiverLink(Link):
         )
 
     def pump(self) -> bool:
-        if self.detached or self.credit <= 0 or self.session.remote_incoming_window <= 0:
+        if self.detached or self.stalled or self.credit <= 0 or self.session.remote_incoming_window <= 0:
             return False
         count = min(self.credit, self.session.remote_incoming_window, MAX_DELIVERIES_PER_TURN)
         batch = self.partition.read(self.position, count)
         if not batch.payloads:
             return False
-        injected = self.session.conn.ctx.faults.take("receive", self.partition.hub, self.partition.id)
+        faults = self.session.conn.ctx.faults
+        if faults.take("stall", self.partition.hub, self.partition.id) is not None:
+            self.stalled = True
+            return False
+        injected = faults.take("receive", self.partition.hub, self.partition.id)
         if injected is not None:
             self.session.detach(self, injected)
             return False

@@ -324,6 +324,25 @@ def test_throttling_is_retryable(
     assert server.faults.pending() == 0
 
 
+def test_a_link_that_silently_stops_delivering_is_attached_anew(
+    eventhub_server: EventHubTarget, hub: str, opened: list[EventHubSource]
+) -> None:
+    # The service keeps the link attached but sends nothing more (no error, no detach): the
+    # receiver attaches anew after a third of the read timeout instead of failing the batch
+    # as an outage after all of it.
+    server = local_server(eventhub_server, "injected faults")
+    conn = server.connection_string(hub)
+    send_json(server, hub, ({"id": i} for i in range(8)), 4)
+    src = open_source(opened, source_spec(conn, hub, read_timeout_seconds=9))
+    rng = src.plan(src.initial_state())
+    assert rng is not None
+    server.inject_error(hub, "stall", partition="3")
+    started = time.monotonic()
+    assert ids(ENGINE.to_arrow(src.read(ENGINE, rng).frame)) == list(range(8))
+    assert server.faults.pending() == 0
+    assert time.monotonic() - started < 9, "read waited out the whole timeout"
+
+
 def _credential_location(server: Any, auth: dict[str, Any]) -> Location:
     conn = ConnectionConfig(
         type="eventhub",

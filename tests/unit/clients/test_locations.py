@@ -73,7 +73,10 @@ def test_adls_and_sas(project: Project) -> None:
     assert lake.storage_options["azure_storage_sas_key"] == "sv=1&sig=s"
 
 
-def test_emulator_endpoint_and_legacy_use_emulator(project: Project) -> None:
+def test_emulator_endpoint_and_legacy_use_emulator(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AZURITE_BLOB_STORAGE_URL", raising=False)
     dev = resolve_location(project, "dev", "t")
     assert dev.uri == "abfs://c3@devstoreaccount1.dfs.core.windows.net/t"  # plain http: abfs
     assert dev.storage_options["azure_storage_endpoint"] == "http://127.0.0.1:10555/devstoreaccount1"
@@ -82,6 +85,16 @@ def test_emulator_endpoint_and_legacy_use_emulator(project: Project) -> None:
     assert emu.storage_options["azure_storage_endpoint"] == f"http://127.0.0.1:10000/{AZURITE_ACCOUNT}"
     assert emu.storage_options["azure_storage_account_key"] == AZURITE_KEY
     assert "use_emulator" not in emu.storage_options
+
+
+def test_legacy_use_emulator_honours_azurite_blob_storage_url(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What delta-rs' own use_emulator reads: compose points it at the azurite service.
+    monkeypatch.setenv("AZURITE_BLOB_STORAGE_URL", "http://azurite:10000/")
+    emu = resolve_location(project, "emu", "t")
+    assert emu.storage_options["azure_storage_endpoint"] == f"http://azurite:10000/{AZURITE_ACCOUNT}"
+    assert emu.blob is not None and "azurite:10000" in emu.describe()
 
 
 def test_spark_pipelines_also_get_the_hadoop_conf(project: Project) -> None:
