@@ -140,8 +140,9 @@ def azure_target(conn: ConnectionConfig) -> AzureTarget:
     Without ``auth`` the account is reached with ``DefaultAzureCredential`` (the emulator's
     development key under the legacy ``use_emulator`` option).
     """
-    emulator = str(conn.options.get("use_emulator", "")).lower() in _TRUE
-    auth = conn.auth or _legacy_auth(conn.options)
+    given = conn.pass_through_options()
+    emulator = str(given.get("use_emulator", "")).lower() in _TRUE
+    auth = conn.auth or _legacy_auth(given)
     if auth is None:
         auth = AzureAuth(account_key=SecretStr(AZURITE_KEY)) if emulator else AzureAuth(default=DefaultAuth())
     endpoint = conn.endpoint or (_emulator_url() if emulator else None)
@@ -195,8 +196,10 @@ def resolve_location(
         return Location(uri=f"sb://{conn.namespace or ''}", is_local=False, connection=conn)
     if conn.type == "kafka":
         # Message buses have no paths: the client options travel as storage_options.
-        servers = conn.options.get("bootstrap.servers", "")
-        return Location(uri=f"kafka://{servers}", storage_options=dict(conn.options), is_local=False)
+        kafka = conn.kafka_options()
+        return Location(
+            uri=f"kafka://{kafka.bootstrap_servers}", storage_options=kafka.client_config(), is_local=False
+        )
     raise ConfigError(
         f"connection '{connection}' is of type {conn.type} and has no storage location",
         file=where,
@@ -216,7 +219,7 @@ def _azure_location(name: str, conn: ConnectionConfig, path: str | None, engine:
     rel = _join(path)
     options = SecretOptions(OBJECT_STORE_RETRIES)
     options.update(object_store_options(target))
-    options.update({k: v for k, v in conn.options.items() if k != "use_emulator"})
+    options.update({k: v for k, v in conn.pass_through_options().items() if k != "use_emulator"})
     if engine == "spark":
         # adls = a hierarchical-namespace account; azure_blob = flat (ABFS then uses Blob APIs).
         options.update(hadoop_conf(target, hierarchical=conn.type == "adls"))

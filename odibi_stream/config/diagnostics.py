@@ -25,9 +25,17 @@ _TYPE_TAGS = frozenset({"str", "int", "float", "bool", "list", "dict", "none", "
 
 
 def validation_errors(
-    exc: ValidationError, model: type[BaseModel], file: str, lines: Mapping[KeyPath, int]
+    exc: ValidationError,
+    model: type[BaseModel],
+    file: str,
+    lines: Mapping[KeyPath, int],
+    data: Any = None,
 ) -> list[ConfigError]:
-    """Convert ``exc`` (raised validating ``model``) into positioned config errors."""
+    """Convert ``exc`` (raised validating ``data`` against ``model``) into positioned config errors.
+
+    ``data`` (the validated input) lets hints name the keys of models chosen by a sibling key
+    (``read.options`` by ``read.format``); without it those hints are left out.
+    """
     found: list[ConfigError] = []
     seen: set[KeyPath] = set()
     for err in exc.errors(include_url=False):
@@ -36,7 +44,7 @@ def validation_errors(
         if path != raw and path in seen:
             continue  # the same union-typed value failing each alternative
         seen.add(path)
-        found.append(_convert(err, path, model, file, dict(lines)))
+        found.append(_convert(err, path, model, file, dict(lines), data))
     return found
 
 
@@ -57,16 +65,29 @@ def dotted(path: Sequence[str | int]) -> str:
     return out
 
 
-def model_at(model: type[BaseModel], path: Sequence[str | int]) -> type[BaseModel] | None:
-    """The model class that validates the mapping at ``path`` below ``model`` (None if not a model)."""
+def model_at(
+    model: type[BaseModel], path: Sequence[str | int], data: Any = None
+) -> type[BaseModel] | None:
+    """The model class that validates the mapping at ``path`` below ``model`` (None if not a model).
+
+    A model whose field's type depends on its sibling keys says so with a classmethod
+    ``field_type(name, data)`` returning the field's type for that mapping's raw ``data``; it
+    is asked when ``data`` (the raw input) is given.
+    """
     current: Any = model
     for part in path:
         current = _unwrap_model(current)
+        here = data if isinstance(data, Mapping) else {}
+        data = _child(data, part)
         if isinstance(current, type) and issubclass(current, BaseModel):
-            field = current.model_fields.get(str(part))
-            if field is None:
+            name = field_name(current, str(part))
+            if name is None:
                 return None
-            current = field.annotation
+            resolver = getattr(current, "field_type", None)
+            if resolver is not None and here:
+                current = resolver(name, here)
+            else:
+                current = current.model_fields[name].annotation
             continue
         args = [a for a in get_args(current) if a is not type(None)]
         origin = get_origin(current)
@@ -78,6 +99,26 @@ def model_at(model: type[BaseModel], path: Sequence[str | int]) -> type[BaseMode
             return None
     current = _unwrap_model(current)
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def field_name(model: type[BaseModel], key: str) -> str | None:
+    """The field of ``model`` that YAML key ``key`` sets (by name or alias)."""
+    if key in model.model_fields:
+        return key
+    return next((n for n, f in model.model_fields.items() if f.alias == key), None)
+
+
+def keys_of(model: type[BaseModel]) -> list[str]:
+    """The YAML keys ``model`` accepts (aliases where set), sorted."""
+    return sorted(f.alias or n for n, f in model.model_fields.items())
+
+
+def _child(data: Any, part: str | int) -> Any:
+    if isinstance(data, Mapping):
+        return data.get(part)
+    if isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+        return data[part]
+    return None
 
 
 def _unwrap_model(tp: Any) -> Any:
@@ -96,24 +137,32 @@ def _where(path: KeyPath) -> str:
 
 
 def _convert(
-    err: Any, path: KeyPath, model: type[BaseModel], file: str, lines: dict[KeyPath, int]
+    err: Any,
+    path: KeyPath,
+    model: type[BaseModel],
+    file: str,
+    lines: dict[KeyPath, int],
+    data: Any,
 ) -> ConfigError:
     kind = err["type"]
     line = line_for(lines, path)
     msg = str(err["msg"])
     if kind == "extra_forbidden" and path:
         key, parent = str(path[-1]), path[:-1]
-        owner = model_at(model, parent)
-        # The name written in YAML: a field's alias when it has one (``for`` of ``for_``).
-        fields = sorted(f.alias or n for n, f in owner.model_fields.items()) if owner else []
-        hint = did_you_mean(key, fields) or (
-            f"allowed keys: {', '.join(fields)}" if fields else None
-        )
+        owner = model_at(model, parent, data)
+        fields = keys_of(owner) if owner else []
+        if owner is not None and not fields:
+            hint: str | None = f"{dotted(parent)} takes no keys"
+        else:
+            hint = did_you_mean(key, fields) or (
+                f"allowed keys: {', '.join(fields)}" if fields else None
+            )
         return ConfigError(f"unknown key '{key}'{_where(parent)}", file=file, line=line, hint=hint)
     if kind == "missing" and path:
         key, parent = str(path[-1]), path[:-1]
-        owner = model_at(model, parent)
-        field = owner.model_fields.get(key) if owner else None
+        owner = model_at(model, parent, data)
+        name = field_name(owner, key) if owner else None
+        field = owner.model_fields[name] if owner and name else None
         hint = f"'{key}': {field.description}" if field is not None and field.description else None
         return ConfigError(
             f"missing required key '{key}'{_where(parent)}", file=file, line=line, hint=hint

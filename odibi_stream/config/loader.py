@@ -269,7 +269,7 @@ def _validate(
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        errors.extend(validation_errors(exc, model, file, lines))
+        errors.extend(validation_errors(exc, model, file, lines, data))
         return None
 
 

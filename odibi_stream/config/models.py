@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import (
+    Field,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
 
 from odibi_stream.config.base import NAME_PATTERN, Model, parse_duration
 from odibi_stream.config.formats import check_format, format_schema
 from odibi_stream.config.maintenance_models import MaintenanceConfig
+from odibi_stream.config.options import (
+    ContinuousTrigger,
+    ManualTrigger,
+    PollTrigger,
+    ReadOptions,
+    WriteOptions,
+    options_model,
+    validate_options,
+)
 from odibi_stream.config.schedule_check import check_schedule
 from odibi_stream.config.semantics import (
     ColumnConfig,
@@ -94,7 +110,11 @@ class ReadConfig(Model):
     )
     path: str | None = Field(default=None, description="Path or glob relative to the connection (files, delta, parquet).")
     topic: str | None = Field(default=None, description="Kafka topic or Event Hub name.")
-    options: dict[str, Any] = Field(default_factory=dict, description="Format options (csv delimiter, header, schema...).")
+    options: ReadOptions = Field(
+        default_factory=dict,
+        validate_default=True,
+        description="Options of the format (docs/options.md lists them per format); a plugin's format takes its connector's.",
+    )
     incremental: IncrementalConfig | None = Field(default=None, description="Incremental mode; absent means a static read every batch.")
     watermark: WatermarkConfig | None = Field(default=None, description="Event-time watermark.")
 
@@ -102,6 +122,22 @@ class ReadConfig(Model):
     @classmethod
     def _format(cls, v: str) -> str:
         return check_format(v, "read")
+
+    @field_validator("options", mode="wrap")
+    @classmethod
+    def _options(cls, v: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
+        # The format (validated before options) picks the model, so the union's own validation
+        # (handler) is never used; "wrap" rather than "plain" keeps the annotation's JSON Schema.
+        if "format" not in info.data:
+            return v  # the format is already reported; its options cannot be checked
+        return validate_options(options_model("read", info.data["format"]), v)
+
+    @classmethod
+    def field_type(cls, name: str, data: Mapping[str, Any]) -> Any:
+        """The type of field ``name`` for this mapping's raw ``data`` (diagnostics' hints)."""
+        if name == "options":
+            return options_model("read", data.get("format")) or dict[str, Any]
+        return cls.model_fields[name].annotation
 
 
 class TransformConfig(Model):
@@ -133,7 +169,11 @@ class WriteConfig(Model):
     mode: Literal["append", "overwrite", "merge"] = Field(default="append", description="Write mode.")
     merge_keys: list[str] = Field(default_factory=list, description="Key columns for mode: merge (upsert).")
     partition_by: list[str] = Field(default_factory=list, description="Partition columns.")
-    options: dict[str, Any] = Field(default_factory=dict, description="Sink options.")
+    options: WriteOptions = Field(
+        default_factory=dict,
+        validate_default=True,
+        description="Options of the format (docs/options.md lists them per format); a plugin's format takes its connector's.",
+    )
     merge: MergeConfig | None = Field(default=None, description="Merge strategy of mode: merge (keys, strategy, sequence_by, deletes, audit_columns).")
     schema_: SchemaPolicyConfig | None = Field(default=None, alias="schema", description="Schema evolution policy of a Delta sink (default add_columns).")
     sensitive: bool = Field(default=False, description="This sink may hold raw personal data: sensitive columns are not masked before it.")
@@ -145,6 +185,20 @@ class WriteConfig(Model):
     @classmethod
     def _format(cls, v: str) -> str:
         return check_format(v, "write")
+
+    @field_validator("options", mode="wrap")
+    @classmethod
+    def _options(cls, v: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
+        if "format" not in info.data:
+            return v  # the format is already reported; its options cannot be checked
+        return validate_options(options_model("write", info.data["format"]), v)
+
+    @classmethod
+    def field_type(cls, name: str, data: Mapping[str, Any]) -> Any:
+        """The type of field ``name`` for this mapping's raw ``data`` (diagnostics' hints)."""
+        if name == "options":
+            return options_model("write", data.get("format")) or dict[str, Any]
+        return cls.model_fields[name].annotation
 
     @model_validator(mode="after")
     def _merge(self) -> WriteConfig:
@@ -225,10 +279,10 @@ class TriggerConfig(Model):
     file_watch: FileWatchTrigger | None = Field(default=None, description="Wake on files arriving under the incremental read paths.")
     cron: ScheduleTrigger | None = Field(default=None, description="Wake on a cron schedule.")
     interval: ScheduleTrigger | None = Field(default=None, description="Wake every fixed interval.")
-    continuous: dict[str, Any] | None = Field(default=None, description="Run the next batch as soon as data exists.")
-    manual: dict[str, Any] | None = Field(default=None, description="Run only when triggered via API/CLI.")
-    kafka: dict[str, Any] | None = Field(default=None, description="Wake when Kafka end offsets move.")
-    eventhub: dict[str, Any] | None = Field(default=None, description="Wake when Event Hub sequence numbers move.")
+    continuous: ContinuousTrigger | None = Field(default=None, description="Run the next batch as soon as data exists.")
+    manual: ManualTrigger | None = Field(default=None, description="Run only when triggered via API/CLI.")
+    kafka: PollTrigger | None = Field(default=None, description="Wake when Kafka end offsets move.")
+    eventhub: PollTrigger | None = Field(default=None, description="Wake when Event Hub sequence numbers move.")
     after: str | list[str] | None = Field(default=None, description="Wake when the named pipeline(s) commit a batch.")
 
     @model_validator(mode="after")
@@ -272,7 +326,7 @@ class PipelineConfig(Model):
     description: str | None = Field(default=None, description="Free text.")
     engine: Literal["pandas", "spark"] | None = Field(default=None, description="Engine override.")
     trigger: TriggerConfig = Field(
-        default_factory=lambda: TriggerConfig(manual={}), description="What wakes the pipeline."
+        default_factory=lambda: TriggerConfig(manual=ManualTrigger()), description="What wakes the pipeline."
     )
     on_error: OnError = Field(default="fail", description="Default bad-records policy for nodes.")
     dead_letter: DeadLetterConfig | None = Field(default=None, description="Dead-letter target (needed by on_error/late: dead_letter).")

@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    Field,
+    TypeAdapter,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
 
 from odibi_stream.config.alert_models import AlertRule
 from odibi_stream.config.azure_auth import AzureAuth
 from odibi_stream.config.base import NAME_PATTERN, Model
 from odibi_stream.config.maintenance_models import MaintenanceConfig
+from odibi_stream.config.options import KafkaConnectionOptions, SparkConfig, validate_options
 from odibi_stream.config.tracing_models import TracingConfig
+
+# Connection types whose ``options`` have a model; the others pass a string mapping through.
+_OPTION_MODELS: dict[str, type[BaseModel]] = {"kafka": KafkaConnectionOptions}
+_PASS_THROUGH = TypeAdapter(dict[str, str])
 
 
 class ConnectionConfig(Model):
@@ -38,10 +53,41 @@ class ConnectionConfig(Model):
         default=None,
         description="How an Azure connection authenticates (exactly one mode); secrets only through ${secret:NAME}.",
     )
-    options: dict[str, str] = Field(
+    options: KafkaConnectionOptions | dict[str, str] = Field(
         default_factory=dict,
-        description="Extra options passed to the storage or client library (keys, endpoints, SASL settings). Values may use ${secret:NAME}.",
+        validate_default=True,
+        description="Client settings: for kafka, the librdkafka settings (docs/options.md); for azure, extra storage options passed through. Values may use ${secret:NAME}.",
     )
+
+    @field_validator("options", mode="wrap")
+    @classmethod
+    def _options(cls, v: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
+        model = _OPTION_MODELS.get(info.data.get("type", ""))
+        if model is None:
+            return _PASS_THROUGH.validate_python({} if v is None else v)
+        return validate_options(model, v)
+
+    @classmethod
+    def field_type(cls, name: str, data: Mapping[str, Any]) -> Any:
+        """The type of field ``name`` for this mapping's raw ``data`` (diagnostics' hints)."""
+        if name == "options":
+            return _OPTION_MODELS.get(str(data.get("type"))) or dict[str, str]
+        return cls.model_fields[name].annotation
+
+    def kafka_options(self) -> KafkaConnectionOptions:
+        """The client settings of a ``type: kafka`` connection.
+
+        Raises:
+            TypeError: not a kafka connection (a programming error: check ``type`` first).
+        """
+        if not isinstance(self.options, KafkaConnectionOptions):
+            raise TypeError(f"a {self.type} connection has no kafka options")
+        return self.options
+
+    def pass_through_options(self) -> dict[str, str]:
+        """The options of a connection whose type has no options model (azure storage, eventhub),
+        passed through to its client library; empty for kafka (see :meth:`kafka_options`)."""
+        return self.options if isinstance(self.options, dict) else {}
 
 
 class CheckpointConfig(Model):
@@ -157,7 +203,7 @@ class ProjectConfig(Model):
     connections: dict[str, ConnectionConfig] = Field(default_factory=dict, description="Named connections.")
     server: ServerConfig = Field(default_factory=ServerConfig, description="HTTP control plane.")
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig, description="Runtime limits.")
-    spark: dict[str, Any] = Field(default_factory=dict, description="Spark session settings: {master, conf}.")
+    spark: SparkConfig = Field(default_factory=SparkConfig, description="Spark session settings (engine: spark).")
     transforms: list[str] = Field(
         default_factory=list,
         description="Python modules (dotted names, importable from the project folder) that register "

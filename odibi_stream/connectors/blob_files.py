@@ -142,12 +142,12 @@ class BlobFiles:
 
     # ------------------------------------------------------------------ reading
 
-    def count(self, entry: Entry, fmt: str) -> int:
+    def count(self, entry: Entry, fmt: str, header: bool) -> int:
         """Records in the file (downloaded once to count; the source caches the answer)."""
         from odibi_stream.connectors.files import count_records
 
         with self._fs.temp_download(entry["path"], etag=entry.get("etag")) as path:
-            return count_records(path, fmt)
+            return count_records(path, fmt, header)
 
     @contextlib.contextmanager
     def fetch(self, entries: Sequence[Entry]) -> Iterator[Fetched]:

@@ -16,13 +16,11 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from odibi_stream.clients.azure_errors import BlobAlreadyExists
 from odibi_stream.clients.locations import BlobRoot
-from odibi_stream.engines.base import Engine, Frame
+from odibi_stream.engines.base import Engine, Frame, OptionsArg
 
 
 def part_pattern(node: str, ext: str) -> re.Pattern[str]:
@@ -52,13 +50,13 @@ class BlobParts:
         return found
 
     def write(
-        self, engine: Engine, frame: Frame, name: str, fmt: str, options: Mapping[str, Any]
+        self, engine: Engine, frame: Frame, name: str, fmt: str, options: OptionsArg
     ) -> str | None:
         """Write part ``name``; returns where, or None if the name was already taken."""
         fd, tmp = tempfile.mkstemp(prefix=".odibi-part-", suffix=Path(name).suffix)
         os.close(fd)
         try:
-            engine.write_file(frame, tmp, fmt, dict(options))
+            engine.write_file(frame, tmp, fmt, options)
             self._fs.upload(name, tmp)
         except BlobAlreadyExists:
             return None

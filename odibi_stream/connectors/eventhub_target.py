@@ -122,7 +122,7 @@ def resolve_target(node: str, location: Location, topic: str | None) -> EventHub
             f"node {node}: the eventhub connection has no 'namespace'",
             hint="namespace: myns.servicebus.windows.net (needed unless a connection string names it)",
         )
-    return EventHubTarget(namespace, hub, conn.auth, emulator, _client_options(node, conn.options))
+    return EventHubTarget(namespace, hub, conn.auth, emulator, _client_options(node, conn.pass_through_options()))
 
 
 def _agree_namespace(node: str, namespace: str, endpoint: str) -> str:

@@ -17,8 +17,11 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from pydantic import BaseModel, ValidationError
+
 from odibi_stream.clients.locations import Location
 from odibi_stream.config.models import NodeConfig, ReadConfig
+from odibi_stream.config.options import options_error
 from odibi_stream.connectors.base import SinkSpec, SourceSpec
 from odibi_stream.connectors.column_source import ColumnSpec
 from odibi_stream.connectors.delta import DeltaSinkSpec
@@ -59,12 +62,21 @@ class Connector:
         source: Builds the source spec of an incremental read (None: the format has no
             incremental source). Return None for a static read.
         sink: Builds the sink spec of a write (None: the format cannot be written).
+        read_options: Model of ``read.options`` for the formats this plugin serves (a pydantic
+            model, ideally a ``odibi_stream.config.options.Options`` subclass: frozen, unknown
+            keys rejected, described fields). When set, the options are validated against it
+            when the pipeline compiles and ``source`` sees ``req.read.options`` as an instance;
+            when None they stay the mapping written in YAML. Built-in formats have their
+            models in :mod:`odibi_stream.config.options` and are validated at load.
+        write_options: The same for ``write.options`` (``sink`` sees ``req.node.write.options``).
     """
 
     name: str
     formats: tuple[str, ...]
     source: Callable[[SourceRequest], SourceSpec | None] | None = None
     sink: Callable[[SinkRequest], SinkSpec] | None = None
+    read_options: type[BaseModel] | None = None
+    write_options: type[BaseModel] | None = None
 
 
 def _files_source(req: SourceRequest) -> SourceSpec | None:
@@ -209,6 +221,10 @@ def build_source(
         if read.incremental is not None:
             raise ConfigError(f"node {node.name}: format {read.format} has no incremental source")
         return None
+    if connector.read_options is not None and isinstance(read.options, dict):
+        typed = _plugin_options(connector.read_options, read.options, node.name, "read")
+        read = read.model_copy(update={"options": typed})
+        node = node.model_copy(update={"read": read})
     return connector.source(SourceRequest(pipeline, node, read, location, clock))
 
 
@@ -224,4 +240,16 @@ def build_sink(node: NodeConfig, location: Location, pipeline: str) -> SinkSpec:
     connector = _connector(write.format, node.name)
     if connector.sink is None:
         raise ConfigError(f"node {node.name}: format {write.format} cannot be written")
+    if connector.write_options is not None and isinstance(write.options, dict):
+        typed = _plugin_options(connector.write_options, write.options, node.name, "write")
+        node = node.model_copy(update={"write": write.model_copy(update={"options": typed})})
     return connector.sink(SinkRequest(pipeline, node, location))
+
+
+def _plugin_options(
+    model: type[BaseModel], options: Mapping[str, object], node: str, direction: str
+) -> BaseModel:
+    try:
+        return model.model_validate(options)
+    except ValidationError as exc:
+        raise options_error(exc, model, f"node {node}: {direction}.options") from None

@@ -71,8 +71,14 @@ class Fetched:
         return source
 
 
-def count_records(path: Path, fmt: str) -> int:
-    """Count a file's records without parsing it: parquet footer, else non-empty lines."""
+def count_records(path: Path, fmt: str, header: bool) -> int:
+    """Count a file's records without parsing it: the parquet footer, else lines.
+
+    Args:
+        path: The file.
+        fmt: Its format.
+        header: The first line is a header, not a record (csv with ``header: true``).
+    """
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
@@ -85,7 +91,7 @@ def count_records(path: Path, fmt: str) -> int:
             last = chunk[-1:]
     if last != b"\n":
         lines += 1  # a final line without a newline
-    return max(0, lines - 1) if fmt == "csv" else lines
+    return max(0, lines - 1) if header else lines
 
 
 class FileStore(Protocol):
@@ -100,8 +106,9 @@ class FileStore(Protocol):
         """True if the marker file ``name`` (relative to the root) exists."""
         ...
 
-    def count(self, entry: Entry, fmt: str) -> int:
-        """Records in the file (see :func:`odibi_stream.connectors.files.count_records`)."""
+    def count(self, entry: Entry, fmt: str, header: bool) -> int:
+        """Records in the file; ``header``: its first line is a CSV header, not a record
+        (see :func:`odibi_stream.connectors.files.count_records`)."""
         ...
 
     def fetch(self, entries: Sequence[Entry]) -> AbstractContextManager[Fetched]:

@@ -29,7 +29,7 @@ attached, plans look at the paths it saw change plus a full listing at each reco
 (:mod:`~odibi_stream.connectors.files_plan`). Batches are
 bounded by ``max_files_per_batch``, ``max_bytes_per_batch`` and ``max_records_per_batch``
 (always at least one file). Records are counted at plan time only when
-``max_records_per_batch`` is set — lines for csv/json/jsonl (a CSV header is not a record), the
+``max_records_per_batch`` is set — lines for csv/json/jsonl (a CSV header line, with ``header: true``, is not a record), the
 footer for parquet — and cached by file identity, so a backlog is counted once, streaming,
 without holding it in memory.
 """
@@ -47,6 +47,7 @@ from typing import Any
 from odibi_stream.clients.locations import Location, require_blob_sdk
 from odibi_stream.config.base import parse_duration
 from odibi_stream.config.models import IncrementalConfig, ReadConfig
+from odibi_stream.config.options import CsvReadOptions
 from odibi_stream.connectors.base import Position
 from odibi_stream.connectors.file_store import (
     VANISHED_HINT,
@@ -218,11 +219,11 @@ class LocalFiles:
         """True if the marker file exists (a link counts as present; it is never opened)."""
         return os.path.lexists(self._root / name)
 
-    def count(self, entry: Entry, fmt: str) -> int:
+    def count(self, entry: Entry, fmt: str, header: bool) -> int:
         """Records in the file, read through a descriptor opened without following links."""
         fd = open_beneath(self._root, entry["path"], follow_symlinks=self._follow)
         try:
-            return count_records(Path(fd_path(fd) or self._root / entry["path"]), fmt)
+            return count_records(Path(fd_path(fd) or self._root / entry["path"]), fmt, header)
         finally:
             os.close(fd)
 
@@ -342,7 +343,9 @@ class FileSource:
         """Records in a file (cached by identity); see the module docstring."""
         key = (entry["path"], *identity(entry))
         if key not in self._records:
-            self._records[key] = self._store.count(entry, self._read.format)
+            options = self._read.options
+            header = isinstance(options, CsvReadOptions) and options.header
+            self._records[key] = self._store.count(entry, self._read.format, header)
         return self._records[key]
 
     def read(self, engine: Engine, rng: Position) -> ReadResult:

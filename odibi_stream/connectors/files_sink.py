@@ -11,16 +11,15 @@ after the new part is in place. Dead letters in jsonl use the same part folders.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from odibi_stream.clients.locations import Location, require_blob_sdk
 from odibi_stream.config.models import WriteConfig
 from odibi_stream.connectors.base import BatchKey, SinkResult
 from odibi_stream.connectors.blob_parts import part_pattern
-from odibi_stream.engines.base import Engine, Frame
+from odibi_stream.engines.base import Engine, Frame, OptionsArg
 from odibi_stream.exceptions import ConfigError
 
 FILE_SINK_FORMATS = ("parquet", "csv", "jsonl")
@@ -44,7 +43,7 @@ def part_batches(folder: Path, node: str, ext: str) -> dict[int, Path]:
 
 
 def write_part(
-    engine: Engine, frame: Frame, folder: Path, name: str, fmt: str, options: dict[str, object]
+    engine: Engine, frame: Frame, folder: Path, name: str, fmt: str, options: OptionsArg = None
 ) -> Path:
     """Write ``folder/name`` atomically: a ``.tmp-`` file in the same folder, fsync, rename."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -74,7 +73,7 @@ class PartFolder(Protocol):
         ...
 
     def write(
-        self, engine: Engine, frame: Frame, name: str, fmt: str, options: Mapping[str, Any]
+        self, engine: Engine, frame: Frame, name: str, fmt: str, options: OptionsArg
     ) -> str | None:
         """Write part ``name`` whole; returns where, or None if it already existed."""
         ...
@@ -103,10 +102,10 @@ class LocalParts:
         return {b: p.name for b, p in part_batches(self._folder, node, ext).items()}
 
     def write(
-        self, engine: Engine, frame: Frame, name: str, fmt: str, options: Mapping[str, Any]
+        self, engine: Engine, frame: Frame, name: str, fmt: str, options: OptionsArg
     ) -> str | None:
         """Write the part atomically; returns its path."""
-        return str(write_part(engine, frame, self._folder, name, fmt, dict(options)))
+        return str(write_part(engine, frame, self._folder, name, fmt, options))
 
     def remove(self, name: str) -> None:
         """Delete the part."""

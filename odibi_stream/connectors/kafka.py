@@ -3,7 +3,7 @@
 The live parts are :mod:`~odibi_stream.connectors.kafka_reader` (the source: offset ranges read
 with assign + seek), :mod:`~odibi_stream.connectors.kafka_writer` (the transactional sink) and
 :mod:`~odibi_stream.connectors.kafka_watch` (the end-offset probe that wakes the pipeline,
-polled every 0.5 s unless ``trigger: {kafka: {interval_seconds}}`` says otherwise). This module
+polled every 0.5 s unless ``trigger: {kafka: {poll_seconds}}`` says otherwise). This module
 imports no confluent-kafka, so a Kafka pipeline validates — and reports a missing ``kafka``
 extra with its install hint — without it.
 
@@ -13,23 +13,15 @@ Source positions (see :mod:`odibi_stream.connectors.base`):
       when offsets were skipped under ``on_data_loss: skip_with_report``;
     * state = ``{"offsets": {"topic:p": next_offset}}``.
 
-Options (``read.options``):
-    * ``pattern``: regex over topic names, instead of ``topic`` (which may be a comma list).
-    * ``starting``: ``earliest`` (default) | ``latest`` | ``{"topic:p" or "p": offset}``; applies
-      to partitions known when the pipeline first starts. Partitions found later (a topic grew,
-      a new topic matched the pattern) always start from their earliest offset, so nothing
-      produced to them is missed. ``latest`` is pinned by the first committed batch; until then
-      a restart re-resolves it.
-    * ``on_data_loss``: ``fail`` (default) | ``skip_with_report``: what to do when the next
-      offset to read is no longer on the broker (retention or a recreated topic). ``fail`` raises
-      a terminal :class:`SourceError` naming topic, partition and offsets; ``skip_with_report``
-      continues from the earliest available offset and records the gap in the range.
-    * ``value_format``: ``json`` (default) | ``string`` | ``bytes``; ``schema``: optional fixed
-      JSON schema (column → type name); ``key_column``: name of the key column (default ``key``).
-    * ``group_id``: consumer group for acknowledging positions (default ``odibi-<pipeline>-<node>``);
-      the checkpoint, not the group, is the truth.
-    * ``client``: extra librdkafka settings; ``read_timeout_seconds`` (default 60): how long a read
-      may make no progress before it fails as a (retryable) outage.
+Options: ``read.options`` and ``write.options`` are
+:class:`~odibi_stream.config.options.KafkaReadOptions` /
+:class:`~odibi_stream.config.options.KafkaWriteOptions` (``docs/options.md`` lists them).
+``starting`` applies to partitions known when the pipeline first starts; partitions found later
+(a topic grew, a new topic matched the pattern) always start from their earliest offset, so
+nothing produced to them is missed. ``latest`` is pinned by the first committed batch; until then
+a restart re-resolves it. ``on_data_loss: fail`` raises a terminal :class:`SourceError` naming
+topic, partition and offsets; ``skip_with_report`` continues from the earliest available offset
+and records the gap in the range.
 
 Engines: on an engine with its own Kafka reader (``read_kafka``, the Spark engine) the planned
 ranges are read by that engine and decoded here to the same columns and rejects.
@@ -51,8 +43,8 @@ import pyarrow as pa
 
 from odibi_stream.clients.kafka import client_config, parse_topics
 from odibi_stream.config.models import ReadConfig, WriteConfig
+from odibi_stream.config.options import KafkaReadOptions, KafkaWriteOptions, coerce_options
 from odibi_stream.connectors.budget import share_budget
-from odibi_stream.connectors.kafka_decode import check_value_format
 from odibi_stream.core.arrow_types import parse_schema
 from odibi_stream.core.extras import require_extra
 from odibi_stream.core.wake import PollWatch
@@ -64,7 +56,6 @@ if TYPE_CHECKING:
 
 __all__ = ["KafkaSinkSpec", "KafkaSourceSpec", "share_budget"]
 
-DATA_LOSS_POLICIES = ("fail", "skip_with_report")
 KAFKA_POLL_SECONDS = 0.5
 """Default end-offset poll period of the pipeline's data trigger."""
 
@@ -101,21 +92,11 @@ class KafkaSourceSpec:
 
     def __post_init__(self) -> None:
         require_extra("confluent_kafka", "kafka", f"node {self.node}: format kafka")
-        opts = dict(self.read.options)
-        topics, pattern = parse_topics(self.read.topic, opts.get("pattern"))
-        starting = opts.get("starting", "earliest")
-        on_data_loss = str(opts.get("on_data_loss", "fail"))
-        if on_data_loss not in DATA_LOSS_POLICIES:
-            raise ConfigError(
-                f"node {self.node}: unknown on_data_loss {on_data_loss!r}", hint="use fail or skip_with_report"
-            )
-        if not (starting in ("earliest", "latest") or isinstance(starting, dict)):
-            raise ConfigError(
-                f"node {self.node}: starting must be earliest, latest or a mapping of partition to offset"
-            )
+        opts = coerce_options(KafkaReadOptions, self.read.options, f"node {self.node}: kafka read options")
+        topics, pattern = parse_topics(self.read.topic, opts.pattern)
         inc = self.read.incremental
-        group_id = str(opts.get("group_id") or f"odibi-{self.pipeline}-{self.node}")
-        conf = client_config(self.connection_options, opts.get("client"))
+        group_id = opts.group_id or f"odibi-{self.pipeline}-{self.node}"
+        conf = client_config(self.connection_options, opts.client)
         conf.update(
             {
                 "group.id": group_id,
@@ -128,13 +109,13 @@ class KafkaSourceSpec:
         values = {
             "topics": topics,
             "pattern": pattern,
-            "value_format": check_value_format(str(opts.get("value_format", "json"))),
-            "schema": parse_schema(opts.get("schema")),
-            "key_column": str(opts.get("key_column", "key")),
-            "starting": starting,
-            "on_data_loss": on_data_loss,
+            "value_format": opts.value_format,
+            "schema": parse_schema(opts.schema_),
+            "key_column": opts.key_column,
+            "starting": opts.starting,
+            "on_data_loss": opts.on_data_loss,
             "max_records": inc.max_records_per_batch if inc else None,
-            "read_timeout": float(opts.get("read_timeout_seconds", 60.0)),
+            "read_timeout": opts.read_timeout_seconds,
             "group_id": group_id,
             "consumer_conf": conf,
         }
@@ -181,24 +162,21 @@ class KafkaSinkSpec:
         require_extra("confluent_kafka", "kafka", f"node {self.node}: format kafka")
         if not self.write.topic:
             raise ConfigError(f"node {self.node}: a kafka write needs 'topic'")
-        opts = dict(self.write.options)
-        value_columns = opts.get("value_columns")
-        if value_columns is not None and not isinstance(value_columns, list):
-            raise ConfigError(f"node {self.node}: options.value_columns must be a list of column names")
-        txn_id = str(opts.get("transactional_id") or f"odibi-{self.pipeline}-{self.node}")
-        base = client_config(self.connection_options, opts.get("client"))
+        opts = coerce_options(KafkaWriteOptions, self.write.options, f"node {self.node}: kafka write options")
+        txn_id = opts.transactional_id or f"odibi-{self.pipeline}-{self.node}"
+        base = client_config(self.connection_options, opts.client)
         producer = {
             **base,
             "transactional.id": txn_id,
             "enable.idempotence": True,
             "acks": "all",
-            "linger.ms": int(opts.get("linger_ms", 5)),
-            "transaction.timeout.ms": int(opts.get("transaction_timeout_ms", 60_000)),
+            "linger.ms": opts.linger_ms,
+            "transaction.timeout.ms": opts.transaction_timeout_ms,
         }
         values = {
             "topic": self.write.topic,
-            "key_column": opts.get("key_column"),
-            "value_columns": value_columns,
+            "key_column": opts.key_column,
+            "value_columns": opts.value_columns,
             "transactional_id": txn_id,
             "client_conf": base,
             "producer_conf": producer,

@@ -16,17 +16,18 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args
 
 import orjson
 import pyarrow as pa
 import pyarrow.json as pajson
 
+from odibi_stream.config.options import ValueFormat
 from odibi_stream.core.arrow_types import convert_column
 from odibi_stream.engines.base import Reject
 from odibi_stream.exceptions import ConfigError
 
-VALUE_FORMATS = ("json", "string", "bytes")
+VALUE_FORMATS: tuple[str, ...] = get_args(ValueFormat)
 _MAX_REJECT_CHARS = 64_000
 META_TYPES: dict[str, pa.DataType] = {
     "_topic": pa.string(),

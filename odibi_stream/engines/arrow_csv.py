@@ -8,10 +8,11 @@ Two kinds of bad rows are caught and turned into :class:`Reject` s while the goo
 Without a declared schema, types are inferred over the whole file, so a column mixing numbers
 and text is read as text rather than failing.
 
-Options: ``delimiter`` (default ``,``), ``header`` (default true; when false, column names come
-from ``schema`` keys or are ``f0, f1, ...``), ``schema`` (column → type name; explicit types
-win over inference), ``null_values`` (the texts read as NULL; default ``[""]`` only, so a value
-such as ``n/a`` in a typed column is a rejected row, never a silent NULL).
+Options: :class:`~odibi_stream.config.options.CsvReadOptions` (``header``: when false, column
+names come from ``schema`` keys or are ``f0, f1, ...``; ``delimiter``, ``quote``; ``schema``:
+explicit types win over inference; ``null_values``: the only field texts that become NULL,
+default ``[""]``, so a value such as ``n/a`` in a typed column is a rejected row, never a silent
+NULL).
 
 A file that cannot be parsed at all (empty, not CSV) or that lacks a column declared in
 ``schema`` (with a header) raises ``RecordError`` naming the file; the runtime then sets that
@@ -21,26 +22,23 @@ file aside under ``on_error: dead_letter | skip`` (see ``runtime/file_rejects.py
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from odibi_stream.config.options import CsvReadOptions
 from odibi_stream.core.arrow_types import convert_column, is_aware_timestamp, parse_schema
 from odibi_stream.engines.base import Reject
 from odibi_stream.exceptions import RecordError
 
 _DEFAULT_BLOCK = 1 << 20
-DEFAULT_NULL_VALUES = ("",)
-"""Texts read as NULL unless ``options.null_values`` says otherwise."""
 
 
 def _read_options(
-    options: Mapping[str, Any], schema: dict[str, pa.DataType], block_size: int
+    options: CsvReadOptions, schema: dict[str, pa.DataType], block_size: int
 ) -> pacsv.ReadOptions:
-    header = bool(options.get("header", True))
-    if header:
+    if options.header:
         return pacsv.ReadOptions(block_size=block_size)
     if schema:
         return pacsv.ReadOptions(column_names=list(schema), block_size=block_size)
@@ -49,7 +47,7 @@ def _read_options(
 
 def _read(
     path: str,
-    options: Mapping[str, Any],
+    options: CsvReadOptions,
     column_types: dict[str, pa.DataType],
     block_size: int,
     rejects: list[Reject],
@@ -66,11 +64,11 @@ def _read(
         return "skip"
 
     parse = pacsv.ParseOptions(
-        delimiter=str(options.get("delimiter", ",")), invalid_row_handler=on_invalid
+        delimiter=options.delimiter, quote_char=options.quote, invalid_row_handler=on_invalid
     )
-    nulls = [str(v) for v in options.get("null_values", DEFAULT_NULL_VALUES)]
+    # Only the listed texts are NULL (pyarrow's default list would silently null 'n/a', 'NA'...).
     convert = pacsv.ConvertOptions(
-        column_types=column_types, strings_can_be_null=True, null_values=nulls
+        column_types=column_types, null_values=options.null_values, strings_can_be_null=True
     )
     read = _read_options(options, column_types, block_size)
     read.use_threads = use_threads
@@ -115,15 +113,15 @@ def _text_rows(rows: list[dict[str, Any]], delimiter: str) -> list[str]:
 
 
 def read_csv_file(
-    path: str, options: Mapping[str, Any], *, use_threads: bool = True
+    path: str, options: CsvReadOptions, *, use_threads: bool = True
 ) -> tuple[pa.Table, list[Reject]]:
     """Read one CSV file; return the good rows and the rejects (``use_threads``: as for JSON).
 
     Raises:
         RecordError: the file cannot be parsed at all (unreadable, not CSV).
     """
-    schema = parse_schema(options.get("schema"))
-    delimiter = str(options.get("delimiter", ","))
+    schema = parse_schema(options.schema_)
+    delimiter = options.delimiter
     rejects: list[Reject] = []
     # Offset-aware timestamps need tolerant parsing (naive text is UTC), done after the read.
     direct = {c: t for c, t in schema.items() if not is_aware_timestamp(t)}
@@ -144,7 +142,7 @@ def read_csv_file(
         except pa.ArrowInvalid as exc2:
             raise RecordError(f"cannot parse CSV file {path}: {exc2}") from exc
     missing = [c for c in schema if c not in table.column_names]
-    if missing and bool(options.get("header", True)):
+    if missing and options.header:
         raise RecordError(
             f"CSV file {path} has no column(s) {', '.join(missing)} declared in options.schema",
             hint=f"its header is: {', '.join(table.column_names)}",

@@ -11,13 +11,13 @@ inferred. A value that does not convert to its declared type rejects its line.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import orjson
 import pyarrow as pa
 import pyarrow.json as pajson
 
+from odibi_stream.config.options import JsonReadOptions
 from odibi_stream.core.arrow_types import convert_column, is_aware_timestamp, parse_schema
 from odibi_stream.engines.base import Reject
 from odibi_stream.exceptions import RecordError
@@ -119,7 +119,7 @@ def _read_array(path: str, schema: dict[str, pa.DataType]) -> tuple[pa.Table, li
 
 
 def read_json_file(
-    path: str, options: Mapping[str, Any], *, use_threads: bool = True
+    path: str, options: JsonReadOptions, *, use_threads: bool = True
 ) -> tuple[pa.Table, list[Reject]]:
     """Read one JSON Lines (or JSON array) file; return the good rows and the rejects.
 
@@ -129,7 +129,7 @@ def read_json_file(
     Raises:
         RecordError: a JSON-array file that is not valid JSON as a whole.
     """
-    schema = parse_schema(options.get("schema"))
+    schema = parse_schema(options.schema_)
     if _first_char(path) == "[":
         return _read_array(path, schema)
     try:

@@ -8,7 +8,6 @@ marker already exists is the caller's job (delta-rs accepts older versions silen
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import orjson
 import pyarrow as pa
@@ -18,6 +17,7 @@ import pyarrow.parquet as pq
 from deltalake import CommitProperties, Transaction, write_deltalake
 
 from odibi_stream.clients.delta import delta_table
+from odibi_stream.config.options import CsvWriteOptions, FileWriteOptions, ParquetWriteOptions
 from odibi_stream.exceptions import ConfigError, EngineError
 
 WRITE_MODES = ("append", "overwrite", "merge")
@@ -120,22 +120,19 @@ def write_delta_table(
         return int(created.version())
 
 
-def write_single_file(table: pa.Table, path: str, fmt: str, options: Mapping[str, Any]) -> None:
-    """Write ``table`` as one parquet / csv / jsonl file at local ``path``."""
-    if fmt == "parquet":
-        pq.write_table(table, path, compression=str(options.get("compression", "snappy")))
-    elif fmt == "csv":
+def write_single_file(table: pa.Table, path: str, options: FileWriteOptions) -> None:
+    """Write ``table`` as one file at local ``path``; the options' type names the format."""
+    if isinstance(options, ParquetWriteOptions):
+        pq.write_table(table, path, compression=options.compression)
+    elif isinstance(options, CsvWriteOptions):
         pacsv.write_csv(
             table,
             path,
             write_options=pacsv.WriteOptions(
-                include_header=bool(options.get("header", True)),
-                delimiter=str(options.get("delimiter", ",")),
+                include_header=options.header, delimiter=options.delimiter
             ),
         )
-    elif fmt in ("jsonl", "json"):
+    else:
         with open(path, "wb") as fh:
             for row in table.to_pylist():
                 fh.write(orjson.dumps(row, default=str) + b"\n")
-    else:
-        raise ConfigError(f"cannot write files of format {fmt!r}", hint="use parquet, csv or jsonl")

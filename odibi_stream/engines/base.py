@@ -25,9 +25,15 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import pyarrow as pa
+from pydantic import BaseModel
 
 Frame = Any
 """An engine's dataframe (``pyarrow.Table`` for pandas, ``pyspark.sql.DataFrame`` for Spark)."""
+
+OptionsArg = BaseModel | Mapping[str, Any] | None
+"""File options as engines accept them: the format's options model (``read.options`` of a loaded
+config), a mapping validated against that model, or None for its defaults
+(:func:`odibi_stream.config.options.file_read_options`)."""
 
 
 @dataclass(frozen=True)
@@ -64,13 +70,14 @@ class Engine(Protocol):
         self,
         paths: Sequence[str],
         fmt: str,
-        options: Mapping[str, Any],
+        options: OptionsArg = None,
         storage_options: Mapping[str, str] | None = None,
     ) -> ReadResult:
         """Read files of one format into one frame; unparsable records become rejects.
 
         A file that cannot be parsed at all (not merely a bad record) raises ``RecordError``.
-        An empty ``paths`` returns an empty frame.
+        An empty ``paths`` returns an empty frame (with the declared ``schema`` columns).
+        Invalid ``options`` raise ``ConfigError``.
         """
         ...
 
@@ -80,8 +87,12 @@ class Engine(Protocol):
         fmt: str,
         storage_options: Mapping[str, str] | None = None,
         where: str | None = None,
+        options: OptionsArg = None,
     ) -> Frame:
-        """Read a whole Parquet/CSV/JSON folder or Delta table (static reads), optionally filtered."""
+        """Read a whole Parquet/CSV/JSON folder or Delta table (static reads), optionally filtered.
+
+        ``options`` are the format's read options (file formats; ignored for delta).
+        """
         ...
 
     def from_arrow(self, table: pa.Table) -> Frame:
@@ -142,7 +153,7 @@ class Engine(Protocol):
         frame: Frame,
         path: str,
         fmt: str,
-        options: Mapping[str, Any] | None = None,
+        options: OptionsArg = None,
         storage_options: Mapping[str, str] | None = None,
     ) -> None:
         """Write one file of ``fmt`` at ``path`` (the caller handles temp name + rename)."""

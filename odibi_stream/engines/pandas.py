@@ -23,12 +23,19 @@ import pyarrow.parquet as pq
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
+from odibi_stream.config.options import (
+    CsvReadOptions,
+    FileReadOptions,
+    JsonReadOptions,
+    file_read_options,
+    file_write_options,
+)
 from odibi_stream.core.arrow_types import parse_schema, unify
 from odibi_stream.core.values import to_utc
 from odibi_stream.engines.arrow_csv import read_csv_file
 from odibi_stream.engines.arrow_json import read_json_file
 from odibi_stream.engines.arrow_write import write_delta_table, write_single_file
-from odibi_stream.engines.base import ReadResult, Reject
+from odibi_stream.engines.base import OptionsArg, ReadResult, Reject
 from odibi_stream.exceptions import ConfigError, EngineError, RecordError, TransformError
 
 if TYPE_CHECKING:  # pandas and pyarrow.dataset (which imports pandas) load when first used
@@ -50,20 +57,16 @@ def _connect() -> duckdb.DuckDBPyConnection:
 
 
 def _read_one(
-    path: str, fmt: str, options: Mapping[str, Any], use_threads: bool = True
+    path: str, options: FileReadOptions, use_threads: bool = True
 ) -> tuple[pa.Table, list[Reject]]:
-    if fmt == "csv":
+    if isinstance(options, CsvReadOptions):
         return read_csv_file(path, options, use_threads=use_threads)
-    if fmt in ("json", "jsonl"):
+    if isinstance(options, JsonReadOptions):
         return read_json_file(path, options, use_threads=use_threads)
-    if fmt == "parquet":
-        try:
-            return pq.read_table(path), []
-        except pa.ArrowInvalid as exc:
-            raise RecordError(f"cannot read parquet file {path}: {exc}") from exc
-    raise ConfigError(
-        f"cannot read files of format {fmt!r}", hint="use csv, json, jsonl or parquet"
-    )
+    try:
+        return pq.read_table(path), []
+    except pa.ArrowInvalid as exc:
+        raise RecordError(f"cannot read parquet file {path}: {exc}") from exc
 
 
 def _local(uri: str) -> str:
@@ -89,19 +92,21 @@ class PandasEngine:
         self,
         paths: Sequence[str],
         fmt: str,
-        options: Mapping[str, Any],
+        options: OptionsArg = None,
         storage_options: Mapping[str, str] | None = None,
     ) -> ReadResult:
         """Read local files in a bounded thread pool; rows keep the order of ``paths``."""
+        opts = file_read_options(fmt, options)
         if not paths:
-            schema = parse_schema(options.get("schema"))
+            declared = opts.schema_ if isinstance(opts, (CsvReadOptions, JsonReadOptions)) else None
+            schema = parse_schema(declared)
             return ReadResult(pa.schema(list(schema.items())).empty_table())
         workers = max(1, min(MAX_READ_THREADS, len(paths), os.cpu_count() or 1))
         if workers == 1:  # one file (or one core): Arrow's block threads parallelise it
-            parts = [_read_one(_local(p), fmt, options) for p in paths]
+            parts = [_read_one(_local(p), opts) for p in paths]
         else:  # a file per thread: Arrow's own threads would only contend with ours
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="odibi-read") as pool:
-                parts = list(pool.map(lambda p: _read_one(_local(p), fmt, options, False), paths))
+                parts = list(pool.map(lambda p: _read_one(_local(p), opts, False), paths))
         rejects = [r for _, rs in parts for r in rs]
         return ReadResult(unify([t for t, _ in parts]), rejects)
 
@@ -125,6 +130,7 @@ class PandasEngine:
         fmt: str,
         storage_options: Mapping[str, str] | None = None,
         where: str | None = None,
+        options: OptionsArg = None,
     ) -> pa.Table:
         """Read a whole Delta table or local folder/file of parquet/csv/json (static reads).
 
@@ -152,7 +158,7 @@ class PandasEngine:
                 if p.suffix in exts and not p.name.startswith((".", "_"))
             )
         )
-        result = self.read_files(files, fmt, {})
+        result = self.read_files(files, fmt, options)
         if result.rejects:
             first = result.rejects[0]
             raise RecordError(
@@ -309,11 +315,11 @@ class PandasEngine:
         frame: pa.Table,
         path: str,
         fmt: str,
-        options: Mapping[str, Any] | None = None,
+        options: OptionsArg = None,
         storage_options: Mapping[str, str] | None = None,
     ) -> None:
         """Write one local parquet / csv / jsonl file."""
-        write_single_file(frame, _local(path), fmt, options or {})
+        write_single_file(frame, _local(path), file_write_options(fmt, options))
 
     def close(self) -> None:
         """Nothing to release: connections are per call."""

@@ -33,8 +33,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import pyarrow as pa
 
+from odibi_stream.config.options import SparkConfig, file_read_options, file_write_options
 from odibi_stream.core.values import to_utc
-from odibi_stream.engines.base import ReadResult
+from odibi_stream.engines.base import OptionsArg, ReadResult
 from odibi_stream.engines.spark_read import read_spark_files, read_spark_table
 from odibi_stream.engines.spark_session import SessionHolder, split_hadoop
 from odibi_stream.engines.spark_write import write_spark_delta, write_spark_file
@@ -80,7 +81,7 @@ class SparkEngine:
 
     name = "spark"
 
-    def __init__(self, conf: dict[str, Any] | None = None) -> None:
+    def __init__(self, conf: SparkConfig | Mapping[str, Any] | None = None) -> None:
         """Prepare the engine; the SparkSession starts on first use, not here."""
         self._holder = SessionHolder(conf)
 
@@ -120,12 +121,13 @@ class SparkEngine:
         self,
         paths: Sequence[str],
         fmt: str,
-        options: Mapping[str, Any],
+        options: OptionsArg = None,
         storage_options: Mapping[str, str] | None = None,
     ) -> ReadResult:
         """Read ``paths`` with Spark's native readers; malformed records become rejects."""
+        opts = file_read_options(fmt, options)
         self._storage(storage_options)
-        return read_spark_files(self.spark, paths, fmt, options)
+        return read_spark_files(self.spark, paths, opts)
 
     def read_delta(
         self, uri: str, storage_options: Mapping[str, str] | None = None, where: str | None = None
@@ -150,12 +152,14 @@ class SparkEngine:
         fmt: str,
         storage_options: Mapping[str, str] | None = None,
         where: str | None = None,
+        options: OptionsArg = None,
     ) -> DataFrame:
         """Read a whole Delta table or parquet/csv/json folder or file (static reads)."""
         if fmt == "delta":
             return self.read_delta(uri, storage_options, where)
+        opts = file_read_options(fmt, options)
         self._storage(storage_options)
-        return self._where(read_spark_table(self.spark, uri.removeprefix("file://"), fmt), where)
+        return self._where(read_spark_table(self.spark, uri.removeprefix("file://"), opts), where)
 
     def _where(self, df: DataFrame, where: str | None) -> DataFrame:
         if where is None:
@@ -324,11 +328,11 @@ class SparkEngine:
         frame: DataFrame,
         path: str,
         fmt: str,
-        options: Mapping[str, Any] | None = None,
+        options: OptionsArg = None,
         storage_options: Mapping[str, str] | None = None,
     ) -> None:
         """Write exactly one local parquet / csv / jsonl file at ``path``."""
-        write_spark_file(frame, path, fmt, options or {})
+        write_spark_file(frame, path, file_write_options(fmt, options))
 
     # -- Kafka -----------------------------------------------------------------------------
     def read_kafka(

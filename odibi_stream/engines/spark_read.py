@@ -5,10 +5,12 @@ does not parse, has the wrong number of fields or holds a value that does not co
 column's type keeps its raw text there and becomes a :class:`Reject` (record text, reason,
 source file via ``input_file_name()``); the good rows form the frame.
 
-Types follow the pandas engine: ``options.schema`` (column → type name, the same names) fixes
-the named columns; the others are inferred over the whole input (a pass of its own; skipped
-for a CSV whose header names only declared columns: :mod:`odibi_stream.engines.spark_schema`).
-Read results are materialised
+Options are the same models as on the pandas engine
+(:class:`~odibi_stream.config.options.CsvReadOptions`, ``JsonReadOptions``): ``schema``
+(column → type name, the same names) fixes the named columns, the others are inferred over the
+whole input (a pass of its own; skipped for a CSV whose headers name only declared columns:
+:mod:`odibi_stream.engines.spark_schema`); CSV ``null_values`` maps to Spark's single
+``nullValue`` (so at most one value). Read results are materialised
 (``localCheckpoint``) so that every later action in the batch sees the same rows even if the
 files are archived or deleted after commit.
 """
@@ -19,6 +21,12 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from odibi_stream.config.options import (
+    CsvReadOptions,
+    FileReadOptions,
+    JsonReadOptions,
+    ParquetReadOptions,
+)
 from odibi_stream.core.arrow_types import parse_type
 from odibi_stream.engines.base import ReadResult, Reject
 from odibi_stream.engines.spark_schema import declared_covers
@@ -30,7 +38,6 @@ if TYPE_CHECKING:
 
 CORRUPT = "_odibi_corrupt_record"
 SOURCE = "_odibi_source_file"
-FORMATS = ("csv", "json", "jsonl", "parquet")
 _DECIMAL = re.compile(r"^decimal\(\s*(\d+)\s*,\s*(\d+)\s*\)$")
 _SPARK_TYPES = {
     "string": "string", "str": "string", "varchar": "string",
@@ -54,14 +61,14 @@ def spark_type(name: str) -> str:
     return f"decimal({m.group(1)},{m.group(2)})" if m else _SPARK_TYPES[key]
 
 
-def declared_schema(options: Mapping[str, Any]) -> dict[str, str]:
+def declared_schema(options: FileReadOptions) -> dict[str, str]:
     """``options.schema`` as column → Spark DDL type (empty when absent)."""
-    spec = options.get("schema")
-    if spec is None:
-        return {}
-    if not isinstance(spec, dict):
-        raise ConfigError("option 'schema' must be a mapping of column name to type name")
-    return {str(c): spark_type(str(t)) for c, t in spec.items()}
+    spec = None if isinstance(options, ParquetReadOptions) else options.schema_
+    return {c: spark_type(t) for c, t in (spec or {}).items()}
+
+
+def _headerless(options: FileReadOptions) -> bool:
+    return isinstance(options, CsvReadOptions) and not options.header
 
 
 def _quote(name: str) -> str:
@@ -72,7 +79,7 @@ def _ddl(columns: Mapping[str, str]) -> str:
     return ", ".join(f"{_quote(c)} {t}" for c, t in columns.items())
 
 
-def empty_frame(spark: SparkSession, options: Mapping[str, Any]) -> DataFrame:
+def empty_frame(spark: SparkSession, options: FileReadOptions) -> DataFrame:
     """A frame with no rows and the declared columns (no columns when none are declared)."""
     from pyspark.sql.types import StructType
 
@@ -81,34 +88,33 @@ def empty_frame(spark: SparkSession, options: Mapping[str, Any]) -> DataFrame:
     return spark.createDataFrame([], schema)
 
 
-def _reader(spark: SparkSession, fmt: str, options: Mapping[str, Any]) -> Any:
+def _reader(spark: SparkSession, options: FileReadOptions) -> Any:
     reader = spark.read.option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", CORRUPT)
-    if fmt == "csv":
-        reader = reader.option("header", str(bool(options.get("header", True))).lower())
-        reader = reader.option("sep", str(options.get("delimiter", ",")))
+    if isinstance(options, CsvReadOptions):
+        reader = reader.option("header", str(options.header).lower())
+        reader = reader.option("sep", options.delimiter).option("quote", options.quote)
+        reader = reader.option("nullValue", options.null_values[0])
     return reader
 
 
-def _inferred(
-    spark: SparkSession, paths: Sequence[str], fmt: str, options: Mapping[str, Any]
-) -> StructType:
-    reader = _reader(spark, fmt, options)
-    if fmt == "csv":
+def _inferred(spark: SparkSession, paths: Sequence[str], options: FileReadOptions) -> StructType:
+    reader = _reader(spark, options)
+    if isinstance(options, CsvReadOptions):
         return reader.option("inferSchema", "true").csv(list(paths)).schema  # type: ignore[no-any-return]
     return reader.json(list(paths)).schema  # type: ignore[no-any-return]
 
 
 def _full_schema(
-    spark: SparkSession, paths: Sequence[str], fmt: str, options: Mapping[str, Any]
+    spark: SparkSession, paths: Sequence[str], options: FileReadOptions
 ) -> dict[str, str]:
     declared = declared_schema(options)
-    if fmt == "csv" and not options.get("header", True) and declared:
+    if _headerless(options) and declared:
         return declared  # no header: the declared columns are the columns, in order
-    covered = declared_covers(paths, fmt, options, declared) if declared else None
+    covered = declared_covers(paths, options, declared) if declared else None
     if covered is not None:
         return covered  # the declared columns are every column: no inference pass
     columns: dict[str, str] = {}
-    for f in _inferred(spark, paths, fmt, options).fields:
+    for f in _inferred(spark, paths, options).fields:
         if f.name == CORRUPT:
             continue
         # A column all of whose values are null is inferred as "void"; text keeps it storable.
@@ -116,7 +122,7 @@ def _full_schema(
         columns[f.name] = declared.get(f.name, inferred)
     for name, t in declared.items():
         columns.setdefault(name, t)
-    if fmt == "csv":
+    if isinstance(options, CsvReadOptions):
         return columns  # the header's order, as on the pandas engine
     # Spark sorts inferred JSON fields by name; the pandas engine puts declared columns first,
     # then the others in the order they appear in the data. Match it.
@@ -150,18 +156,18 @@ def _is_json_array(path: str) -> bool:
 
 
 def _read_text_format(
-    spark: SparkSession, paths: Sequence[str], fmt: str, options: Mapping[str, Any]
+    spark: SparkSession, paths: Sequence[str], options: FileReadOptions
 ) -> DataFrame:
     from pyspark.sql import functions as F
 
-    columns = _full_schema(spark, paths, fmt, options)
+    columns = _full_schema(spark, paths, options)
     ddl = _ddl({**columns, CORRUPT: "string"})
-    reader = _reader(spark, fmt, options).schema(ddl)
-    if fmt == "csv":
+    reader = _reader(spark, options).schema(ddl)
+    if isinstance(options, CsvReadOptions):
         df = reader.csv(list(paths))
-        if not options.get("header", True) and not declared_schema(options):
+        if not options.header and not declared_schema(options):
             df = df.toDF(*[f"f{i}" for i in range(len(columns))], CORRUPT)
-    elif fmt == "json" and all(_is_json_array(p) for p in paths):
+    elif all(_is_json_array(p) for p in paths):
         df = reader.option("multiLine", "true").json(list(paths))
     else:
         df = reader.json(list(paths))
@@ -169,28 +175,30 @@ def _read_text_format(
 
 
 def read_spark_files(
-    spark: SparkSession, paths: Sequence[str], fmt: str, options: Mapping[str, Any]
+    spark: SparkSession, paths: Sequence[str], options: FileReadOptions
 ) -> ReadResult:
-    """Read ``paths`` (all of format ``fmt``) into one materialised frame plus rejects.
+    """Read ``paths`` (all of the format ``options`` belong to) into one frame plus rejects.
 
     Raises:
-        ConfigError: unknown format or type name.
+        ConfigError: unknown type name, or options Spark cannot honour.
         RecordError: a file cannot be read at all (missing, not parquet).
     """
     from pyspark.errors import PySparkException
     from pyspark.sql import functions as F
 
-    if fmt not in FORMATS:
+    if isinstance(options, CsvReadOptions) and len(options.null_values) != 1:
         raise ConfigError(
-            f"cannot read files of format {fmt!r}", hint="use csv, json, jsonl or parquet"
+            "the spark engine reads exactly one CSV null value (Spark's nullValue)",
+            hint="set null_values to one text (e.g. [''] or ['NULL']), or use the pandas engine",
         )
     if not paths:
         return ReadResult(empty_frame(spark, options))
+    fmt = _format_name(options)
     try:
-        if fmt == "parquet":
+        if isinstance(options, ParquetReadOptions):
             df = spark.read.option("mergeSchema", "true").parquet(*paths)
             return ReadResult(df.localCheckpoint(eager=True))
-        df = _read_text_format(spark, paths, fmt, options).localCheckpoint(eager=True)
+        df = _read_text_format(spark, paths, options).localCheckpoint(eager=True)
         bad = df.filter(F.col(CORRUPT).isNotNull()).select(CORRUPT, SOURCE).collect()
     except PySparkException as exc:
         raise RecordError(f"cannot read {fmt} files ({paths[0]} ...): {exc}") from exc
@@ -208,26 +216,27 @@ def read_spark_files(
     return ReadResult(good, rejects)
 
 
+def _format_name(options: FileReadOptions) -> str:
+    if isinstance(options, CsvReadOptions):
+        return "csv"
+    return "json" if isinstance(options, JsonReadOptions) else "parquet"
+
+
 def _local_name(uri: str | None) -> str:
     if not uri:
         return "?"
     return uri.removeprefix("file://") if uri.startswith("file:///") else uri
 
 
-def read_spark_table(spark: SparkSession, uri: str, fmt: str) -> DataFrame:
+def read_spark_table(spark: SparkSession, uri: str, options: FileReadOptions) -> DataFrame:
     """Read a whole parquet / csv / json folder or file (static reads; no bad rows allowed).
 
     Raises:
-        ConfigError: unknown format.
         RecordError: a record failed to parse.
     """
-    if fmt == "parquet":
+    if isinstance(options, ParquetReadOptions):
         return spark.read.parquet(uri)
-    if fmt not in FORMATS:
-        raise ConfigError(
-            f"cannot read tables of format {fmt!r}", hint="use delta, parquet, csv or json"
-        )
-    result = read_spark_files(spark, [uri], fmt, {})
+    result = read_spark_files(spark, [uri], options)
     if result.rejects:
         first = result.rejects[0]
         raise RecordError(

@@ -22,16 +22,17 @@ Lifecycle: called by :func:`odibi_stream.engines.spark_read.read_spark_files` pe
 from __future__ import annotations
 
 import csv
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
+
+from odibi_stream.config.options import CsvReadOptions, FileReadOptions
 
 
 def declared_covers(
-    paths: Sequence[str], fmt: str, options: Mapping[str, Any], declared: dict[str, str]
+    paths: Sequence[str], options: FileReadOptions, declared: dict[str, str]
 ) -> dict[str, str] | None:
     """The batch's columns (name → Spark type) if every one is declared, else None."""
-    if fmt == "csv":
-        header = _csv_header(paths, str(options.get("delimiter", ",")))
+    if isinstance(options, CsvReadOptions) and options.header:
+        header = _csv_header(paths, options.delimiter, options.quote)
         if header is None or not set(header) <= set(declared):
             return None
         return {**{name: declared[name] for name in header}, **declared}
@@ -44,14 +45,12 @@ def _local(path: str) -> str | None:
     return None if "://" in path else path
 
 
-def _csv_header(paths: Sequence[str], delimiter: str) -> list[str] | None:
+def _csv_header(paths: Sequence[str], delimiter: str, quote: str) -> list[str] | None:
     """The files' common header, if every file has the same simple one (Spark names the
     columns after one file's header; with every header equal it does not matter which)."""
-    if len(delimiter) != 1:
-        return None
     header: list[str] | None = None
     for path in paths:
-        row = _first_row(path, delimiter)
+        row = _first_row(path, delimiter, quote)
         if row is None or (header is not None and row != header):
             return None
         header = row
@@ -60,12 +59,12 @@ def _csv_header(paths: Sequence[str], delimiter: str) -> list[str] | None:
     return header
 
 
-def _first_row(path: str, delimiter: str) -> list[str] | None:
+def _first_row(path: str, delimiter: str, quote: str) -> list[str] | None:
     local = _local(path)
     if local is None:
         return None
     try:
         with open(local, newline="", encoding="utf-8") as fh:
-            return next(csv.reader(fh, delimiter=delimiter), None)
+            return next(csv.reader(fh, delimiter=delimiter, quotechar=quote), None)
     except (OSError, UnicodeDecodeError, csv.Error):
         return None

@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from odibi_stream.config.options import SparkConfig, coerce_options
 from odibi_stream.exceptions import ConfigError, EngineError
 
 if TYPE_CHECKING:
@@ -94,35 +95,35 @@ def find_jars() -> list[str]:
     )
 
 
-def session_settings(spark_conf: dict[str, Any] | None) -> tuple[str, dict[str, str]]:
-    """Return (master, settings) from the project's ``spark: {master, conf}`` block.
+def spark_config(spark_conf: SparkConfig | Mapping[str, Any] | None) -> SparkConfig:
+    """The ``spark:`` block as its model (a mapping is validated; None: the defaults).
 
     Raises:
-        ConfigError: unknown keys in the block, or ``conf`` not a mapping.
+        ConfigError: unknown keys (with a did-you-mean hint) or bad values.
     """
-    spark_conf = dict(spark_conf or {})
-    unknown = set(spark_conf) - {"master", "conf", "app_name"}
-    if unknown:
-        raise ConfigError(
-            f"unknown spark setting(s) {sorted(unknown)}",
-            hint="the spark block takes master, app_name and conf",
-        )
-    conf = spark_conf.get("conf") or {}
-    if not isinstance(conf, dict):
-        raise ConfigError("spark.conf must be a mapping of Spark setting to value")
+    return coerce_options(SparkConfig, spark_conf, "spark settings")
+
+
+def session_settings(spark_conf: SparkConfig | Mapping[str, Any] | None) -> tuple[str, dict[str, str]]:
+    """Return (master, settings) from the project's ``spark:`` block.
+
+    Raises:
+        ConfigError: the block does not validate.
+    """
+    config = spark_config(spark_conf)
     settings = dict(_DEFAULTS)
     settings.update(
-        {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in conf.items()}
+        {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in config.conf.items()}
     )
-    return str(spark_conf.get("master") or "local[*]"), settings
+    return config.master, settings
 
 
 class SessionHolder:
     """Owns the process's SparkSession (see the module docstring for the lifecycle)."""
 
-    def __init__(self, spark_conf: dict[str, Any] | None) -> None:
+    def __init__(self, spark_conf: SparkConfig | Mapping[str, Any] | None) -> None:
         self._master, self._settings = session_settings(spark_conf)
-        self._app_name = str((spark_conf or {}).get("app_name") or "odibi-stream")
+        self._app_name = spark_config(spark_conf).app_name
         self._lock = threading.Lock()
         self._session: SparkSession | None = None
         self._hadoop: dict[str, str] = {}

@@ -18,11 +18,12 @@ import shutil
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from deltalake import DeltaTable as RsDeltaTable
 from deltalake.exceptions import TableNotFoundError
 
+from odibi_stream.config.options import CsvWriteOptions, FileWriteOptions, ParquetWriteOptions
 from odibi_stream.exceptions import ConfigError, EngineError
 
 if TYPE_CHECKING:
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
 
 WRITE_MODES = ("append", "overwrite", "merge")
 _ORDER = "__odibi_row"
-_EXT = {"parquet": "parquet", "csv": "csv", "jsonl": "json", "json": "json"}
 
 
 def _quote(name: str) -> str:
@@ -162,31 +162,26 @@ def write_spark_delta(
     return version
 
 
-def write_spark_file(df: DataFrame, path: str, fmt: str, options: Mapping[str, Any]) -> None:
-    """Write ``df`` as exactly one local file at ``path``.
+def write_spark_file(df: DataFrame, path: str, options: FileWriteOptions) -> None:
+    """Write ``df`` as exactly one local file at ``path``; the options' type names the format.
 
     Spark writes folders of part files: the frame is coalesced to one partition, written to a
     scratch folder next to ``path`` and its single part file moved to ``path``.
-
-    Raises:
-        ConfigError: unknown format.
     """
-    ext = _EXT.get(fmt)
-    if ext is None:
-        raise ConfigError(f"cannot write files of format {fmt!r}", hint="use parquet, csv or jsonl")
     target = Path(path.removeprefix("file://"))
     scratch = target.parent / f".spark-{uuid.uuid4().hex}"
     writer = df.coalesce(1).write.mode("overwrite")
     try:
-        if fmt == "parquet":
-            writer.option("compression", str(options.get("compression", "snappy"))).parquet(
-                str(scratch)
-            )
-        elif fmt == "csv":
-            writer.option("header", str(bool(options.get("header", True))).lower()).option(
-                "sep", str(options.get("delimiter", ","))
+        if isinstance(options, ParquetWriteOptions):
+            ext = "parquet"
+            writer.option("compression", options.compression).parquet(str(scratch))
+        elif isinstance(options, CsvWriteOptions):
+            ext = "csv"
+            writer.option("header", str(options.header).lower()).option(
+                "sep", options.delimiter
             ).csv(str(scratch))
         else:
+            ext = "json"
             writer.option("ignoreNullFields", "false").json(str(scratch))
         parts = sorted(p for p in scratch.glob(f"part-*.{ext}*") if not p.name.endswith(".crc"))
         if len(parts) > 1:
@@ -194,18 +189,18 @@ def write_spark_file(df: DataFrame, path: str, fmt: str, options: Mapping[str, A
         if parts:
             os.replace(parts[0], target)
         else:
-            _write_empty(df, target, fmt, options)
+            _write_empty(df, target, options)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _write_empty(df: DataFrame, target: Path, fmt: str, options: Mapping[str, Any]) -> None:
+def _write_empty(df: DataFrame, target: Path, options: FileWriteOptions) -> None:
     # Spark writes no part file for an empty csv/json frame; the sink still needs its file.
-    if fmt == "parquet":
+    if isinstance(options, ParquetWriteOptions):
         import pyarrow.parquet as pq
 
-        pq.write_table(df.toArrow(), str(target))
-    elif fmt == "csv" and options.get("header", True):
-        target.write_text(str(options.get("delimiter", ",")).join(df.columns) + "\n")
+        pq.write_table(df.toArrow(), str(target), compression=options.compression)
+    elif isinstance(options, CsvWriteOptions) and options.header:
+        target.write_text(options.delimiter.join(df.columns) + "\n")
     else:
         target.write_bytes(b"")

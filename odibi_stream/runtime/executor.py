@@ -215,7 +215,9 @@ class BatchExecutor:
         source = self.pipe.sources.get(node.name)
         if source is None:
             loc = self.compiled.static_reads[node.name]
-            frame = self.engine.read_table(loc.uri, node.read.format, loc.storage_options)
+            frame = self.engine.read_table(
+                loc.uri, node.read.format, loc.storage_options, options=node.read.options
+            )
             out.rows_in = self.engine.count(frame)
             return frame
         rng = self.ranges.get(node.name)

@@ -129,7 +129,7 @@ def _kafka(project: Project, name: str, conn: ConnectionConfig, items: list[Use]
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
 
-    conf = client_config(conn.options)
+    conf = client_config(conn.kafka_options().client_config())
     conf.update({"socket.timeout.ms": int(timeout * 1000), "socket.connection.setup.timeout.ms": int(timeout * 1000)})
     admin = AdminClient(conf)
     servers = conf.get("bootstrap.servers")

@@ -39,13 +39,19 @@ _FILE_FORMATS = ("csv", "json", "jsonl", "parquet")
 
 
 def option(options: Any, key: str, default: Any = None) -> Any:
-    """``options[key]`` whether ``options`` is a mapping or a (pydantic) model."""
+    """``options[key]`` whether ``options`` is a mapping or a (pydantic) model.
+
+    On a model, ``key`` is the YAML name: a field aliased to it (``schema_`` for ``schema``,
+    whose own name would be pydantic's method) is found by its alias.
+    """
     if options is None:
         return default
     if isinstance(options, Mapping):
         value = options.get(key, default)
     else:
-        value = getattr(options, key, default)
+        fields = getattr(type(options), "model_fields", {})
+        name = next((n for n, f in fields.items() if f.alias == key), key)
+        value = getattr(options, name, default) if name in fields else default
     if hasattr(value, "model_dump"):
         value = value.model_dump()
     return default if value is None else value

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
 
+from odibi_stream.config.options import SparkConfig
 from odibi_stream.engines import get_engine
 from odibi_stream.engines.base import Engine
 
@@ -16,8 +16,8 @@ class EngineCache:
         spark_conf: The project's ``spark:`` settings (the Spark engine's session).
     """
 
-    def __init__(self, spark_conf: dict[str, Any] | None = None) -> None:
-        self._spark_conf = spark_conf or None
+    def __init__(self, spark_conf: SparkConfig | None = None) -> None:
+        self._spark_conf = spark_conf
         self._engines: dict[str, Engine] = {}
         self._lock = threading.Lock()
 

@@ -42,7 +42,7 @@ def run_pipeline(
     compiled = compile_pipeline(project, name, clock)
     ttl = lease_ttl or project.config.runtime.lease_ttl_seconds
     own_engine = engine is None
-    engine = engine or get_engine(compiled.config.engine or project.config.engine, project.config.spark or None)
+    engine = engine or get_engine(compiled.config.engine or project.config.engine, project.config.spark)
     try:
         with CheckpointManager.open(project.checkpoint) as checkpoints, owned(checkpoints.store, name, ttl, wait=ttl if wait is None else wait, clock=clock) as lease, \
                 PipelineRunner(compiled, engine=engine, checkpoints=checkpoints, fence=lease,

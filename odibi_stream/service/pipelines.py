@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from odibi_stream.checkpoints.lease import Lease, LeaseKeeper, default_owner
 from odibi_stream.checkpoints.manager import CheckpointManager
 from odibi_stream.config.models import PipelineConfig
+from odibi_stream.config.options import ContinuousTrigger
 from odibi_stream.config.project import Project
 from odibi_stream.core.clock import SYSTEM_CLOCK, Clock
 from odibi_stream.exceptions import OdibiError
@@ -188,7 +189,7 @@ class PipelineSet:
             factory,
             max_attempts=config.max_attempts,
             continuous=continuous is not None,
-            poll_seconds=float((continuous or {}).get("poll_seconds", 0.5)),
+            poll_seconds=(continuous or ContinuousTrigger()).poll_seconds,
             initial_wake=config.trigger.kind in DATA_TRIGGERS,
             paused=compiled.name in self.paused,
         )

@@ -28,6 +28,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from odibi_stream.config.options.triggers import CONTINUOUS_POLL_SECONDS
 from odibi_stream.core.clock import SYSTEM_CLOCK, Clock
 from odibi_stream.core.wake import WakeFn, WakeReason
 from odibi_stream.observability import metrics
@@ -79,7 +80,7 @@ class StreamManager:
         *,
         max_attempts: int = 5,
         continuous: bool = False,
-        poll_seconds: float = 0.5,
+        poll_seconds: float = CONTINUOUS_POLL_SECONDS,
         initial_wake: bool = False,
         paused: bool = False,
     ) -> PipelineWorker:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, Protocol, TypeVar
 
+from odibi_stream.config.options.triggers import CONTINUOUS_POLL_SECONDS
 from odibi_stream.core.clock import SYSTEM_CLOCK, Clock
 from odibi_stream.core.resources import out_of_space
 from odibi_stream.core.wake import WakeReason
@@ -100,7 +101,7 @@ class PipelineWorker:
         *,
         max_attempts: int = 5,
         continuous: bool = False,
-        poll_seconds: float = 0.5,
+        poll_seconds: float = CONTINUOUS_POLL_SECONDS,
         initial_wake: bool = False,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:

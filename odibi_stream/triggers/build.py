@@ -12,7 +12,7 @@ the ScheduleManager calls :func:`build_trigger` when it adds a leased pipeline.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from odibi_stream.config.models import PipelineConfig
 from odibi_stream.core.clock import SYSTEM_CLOCK, Clock
@@ -34,16 +34,11 @@ POLLED_KINDS = ("kafka", "eventhub")
 """Trigger kinds that poll their sources' probes."""
 
 
-def _options(config: PipelineConfig) -> dict[str, Any]:
-    trig = config.trigger
-    return dict(getattr(trig, trig.kind) or {}) if trig.kind in POLLED_KINDS else {}
-
-
 def poll_interval(config: PipelineConfig) -> float | None:
     """The configured poll interval of a kafka/eventhub trigger (None: each source's default)."""
-    opts = _options(config)
-    value = opts.get("interval_seconds", opts.get("poll_seconds"))
-    return None if value is None else float(value)
+    trig = config.trigger
+    polled = trig.kafka or trig.eventhub
+    return polled.interval if polled is not None else None
 
 
 def check_trigger(config: PipelineConfig, watches: Sequence[Watch]) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 from confluent_kafka import Producer
+from pydantic import ValidationError
 
 from odibi_stream.config.models import IncrementalConfig, ReadConfig
 from odibi_stream.connectors.base import Position, Source
@@ -210,9 +211,10 @@ def test_data_loss_fail_and_skip(kafka_bootstrap: str, kafka_topic: TopicFactory
 
 
 def test_bad_options_are_config_errors(kafka_bootstrap: str) -> None:
-    with pytest.raises(ConfigError):
+    # Option values are checked by the config model (file:line when loaded from YAML).
+    with pytest.raises(ValidationError, match="value_format"):
         make_source(kafka_bootstrap, "t", value_format="avro")
-    with pytest.raises(ConfigError):
+    with pytest.raises(ValidationError, match="on_data_loss"):
         make_source(kafka_bootstrap, "t", on_data_loss="ignore")
     with pytest.raises(ConfigError):
         KafkaSourceSpec("n", "p", {}, ReadConfig(connection="k", format="kafka", topic="t"))

@@ -84,32 +84,32 @@ def test_a_good_project_validates_into_specs_and_a_poll_watch(
         ("{connection: hub, format: eventhub}", "no event hub name", "read:"),
         (
             "{connection: hub, format: eventhub, topic: t,\n                   options: {starting: yesterday}}",
-            "bad starting position 'yesterday'",
+            "starting: use earliest, latest",
             "starting",
         ),
         (
             "{connection: hub, format: eventhub, topic: t,\n                   options: {starting: {x: 1}}}",
-            "bad starting position 'x'",
+            "sequence number >= 0",
             "starting",
         ),
         (
             "{connection: hub, format: eventhub, topic: t,\n                   options: {starting: '2024-05-01T00:00:00'}}",
-            "has no time zone",
+            "ISO-8601 time with offset",
             "starting",
         ),
         (
             "{connection: hub, format: eventhub, topic: t,\n                   options: {on_data_loss: ignore}}",
-            "unknown on_data_loss",
+            "on_data_loss: Input should be 'fail'",
             "on_data_loss",
         ),
         (
             "{connection: hub, format: eventhub, topic: t,\n                   options: {value_fromat: json}}",
-            "unknown eventhub read option 'value_fromat'",
+            "unknown key 'value_fromat'",
             "value_fromat",
         ),
         (
             "{connection: hub, format: eventhub, topic: t,\n                   options: {owner_level: -1}}",
-            "bad owner_level",
+            "owner_level: use auto",
             "owner_level",
         ),
         (
@@ -217,7 +217,7 @@ def test_write_mistakes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     root = write_project(tmp_path / "p", {"events": pipeline}, odibi_yaml=ODIBI.format(conn=conn))
     err = error_of(root, monkeypatch)
     assert (
-        "unknown eventhub write option 'key_colum'" in err.message
+        "unknown key 'key_colum'" in err.message
         and err.hint
         and "key_column" in err.hint
     )
@@ -282,7 +282,7 @@ def test_cli_validate_reports_file_line_and_exit_2(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert (
-        f"events.yaml:{line_of(root, 'starting')}: node raw: bad starting position 'soon'"
+        f"events.yaml:{line_of(root, 'starting')}: nodes[0].read.options.starting: use earliest"
         in done.stderr
     )
 

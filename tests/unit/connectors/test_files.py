@@ -175,7 +175,8 @@ def test_max_records_per_batch_bounds_file_batches(tmp_path: Path) -> None:
         (folder / f"f{i}.jsonl").write_text("".join('{"a": 1}\n' for _ in range(n)))
         os.utime(folder / f"f{i}.jsonl", ns=(10**18 + i, 10**18 + i))
     (folder / "g.csv").write_text("a,b\n1,2\n3,4")
-    assert count_records(folder / "g.csv", "csv") == 2
+    assert count_records(folder / "g.csv", "csv", header=True) == 2
+    assert count_records(folder / "g.csv", "csv", header=False) == 3
     read = ReadConfig(
         connection="local", format="jsonl", path="in/*.jsonl",
         incremental=IncrementalConfig(mode="files", max_records_per_batch=7, settle_seconds=0),
@@ -187,3 +188,23 @@ def test_max_records_per_batch_bounds_file_batches(tmp_path: Path) -> None:
         sizes.append([f["path"] for f in rng["files"]])
         state = src.fold(state, rng)
     assert sizes == [["in/f0.jsonl", "in/f1.jsonl"], ["in/f2.jsonl", "in/f3.jsonl"]]  # 3+4, 2+5
+
+
+def test_headerless_csv_records_are_all_counted_for_batch_bounds(tmp_path: Path) -> None:
+    # header: false means no line is a header: every line is a record when bounding batches.
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"f{i}.csv").write_text("1,a\n2,b\n3,c\n")
+        os.utime(folder / f"f{i}.csv", ns=(10**18 + i, 10**18 + i))
+    read = ReadConfig(
+        connection="local", format="csv", path="in/*.csv", options={"header": False},
+        incremental=IncrementalConfig(mode="files", max_records_per_batch=6, settle_seconds=0),
+    )
+    src = FilesSpec("n", Location(uri=str(folder / "*.csv"), storage_options={}, is_local=True), read).open()
+    state = src.initial_state()
+    batches = []
+    while (rng := src.plan(state)) is not None:
+        batches.append([f["path"] for f in rng["files"]])
+        state = src.fold(state, rng)
+    assert batches == [["in/f0.csv", "in/f1.csv"], ["in/f2.csv"]]  # 3+3 rows, then 3

@@ -130,7 +130,8 @@ def test_secret_from_config_never_reaches_log_output_of_a_real_process(tmp_path:
     root = tmp_path / "proj"
     (root / "pipelines").mkdir(parents=True)
     (root / "odibi.yaml").write_text(
-        "project: p\nconnections:\n  bus:\n    type: kafka\n    options:\n      sasl.password: ${secret:KAFKA_PW}\n"
+        "project: p\nconnections:\n  bus:\n    type: kafka\n    options:\n"
+        "      bootstrap.servers: localhost:9092\n      sasl.password: ${secret:KAFKA_PW}\n"
     )
     (root / "pipelines" / "a.yaml").write_text(
         "pipeline: a\nnodes:\n  - name: n\n    read: {connection: bus, format: kafka, topic: t}\n"
@@ -142,8 +143,9 @@ def test_secret_from_config_never_reaches_log_output_of_a_real_process(tmp_path:
         import sys
         configure_logging(sys.argv[1], "INFO")
         project = load_project({str(root)!r})
-        value = project.config.connections["bus"].options["sasl.password"]
-        get_logger("x").info("resolved %s", value, extra={{"options": dict(project.config.connections["bus"].options)}})
+        options = project.config.connections["bus"].kafka_options().client_config()
+        value = options["sasl.password"]
+        get_logger("x").info("resolved %s", value, extra={{"options": options}})
         """
     )
     for fmt in ("json", "text"):
@@ -160,4 +162,7 @@ def test_secret_from_config_never_reaches_log_output_of_a_real_process(tmp_path:
         assert "resolved ${secret:KAFKA_PW}" in proc.stderr  # the reference, never the value
         assert "kafka-secret-value-42" not in proc.stderr
         if fmt == "json":
-            assert json.loads(proc.stderr.strip())["options"] == {"sasl.password": "***"}
+            assert json.loads(proc.stderr.strip())["options"] == {
+                "bootstrap.servers": "localhost:9092",
+                "sasl.password": "***",
+            }
