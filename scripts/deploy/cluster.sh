@@ -102,6 +102,14 @@ import_images() {
   done
 }
 
+# kubelet's tmpfs volumes, containerd's rootfs and sandbox mounts (deepest first); also the
+# leftovers of a run that died before `down` (rm -rf of a mount point fails with EBUSY).
+unmount_ours() {
+  { grep -E " ($C|$CTR)(/| )" /proc/mounts || true; } | awk '{print $2}' | sort -r | while read -r m; do
+    umount -l "$m" 2>/dev/null || true
+  done
+}
+
 up() {
   for b in kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl; do
     [ -x "$B/$b" ] || { say "$B/$b missing (build-kube.sh)"; return 1; }
@@ -110,6 +118,7 @@ up() {
     command -v $b >/dev/null || { say "$b missing (install-packages.sh)"; return 1; }
   done
   [ ! -f "$RUNDIR/apiserver.pid" ] || { say "a cluster is up (cluster.sh down first)"; return 1; }
+  unmount_ours
   rm -rf "$C"
   mkdir -p "$C/logs" "$RUNDIR" "$C/etcd" "$C/kubelet" "$C/cni" "$C/cni-ipam" "$CTR/root" "$CTR/state"
   pki
@@ -236,10 +245,7 @@ down() {
   for pid in $(pgrep -f "containerd-shim.*$CTR/state" 2>/dev/null || true); do kill -9 "$pid" 2>/dev/null || true; done
   stop_pid apiserver 10
   stop_pid etcd 10
-  # kubelet's tmpfs volumes, containerd's rootfs and sandbox mounts
-  { grep -E " ($C|$CTR)/" /proc/mounts || true; } | awk '{print $2}' | sort -r | while read -r m; do
-    umount -l "$m" 2>/dev/null || true
-  done
+  unmount_ours
   if [ -f "$C/netns.before" ]; then
     { ip netns list 2>/dev/null | awk '{print $1}' | grep -vxF -f "$C/netns.before" || true; } | while read -r ns; do
       ip netns delete "$ns" 2>/dev/null || true
