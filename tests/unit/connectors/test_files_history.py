@@ -108,3 +108,28 @@ def test_glob_matching_like_the_listing() -> None:
     assert glob_matches(["in", "**", "*.csv"], ["in", "a.csv"])
     assert glob_matches(["in", "**", "*.csv"], ["in", "x", "y", "a.csv"])
     assert not glob_matches(["in", "**", "*.csv"], ["out", "a.csv"])
+
+
+def test_watcher_fed_plans_apply_the_listing_rules(tmp_path: Path) -> None:
+    """A path named by an event is planned only if the listing would list it: no symbolic
+    link, no FIFO, nothing under archive_path, no temp or marker names."""
+    outside = write(tmp_path / "secret.csv")
+    s = spec(tmp_path, glob="in/**/*.csv", settle_seconds=0, after_read="archive", archive_path="in/archive")
+    s.events.attach()
+    src = s.open()
+    state = src.initial_state()
+    assert src.plan(state) is None  # the first (full) plan: nothing yet
+    (tmp_path / "in").mkdir(exist_ok=True)
+    link = tmp_path / "in" / "link.csv"
+    link.symlink_to(outside)
+    fifo = tmp_path / "in" / "pipe.csv"
+    os.mkfifo(fifo)
+    archived = write(tmp_path / "in/archive/old.csv")
+    temp = write(tmp_path / "in/_partial.csv")
+    for path in (link, fifo, archived, temp):
+        s.events.changed(str(path))
+    assert src.plan(state) is None
+    real = write(tmp_path / "in/sub/real.csv")
+    s.events.complete(str(real))
+    got = src.plan(state)
+    assert got is not None and [f["path"] for f in got["files"]] == ["in/sub/real.csv"]
