@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import (
     Field,
@@ -100,8 +100,37 @@ class WatermarkConfig(Model):
         return v
 
 
-class ReadConfig(Model):
+class _FormatOptions(Model):
+    """A read or write whose ``options`` are checked against the model of its ``format``."""
+
+    DIRECTION: ClassVar[Literal["read", "write"]]
+
+    @field_validator("format", check_fields=False)
+    @classmethod
+    def _format(cls, v: str) -> str:
+        return check_format(v, cls.DIRECTION)
+
+    @field_validator("options", mode="wrap", check_fields=False)
+    @classmethod
+    def _options(cls, v: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
+        # The format (validated before options) picks the model, so the union's own validation
+        # (handler) is never used; "wrap" rather than "plain" keeps the annotation's JSON Schema.
+        if "format" not in info.data:
+            return v  # the format is already reported; its options cannot be checked
+        return validate_options(options_model(cls.DIRECTION, info.data["format"]), v)
+
+    @classmethod
+    def field_type(cls, name: str, data: Mapping[str, Any]) -> Any:
+        """The type of field ``name`` for this mapping's raw ``data`` (diagnostics' hints)."""
+        if name == "options":
+            return options_model(cls.DIRECTION, data.get("format")) or dict[str, Any]
+        return cls.model_fields[name].annotation
+
+
+class ReadConfig(_FormatOptions):
     """A source: where to read from and how."""
+
+    DIRECTION: ClassVar[Literal["read", "write"]] = "read"
 
     connection: str = Field(description="Name of a connection in odibi.yaml.")
     format: str = Field(
@@ -117,28 +146,6 @@ class ReadConfig(Model):
     )
     incremental: IncrementalConfig | None = Field(default=None, description="Incremental mode; absent means a static read every batch.")
     watermark: WatermarkConfig | None = Field(default=None, description="Event-time watermark.")
-
-    @field_validator("format")
-    @classmethod
-    def _format(cls, v: str) -> str:
-        return check_format(v, "read")
-
-    @field_validator("options", mode="wrap")
-    @classmethod
-    def _options(cls, v: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
-        # The format (validated before options) picks the model, so the union's own validation
-        # (handler) is never used; "wrap" rather than "plain" keeps the annotation's JSON Schema.
-        if "format" not in info.data:
-            return v  # the format is already reported; its options cannot be checked
-        return validate_options(options_model("read", info.data["format"]), v)
-
-    @classmethod
-    def field_type(cls, name: str, data: Mapping[str, Any]) -> Any:
-        """The type of field ``name`` for this mapping's raw ``data`` (diagnostics' hints)."""
-        if name == "options":
-            return options_model("read", data.get("format")) or dict[str, Any]
-        return cls.model_fields[name].annotation
-
 
 class TransformConfig(Model):
     """A transform: exactly one of sql or function."""
@@ -156,8 +163,10 @@ class TransformConfig(Model):
         return self
 
 
-class WriteConfig(Model):
+class WriteConfig(_FormatOptions):
     """A sink: where and how to write."""
+
+    DIRECTION: ClassVar[Literal["read", "write"]] = "write"
 
     connection: str = Field(description="Name of a connection in odibi.yaml.")
     format: str = Field(
@@ -180,25 +189,6 @@ class WriteConfig(Model):
     maintenance: MaintenanceConfig | None = Field(
         default=None, description="Delta table maintenance of this sink (format: delta); overrides the project default."
     )
-
-    @field_validator("format")
-    @classmethod
-    def _format(cls, v: str) -> str:
-        return check_format(v, "write")
-
-    @field_validator("options", mode="wrap")
-    @classmethod
-    def _options(cls, v: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
-        if "format" not in info.data:
-            return v  # the format is already reported; its options cannot be checked
-        return validate_options(options_model("write", info.data["format"]), v)
-
-    @classmethod
-    def field_type(cls, name: str, data: Mapping[str, Any]) -> Any:
-        """The type of field ``name`` for this mapping's raw ``data`` (diagnostics' hints)."""
-        if name == "options":
-            return options_model("write", data.get("format")) or dict[str, Any]
-        return cls.model_fields[name].annotation
 
     @model_validator(mode="after")
     def _merge(self) -> WriteConfig:
