@@ -7,7 +7,9 @@ folder read incrementally, a SQL transform, a Delta append, a file_watch trigger
 
 from __future__ import annotations
 
+import os
 import re
+import time
 from pathlib import Path
 
 from odibi_stream.exceptions import ConfigError
@@ -115,4 +117,9 @@ def create_project(target: Path) -> list[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
         written.append(path)
+    # The sample is complete by construction: dated a minute back, it is past the files
+    # source's settle delay, so `init` then `run` at once reads it (instead of 0 batches).
+    sample = target / "data/landing/example/orders-0001.csv"
+    settled = time.time() - 60
+    os.utime(sample, (settled, settled))
     return written

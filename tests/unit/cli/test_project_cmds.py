@@ -134,3 +134,15 @@ def test_schema(tmp_path: Path, kind: str) -> None:
     schema = json.loads(proc.stdout)
     assert schema["additionalProperties"] is False
     assert ("connections" in schema["properties"]) == (kind == "project")
+
+
+def test_init_then_run_at_once_reads_the_sample(tmp_path: Path) -> None:
+    # The sample must not wait out the settle delay: `init` and `run` back to back read it
+    # (a freshly written file would be skipped by `run` as possibly still being written).
+    from odibi_stream.cli.scaffold import create_project
+    from odibi_stream.service.one_shot import run_pipeline
+    from odibi_stream.service.project import load
+
+    create_project(tmp_path / "p")
+    reports = run_pipeline(load(tmp_path / "p"), "example")
+    assert [r.batch for r in reports] == [0]
