@@ -55,32 +55,31 @@ def _load(project: str, pipeline: str, env: str | None) -> tuple[Any, str]:
     return proj, proj.pipeline(pipeline).pipeline
 
 
+def _toggle(project: str, pipeline: str, env: str | None, port: int | None, action: str, done_word: str) -> None:
+    """Pause or resume: through the running daemon when there is one, else in the checkpoint."""
+    proj, name = _load(project, pipeline, env)
+    done = _live(proj, name, action, port)
+    if done is not None:
+        click.echo(f"{done_word} {name} ({done['url']}): state {done.get('state')}")
+        return
+    from odibi_stream.service import recovery
+
+    offline = recovery.pause if action == "pause" else recovery.resume
+    click.echo(offline(proj, name).message)
+
+
 @click.command("pause")
 @_common
 def pause(project: str, pipeline: str, env: str | None, port: int | None) -> None:
     """Stop starting batches of PIPELINE (a running batch finishes); kept across restarts."""
-    proj, name = _load(project, pipeline, env)
-    done = _live(proj, name, "pause", port)
-    if done is not None:
-        click.echo(f"paused {name} ({done['url']}): state {done.get('state')}")
-        return
-    from odibi_stream.service import recovery
-
-    click.echo(recovery.pause(proj, name).message)
+    _toggle(project, pipeline, env, port, "pause", "paused")
 
 
 @click.command("resume")
 @_common
 def resume(project: str, pipeline: str, env: str | None, port: int | None) -> None:
     """Undo pause (and clear a failure): PIPELINE runs again when data or its trigger says so."""
-    proj, name = _load(project, pipeline, env)
-    done = _live(proj, name, "resume", port)
-    if done is not None:
-        click.echo(f"resumed {name} ({done['url']}): state {done.get('state')}")
-        return
-    from odibi_stream.service import recovery
-
-    click.echo(recovery.resume(proj, name).message)
+    _toggle(project, pipeline, env, port, "resume", "resumed")
 
 
 @click.command("retry")
