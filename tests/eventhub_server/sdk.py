@@ -63,15 +63,18 @@ def receive(
     inclusive: bool = False,
     expect: int | None = None,
     idle_seconds: float = 0.3,
+    empty_grace: float = 1.5,
     timeout: float = 30.0,
     consumer_group: str = "$Default",
     **receive_kwargs: Any,
 ) -> list[EventData]:
     """Events of one partition from a starting position.
 
-    Stops after ``expect`` events, else once the partition is drained (a batch the SDK hands
-    over short after waiting ``idle_seconds``). Raises :class:`ReceiveError` when the SDK reports an error and
-    ``TimeoutError`` when neither happens within ``timeout``.
+    Stops after ``expect`` events, else once the partition is drained: a short batch (the SDK
+    waited ``idle_seconds`` without filling it) that ends at the partition's last event, or,
+    when nothing arrives, empty batches for ``empty_grace`` seconds. Raises
+    :class:`ReceiveError` when the SDK reports an error and ``TimeoutError`` when neither
+    happens within ``timeout``.
     """
     client = EventHubConsumerClient.from_connection_string(
         conn_str, consumer_group, retry_total=receive_kwargs.pop("retry_total", 0)
@@ -81,13 +84,22 @@ def receive(
     done = threading.Event()
 
     batch_size = receive_kwargs.pop("max_batch_size", min(expect, 300) if expect else 300)
+    # A short batch alone is no proof of a drained partition: on a loaded machine the first
+    # delivery can take longer than idle_seconds, and the SDK then hands over an empty batch.
+    last = None if expect is not None else _last_sequence_number(client, partition_id)
+    empty_since: list[float] = []
+
+    def drained(batch: list[EventData]) -> bool:
+        if len(batch) >= batch_size:
+            return False
+        if events or last is None:
+            return last is None or seq(events[-1]) >= last
+        empty_since[:] = empty_since or [time.monotonic()]
+        return time.monotonic() - empty_since[0] >= empty_grace
 
     def on_batch(_ctx: Any, batch: list[EventData]) -> None:
         events.extend(batch)
-        # The SDK hands over a short batch only when max_wait_time passed without filling it:
-        # with nothing more in flight, the partition is drained.
-        drained = expect is None and len(batch) < batch_size
-        if drained or (expect is not None and len(events) >= expect):
+        if (expect is None and drained(batch)) or (expect is not None and len(events) >= expect):
             done.set()
 
     def on_error(_ctx: Any, error: Exception) -> None:
@@ -119,6 +131,15 @@ def receive(
     if not finished:
         raise TimeoutError(f"partition {partition_id}: {len(events)} events after {timeout}s")
     return events
+
+
+def _last_sequence_number(client: EventHubConsumerClient, partition_id: str) -> int | None:
+    """The partition's last sequence number; None when the management call fails (the
+    receiver then meets the same fault and reports it through on_error)."""
+    try:
+        return int(client.get_partition_properties(partition_id)["last_enqueued_sequence_number"])
+    except Exception:
+        return None
 
 
 def wait_for(predicate: Any, timeout: float = 10.0, what: str = "condition") -> None:
