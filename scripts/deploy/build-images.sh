@@ -56,13 +56,15 @@ azurite() {
   rm -rf "$ctx"
 }
 targets=${*:-runtime systemd kafka azurite}
+# The runtime images and their build stages take ~3 GB; the spark image ~3 GB more.
+need_disk "building images ($targets)" $([[ " $targets " == *" spark "* ]] && echo 4 || echo 3)
 for t in $targets; do
   case $t in
     runtime|spark|systemd|kafka|azurite) timed "image-$t" "$t" ;;
     *) say "unknown image $t"; exit 2 ;;
   esac
 done
-# Every code change leaves the previous image dangling; BuildKit's cache (pip's included) is
-# capped so the engine's data root stays around 15 GB.
+# Every code change leaves the previous image dangling; BuildKit's cache (pip's, with the
+# PySpark wheel built from its sdist, included) is capped at 3 GB so the data root stays small.
 $DOCKER image prune -f >/dev/null 2>&1 || true
-$DOCKER builder prune -f --keep-storage 10GB >/dev/null 2>&1 || true
+$DOCKER builder prune -f --keep-storage 3GB >/dev/null 2>&1 || true

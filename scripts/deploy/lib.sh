@@ -43,5 +43,16 @@ docker_up() { $DOCKER info >/dev/null 2>&1; }
 
 image_exists() { $DOCKER image inspect "$1" >/dev/null 2>&1; }
 
+# need_disk WHAT GB: fail with a plain message unless GB gigabytes are free under $DEPLOY_CACHE
+# (a build that runs out of disk half-way reports it as a hundred unrelated errors).
+need_disk() {
+  local what=$1 want=$2 free
+  free=$(df -P -BG "$DEPLOY_CACHE" | awk 'NR == 2 { sub("G", "", $4); print $4 }')
+  [ "$free" -ge "$want" ] && return 0
+  say "$what needs about ${want} GB free under $DEPLOY_CACHE; only ${free} GB is."
+  say "hint: free disk there, or point DEPLOY_CACHE at a bigger filesystem"
+  return 1
+}
+
 # content_hash FILE...: a short hash of files' contents (build stamps).
 content_hash() { cat "$@" | sha256sum | cut -c1-16; }

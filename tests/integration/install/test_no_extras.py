@@ -46,7 +46,9 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _pip(Path(sys.executable), "wheel", "--no-deps", "-q", "-w", str(wheels), str(REPO))
     [wheel] = list(wheels.glob("odibi_stream-*.whl"))
     if not (home / ".complete").exists():
-        shutil.rmtree(home, ignore_errors=True)
+        # One venv per pyproject: those of earlier dependency sets are only disk (600 MB each).
+        for stale in CACHE.glob("noextras-venv-*"):
+            shutil.rmtree(stale, ignore_errors=True)
         subprocess.run([sys.executable, "-m", "venv", str(home)], check=True, timeout=300)
         _pip(python, "install", "-q", str(wheel))  # the base dependencies, from PyPI
         (home / ".complete").touch()
