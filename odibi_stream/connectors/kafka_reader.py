@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Mapping
-from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from odibi_stream.clients import kafka_logs
 from odibi_stream.clients.kafka import (
@@ -26,13 +24,12 @@ from odibi_stream.clients.kafka import (
 from odibi_stream.connectors.base import Position
 from odibi_stream.connectors.kafka import KafkaSourceSpec, share_budget
 from odibi_stream.connectors.kafka_decode import Decoded, decoded_from_arrow, to_table
+from odibi_stream.connectors.kafka_fetch import RangeFetcher
 from odibi_stream.core.redact import redact
 from odibi_stream.engines.base import Engine, ReadResult, SupportsKafkaRead
 from odibi_stream.exceptions import ConfigError, SourceError
 
 log = logging.getLogger("odibi_stream.connectors.kafka")
-
-_FETCH_BATCH = 10_000
 
 
 class KafkaSource:
@@ -49,10 +46,12 @@ class KafkaSource:
         self._conf = dict(spec.consumer_conf)
         self._lock = threading.Lock()
         self._meta: Consumer | None = None
+        self._fetcher = RangeFetcher(self._conf, self.node, self.read_timeout)
 
     # -- lifecycle -----------------------------------------------------------------------
     def close(self) -> None:
-        """Close the metadata consumer (idempotent). The runtime calls it on unload."""
+        """Close the reading and metadata consumers (idempotent). The runtime calls it on unload."""
+        self._fetcher.close()
         with self._lock:
             if self._meta is not None:
                 self._meta.close()
@@ -164,7 +163,7 @@ class KafkaSource:
             return self._read_with_engine(engine, wanted)
         per_part: dict[str, Decoded] = {key: Decoded() for key in wanted}
         if wanted:
-            self._fetch(wanted, per_part)
+            self._fetcher.fetch(wanted, per_part)
         merged = Decoded()
         for key in sorted(per_part):
             part = per_part[key]
@@ -202,82 +201,6 @@ class KafkaSource:
                 ) from exc
         table, rejects = to_table(raw, self.value_format, self.schema, self.key_column)
         return ReadResult(frame=engine.from_arrow(table), rejects=rejects)
-
-    def _fetch(self, wanted: dict[str, tuple[int, int]], out: dict[str, Decoded]) -> None:
-        consumer = Consumer(self._conf)
-        try:
-            consumer.assign([TopicPartition(*split_key(k), s) for k, (s, _) in wanted.items()])
-            pending = set(wanted)
-            nxt = {k: s for k, (s, _) in wanted.items()}
-            deadline = time.monotonic() + self.read_timeout
-            while pending:
-                # Never ask for more messages than offsets remain: consume() returns as soon as
-                # it has that many, instead of waiting out its timeout for a full batch.
-                remaining = sum(wanted[k][1] - nxt[k] for k in pending)
-                msgs = consumer.consume(num_messages=max(1, min(_FETCH_BATCH, remaining)), timeout=0.5)
-                progressed = self._take(msgs, wanted, out, pending, nxt)
-                pending -= self._reached_end(consumer, wanted, pending)
-                if progressed:
-                    deadline = time.monotonic() + self.read_timeout
-                elif pending and time.monotonic() > deadline:
-                    raise SourceError(
-                        f"node {self.node}: no progress reading {sorted(pending)} for {self.read_timeout:.0f}s",
-                        retryable=True,
-                        hint="is the broker reachable?",
-                    )
-        except KafkaException as exc:
-            raise to_connector_error(exc, f"node {self.node}: read", SourceError) from exc
-        finally:
-            consumer.close()
-
-    def _take(
-        self,
-        msgs: list[Any],
-        wanted: dict[str, tuple[int, int]],
-        out: dict[str, Decoded],
-        pending: set[str],
-        nxt: dict[str, int],
-    ) -> bool:
-        progressed = False
-        taken: dict[str, list[Any]] = {}
-        last: tuple[str, int] | None = None
-        key = ""
-        for msg in msgs:
-            where = (msg.topic(), msg.partition())
-            if where != last:  # a fetch returns runs of one partition: one key per run
-                last, key = where, partition_key(*where)
-            err = msg.error()
-            if err is not None:
-                if err.code() == KafkaError._PARTITION_EOF:
-                    # EOF at or past the end: everything below it was delivered or was a marker.
-                    if key in pending and msg.offset() >= wanted[key][1]:
-                        pending.discard(key)
-                    continue
-                raise KafkaException(err)
-            progressed = True
-            if key not in pending:
-                continue
-            end = wanted[key][1]
-            offset = msg.offset()
-            nxt[key] = offset + 1
-            if offset < end:
-                taken.setdefault(key, []).append(msg)
-            if offset >= end - 1:
-                pending.discard(key)
-        for got_key, got in taken.items():
-            out[got_key].add_many(got)
-        return progressed
-
-    @staticmethod
-    def _reached_end(consumer: Consumer, wanted: dict[str, tuple[int, int]], pending: set[str]) -> set[str]:
-        if not pending:
-            return set()
-        done: set[str] = set()
-        for tp in consumer.position([TopicPartition(*split_key(k)) for k in pending]):
-            key = partition_key(tp.topic, tp.partition)
-            if tp.offset >= 0 and tp.offset >= wanted[key][1]:
-                done.add(key)
-        return done
 
     def range_size(self, rng: Position) -> dict[str, int]:
         """``{"offsets": n, "partitions": k}`` (offsets may include transaction markers)."""

@@ -1,0 +1,176 @@
+"""Exact offset-range reads with one consumer kept across batches (confluent-kafka).
+
+Between two batches the runtime writes the batch it just read. A consumer created per read
+would start fetching only when the next read begins; the consumer kept here stays assigned
+where the previous range ended, so librdkafka's fetcher thread fills its local queue with the
+next batch while the sink writes (bounded by ``queued.max.messages.kbytes``, 64 MiB by default).
+
+Exactly-once rests on one rule: a partition's records are reused only when the new range
+starts exactly where the previous read of it ended. Records delivered past a range's end are
+kept (in order) for the next read; any other start — a re-read after a failed batch, a replan,
+a restart — re-assigns the partitions at the planned offsets and drops what was kept.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+
+from odibi_stream.clients.kafka import partition_key, split_key, to_connector_error
+from odibi_stream.connectors.kafka_decode import Decoded
+from odibi_stream.exceptions import SourceError
+
+_FETCH_BATCH = 10_000
+# Records kept past range ends; beyond it they are dropped and the next read re-assigns.
+_CARRY_LIMIT = 100_000
+
+
+class RangeFetcher:
+    """Reads ``{partition: (start, end)}`` ranges exactly, keeping its consumer between reads.
+
+    Lifecycle: the Kafka source creates one on its first read and calls :meth:`close` when it is
+    closed. :meth:`fetch` is called by one thread at a time (the pipeline's).
+    """
+
+    def __init__(self, conf: dict[str, Any], node: str, read_timeout: float) -> None:
+        self._conf, self._node, self._read_timeout = conf, node, read_timeout
+        self._consumer: Consumer | None = None
+        self._ends: dict[str, int] = {}  # assigned partition -> offset handed out up to
+        self._carry: dict[str, list[Any]] = {}  # records delivered at or past that offset
+        self._carried = 0
+        self._overflow = False
+        self.reassigned = 0  # how many reads could not continue where the last one ended
+        self.dropped = 0  # how many times records kept past range ends overflowed
+
+    def close(self) -> None:
+        """Close the consumer (idempotent); what was fetched ahead is dropped."""
+        if self._consumer is not None:
+            self._consumer.close()
+        self._consumer = None
+        self._forget()
+
+    def _forget(self) -> None:
+        self._ends, self._carry, self._carried, self._overflow = {}, {}, 0, False
+
+    def fetch(self, wanted: dict[str, tuple[int, int]], out: dict[str, Decoded]) -> None:
+        """Add exactly the records of each ``wanted`` range to ``out[partition]``.
+
+        Raises:
+            SourceError: no progress for ``read_timeout`` seconds (retryable) or a broker
+                error; the consumer is closed then, and the next read starts afresh.
+        """
+        try:
+            self._position(wanted)
+            self._read(wanted, out)
+        except KafkaException as exc:
+            self.close()
+            raise to_connector_error(exc, f"node {self._node}: read", SourceError) from exc
+        except BaseException:
+            self.close()
+            raise
+        for key, (_, end) in wanted.items():
+            self._ends[key] = end
+        if self._overflow:  # kept records were dropped: positions no longer match the queue
+            self._ends, self._overflow = {}, False
+
+    def _position(self, wanted: dict[str, tuple[int, int]]) -> None:
+        if self._consumer is not None and all(self._ends.get(k) == s for k, (s, _) in wanted.items()):
+            return
+        if self._consumer is None:
+            self._consumer = Consumer(self._conf)
+        else:
+            self.reassigned += 1
+        # Partitions read before stay assigned where they ended, so they keep prefetching.
+        starts = {**self._ends, **{k: s for k, (s, _) in wanted.items()}}
+        self._forget()
+        self._consumer.assign([TopicPartition(*split_key(k), s) for k, s in starts.items()])
+        self._ends = starts
+
+    def _read(self, wanted: dict[str, tuple[int, int]], out: dict[str, Decoded]) -> None:
+        consumer = self._consumer
+        assert consumer is not None
+        pending = set(wanted)
+        nxt = {k: s for k, (s, _) in wanted.items()}
+        for key in list(wanted):
+            kept = self._carry.pop(key, [])
+            self._carried -= len(kept)
+            self._take(kept, wanted, out, pending, nxt)
+        deadline = time.monotonic() + self._read_timeout
+        while pending:
+            # Never ask for more messages than offsets remain: consume() returns as soon as
+            # it has that many, instead of waiting out its timeout for a full batch.
+            remaining = sum(wanted[k][1] - nxt[k] for k in pending)
+            msgs = consumer.consume(num_messages=max(1, min(_FETCH_BATCH, remaining)), timeout=0.5)
+            progressed = self._take(msgs, wanted, out, pending, nxt)
+            pending -= self._reached_end(consumer, wanted, pending)
+            if progressed:
+                deadline = time.monotonic() + self._read_timeout
+            elif pending and time.monotonic() > deadline:
+                raise SourceError(
+                    f"node {self._node}: no progress reading {sorted(pending)} for {self._read_timeout:.0f}s",
+                    retryable=True,
+                    hint="is the broker reachable?",
+                )
+
+    def _take(
+        self,
+        msgs: list[Any],
+        wanted: dict[str, tuple[int, int]],
+        out: dict[str, Decoded],
+        pending: set[str],
+        nxt: dict[str, int],
+    ) -> bool:
+        progressed = False
+        taken: dict[str, list[Any]] = {}
+        last: tuple[str, int] | None = None
+        key = ""
+        for msg in msgs:
+            where = (msg.topic(), msg.partition())
+            if where != last:  # a fetch returns runs of one partition: one key per run
+                last, key = where, partition_key(*where)
+            err = msg.error()
+            if err is not None:
+                if err.code() == KafkaError._PARTITION_EOF:
+                    # EOF at or past the end: everything below it was delivered or was a marker.
+                    if key in pending and msg.offset() >= wanted[key][1]:
+                        pending.discard(key)
+                    continue
+                raise KafkaException(err)
+            progressed = True
+            offset = msg.offset()
+            end = wanted[key][1] if key in wanted else -1
+            if offset >= end:  # past this range (or a partition not read now): the next read's
+                self._keep(key, msg)
+                continue
+            nxt[key] = offset + 1
+            if offset < wanted[key][0]:
+                continue  # cannot happen by the reuse rule; never hand out a record twice
+            taken.setdefault(key, []).append(msg)
+            if offset >= end - 1:
+                pending.discard(key)
+        for got_key, got in taken.items():
+            out[got_key].add_many(got)
+        return progressed
+
+    def _keep(self, key: str, msg: Any) -> None:
+        if self._overflow:
+            return
+        if self._carried >= _CARRY_LIMIT:
+            self._carry, self._carried, self._overflow = {}, 0, True
+            self.dropped += 1
+            return
+        self._carry.setdefault(key, []).append(msg)
+        self._carried += 1
+
+    @staticmethod
+    def _reached_end(consumer: Consumer, wanted: dict[str, tuple[int, int]], pending: set[str]) -> set[str]:
+        if not pending:
+            return set()
+        done: set[str] = set()
+        for tp in consumer.position([TopicPartition(*split_key(k)) for k in pending]):
+            key = partition_key(tp.topic, tp.partition)
+            if tp.offset >= 0 and tp.offset >= wanted[key][1]:
+                done.add(key)
+        return done
