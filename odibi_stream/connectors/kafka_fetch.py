@@ -14,6 +14,7 @@ a restart — re-assigns the partitions at the planned offsets and drops what wa
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
@@ -122,14 +123,45 @@ class RangeFetcher:
         pending: set[str],
         nxt: dict[str, int],
     ) -> bool:
+        """Hand out ``msgs`` that fall in their partition's range; keep those past it."""
+        if not msgs:
+            return False
+        if any([m.error() for m in msgs]):
+            return self._take_each(msgs, wanted, out, pending, nxt)
+        # The common case, one C call per message and field: consume() returns runs of one
+        # partition, each in offset order, so a run splits at one point into taken and kept.
+        topics = [m.topic() for m in msgs]
+        parts = [m.partition() for m in msgs]
+        offsets = [m.offset() for m in msgs]
+        cuts = [i for i in range(1, len(msgs)) if parts[i] != parts[i - 1] or topics[i] != topics[i - 1]]
+        for a, b in zip([0, *cuts], [*cuts, len(msgs)], strict=True):
+            key = partition_key(topics[a], parts[a])
+            start, end = wanted.get(key, (-1, -1))
+            lo = bisect_left(offsets, start, a, b)  # below the start: never handed out twice
+            split = bisect_left(offsets, end, lo, b)
+            if split > lo:
+                out[key].add_many(msgs[lo:split], (topics[a], parts[a], offsets[lo:split]))
+                nxt[key] = offsets[split - 1] + 1
+                if offsets[split - 1] >= end - 1:
+                    pending.discard(key)
+            for msg in msgs[split:b]:
+                self._keep(key, msg)
+            if split < b:  # past the end: the range is complete
+                pending.discard(key)
+        return True
+
+    def _take_each(
+        self,
+        msgs: list[Any],
+        wanted: dict[str, tuple[int, int]],
+        out: dict[str, Decoded],
+        pending: set[str],
+        nxt: dict[str, int],
+    ) -> bool:
+        """:meth:`_take` one message at a time (batches holding EOF or error events)."""
         progressed = False
-        taken: dict[str, list[Any]] = {}
-        last: tuple[str, int] | None = None
-        key = ""
         for msg in msgs:
-            where = (msg.topic(), msg.partition())
-            if where != last:  # a fetch returns runs of one partition: one key per run
-                last, key = where, partition_key(*where)
+            key = partition_key(msg.topic(), msg.partition())
             err = msg.error()
             if err is not None:
                 if err.code() == KafkaError._PARTITION_EOF:
@@ -140,18 +172,15 @@ class RangeFetcher:
                 raise KafkaException(err)
             progressed = True
             offset = msg.offset()
-            end = wanted[key][1] if key in wanted else -1
+            start, end = wanted.get(key, (-1, -1))
             if offset >= end:  # past this range (or a partition not read now): the next read's
                 self._keep(key, msg)
                 continue
             nxt[key] = offset + 1
-            if offset < wanted[key][0]:
-                continue  # cannot happen by the reuse rule; never hand out a record twice
-            taken.setdefault(key, []).append(msg)
+            if offset >= start:  # below it cannot happen by the reuse rule; never hand out twice
+                out[key].add_many([msg])
             if offset >= end - 1:
                 pending.discard(key)
-        for got_key, got in taken.items():
-            out[got_key].add_many(got)
         return progressed
 
     def _keep(self, key: str, msg: Any) -> None:
