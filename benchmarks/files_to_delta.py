@@ -54,13 +54,18 @@ def write_project(
     """A one-pipeline project reading ``landing`` into a Delta table.
 
     With ``engine="spark"`` the project selects the Spark engine (``engine: spark``, local[2])
-    and the read declares the schema, as the Spark Structured Streaming peer does.
+    and the read declares the schema as the whole row (``undeclared_fields: ignore``), as the
+    Spark Structured Streaming peer reads.
     """
     if root.exists():
         shutil.rmtree(root)
     (root / "pipelines").mkdir(parents=True)
     spark_lines = f"engine: spark\nspark: {json.dumps(SPARK_ENGINE_CONF)}\n" if engine == "spark" else ""
-    options = f"\n                  options: {{schema: {json.dumps(schema_option())}}}" if engine == "spark" else ""
+    # The peer reads with its declared schema alone (other fields dropped): so does ours.
+    options = (
+        f"\n                  options: {{schema: {json.dumps(schema_option())}, undeclared_fields: ignore}}"
+        if engine == "spark" else ""
+    )
     (root / "odibi.yaml").write_text(
         textwrap.dedent(
             f"""\

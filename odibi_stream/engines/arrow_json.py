@@ -6,7 +6,8 @@ good lines land and each bad line becomes a :class:`Reject` whose ``source`` is 
 A ``json`` file whose first character is ``[`` is read as one JSON array of objects.
 
 Option ``schema`` (column → type name) fixes the types of the named columns; other columns are
-inferred. A value that does not convert to its declared type rejects its line.
+inferred, or dropped with ``undeclared_fields: ignore`` (the schema is then the whole row, in
+its order). A value that does not convert to its declared type rejects its line.
 """
 
 from __future__ import annotations
@@ -29,13 +30,13 @@ def _first_char(path: str) -> str:
     return head[:1].decode("ascii", errors="replace")
 
 
-def _fast(path: str, schema: dict[str, pa.DataType], use_threads: bool) -> pa.Table:
+def _fast(path: str, schema: dict[str, pa.DataType], use_threads: bool, extra: str) -> pa.Table:
     # Aware timestamps are parsed after the read (naive text is UTC), see arrow_types.
     explicit = pa.schema(
         [(c, pa.string() if is_aware_timestamp(t) else t) for c, t in schema.items()]
     )
     parse = pajson.ParseOptions(
-        explicit_schema=explicit if schema else None, unexpected_field_behavior="infer"
+        explicit_schema=explicit if schema else None, unexpected_field_behavior=extra
     )
     read = pajson.ReadOptions(use_threads=use_threads)
     table = pajson.read_json(path, read_options=read, parse_options=parse)
@@ -92,7 +93,9 @@ def _slow(path: str, schema: dict[str, pa.DataType]) -> tuple[pa.Table, list[Rej
 def _rows_to_table(rows: list[dict[str, Any]], schema: dict[str, pa.DataType]) -> pa.Table:
     if not rows:
         return pa.schema(list(schema.items())).empty_table() if schema else pa.table({})
-    table = pa.Table.from_pylist(rows)
+    # Every key of every row, in first-seen order (from_pylist would take the first row's).
+    names = list(dict.fromkeys(key for row in rows for key in row))
+    table = pa.table({name: [row.get(name) for row in rows] for name in names})
     for name, target in schema.items():
         if name in table.column_names and table.schema.field(name).type != target:
             converted, _ = convert_column(table.column(name), target)
@@ -131,8 +134,19 @@ def read_json_file(
     """
     schema = parse_schema(options.schema_)
     if _first_char(path) == "[":
-        return _read_array(path, schema)
-    try:
-        return _fast(path, schema, use_threads), []
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return _slow(path, schema)
+        table, rejects = _read_array(path, schema)
+    else:
+        try:
+            return _fast(path, schema, use_threads, options.undeclared_fields), []
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            table, rejects = _slow(path, schema)
+    return (_declared_only(table, schema) if options.undeclared_fields == "ignore" else table), rejects
+
+
+def _declared_only(table: pa.Table, schema: dict[str, pa.DataType]) -> pa.Table:
+    """The declared columns in their order; absent ones NULL (what the fast path returns)."""
+    columns = [
+        table.column(name) if name in table.column_names else pa.nulls(table.num_rows, target)
+        for name, target in schema.items()
+    ]
+    return pa.table(columns, names=list(schema))

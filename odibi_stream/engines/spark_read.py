@@ -110,6 +110,8 @@ def _full_schema(
     declared = declared_schema(options)
     if _headerless(options) and declared:
         return declared  # no header: the declared columns are the columns, in order
+    if isinstance(options, JsonReadOptions) and options.undeclared_fields == "ignore":
+        return declared  # the schema is the whole row: no inference pass
     covered = declared_covers(paths, options, declared) if declared else None
     if covered is not None:
         return covered  # the declared columns are every column: no inference pass

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from odibi_stream.config.options.common import SCHEMA_DESCRIPTION, ColumnSchema, Options
 
@@ -57,6 +57,20 @@ class JsonReadOptions(Options):
     """``read.options`` of ``format: json`` and ``format: jsonl`` (JSON Lines or one array)."""
 
     schema_: ColumnSchema | None = Field(default=None, alias="schema", description=SCHEMA_DESCRIPTION)
+    undeclared_fields: Literal["infer", "ignore"] = Field(
+        default="infer",
+        description="Fields the schema does not name. infer: read them too, typed by "
+        "inference (on the Spark engine a pass over the batch of its own). ignore: the schema "
+        "is the whole row, other fields are dropped and missing ones are NULL, as with Spark "
+        "Structured Streaming's file source or Auto Loader's schemaEvolutionMode none; the "
+        "Spark engine then reads in one pass. ignore needs a schema.",
+    )
+
+    @model_validator(mode="after")
+    def _ignore_needs_schema(self) -> JsonReadOptions:
+        if self.undeclared_fields == "ignore" and not self.schema_:
+            raise ValueError("undeclared_fields: ignore needs a schema (it names the only columns read)")
+        return self
 
 
 class ParquetReadOptions(Options):

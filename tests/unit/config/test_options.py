@@ -16,6 +16,7 @@ from odibi_stream.config.loader import load_project
 from odibi_stream.config.models import ReadConfig, TriggerConfig, WriteConfig
 from odibi_stream.config.options import (
     CsvReadOptions,
+    JsonReadOptions,
     KafkaConnectionOptions,
     KafkaReadOptions,
     OptionsError,
@@ -334,3 +335,9 @@ def test_options_from_code_are_validated_with_a_hint() -> None:
     assert info.value.path == ("delimter",)
     assert info.value.hint == "did you mean 'delimiter'?"
     assert coerce_options(CsvReadOptions, None, "x") == CsvReadOptions()
+
+
+def test_ignoring_undeclared_json_fields_needs_a_schema() -> None:
+    with pytest.raises(ValidationError, match="undeclared_fields: ignore needs a schema"):
+        JsonReadOptions.model_validate({"undeclared_fields": "ignore"})
+    assert JsonReadOptions.model_validate({"schema": {"id": "int"}, "undeclared_fields": "ignore"}).undeclared_fields == "ignore"

@@ -164,3 +164,23 @@ def test_read_table_static_formats(tmp_path: Path, engine: PandasEngine) -> None
         engine.read_table(str(folder), "csv")
     pq.write_table(pa.table({"k": [1, 2]}), tmp_path / "p.parquet")
     assert engine.read_table(str(tmp_path / "p.parquet"), "parquet", where="k > 1").num_rows == 1
+
+
+def test_undeclared_fields_ignore_on_a_json_array_and_a_line_that_falls_back(tmp_path: Path, engine: PandasEngine) -> None:
+    arr = tmp_path / "a.json"
+    arr.write_text('[{"id": 1, "extra": "x"}, {"v": "b"}]')
+    lines = tmp_path / "b.jsonl"
+    lines.write_text('{"id": 2, "extra": 1}\nnot json\n')
+    options = {"schema": {"id": "int", "v": "string"}, "undeclared_fields": "ignore"}
+    got = engine.read_files([str(arr), str(lines)], "json", options)
+    table = engine.to_arrow(got.frame)
+    assert table.column_names == ["id", "v"]
+    assert table.to_pylist() == [{"id": 1, "v": None}, {"id": None, "v": "b"}, {"id": 2, "v": None}]
+    assert [r.record for r in got.rejects] == ["not json"]
+
+
+def test_a_field_first_seen_in_a_later_row_is_kept(tmp_path: Path, engine: PandasEngine) -> None:
+    arr = tmp_path / "a.json"
+    arr.write_text('[{"id": 1}, {"id": 2, "late": "x"}]')
+    table = engine.to_arrow(engine.read_files([str(arr)], "json").frame)
+    assert table.to_pylist() == [{"id": 1, "late": None}, {"id": 2, "late": "x"}]

@@ -124,6 +124,17 @@ def test_read_jsonl_infers_and_rejects_broken_lines(tmp_path: Path, engine: Any)
     assert [(r.record, r.source) for r in result.rejects] == [('{"id": 2,', str(a))]
 
 
+def test_undeclared_fields_ignore_reads_the_schema_alone_on_both_engines(tmp_path: Path, engine: Any) -> None:
+    a = tmp_path / "a.jsonl"
+    a.write_text('{"id": 1, "v": "a", "extra": true}\n{"id": 2}\n{"id": "x", "v": "b"}\n{"id": 3,\n')
+    options = {"schema": {"v": "string", "id": "int"}, "undeclared_fields": "ignore"}
+    for each in (engine, get_engine("pandas")):
+        result = each.read_files([str(a)], "jsonl", options)
+        assert each.to_arrow(result.frame).column_names == ["v", "id"], each.name
+        assert rows(each, result.frame) == [{"v": "a", "id": 1}, {"v": None, "id": 2}], each.name
+        assert sorted(r.record for r in result.rejects) == ['{"id": "x", "v": "b"}', '{"id": 3,'], each.name
+
+
 def test_read_json_array_file(tmp_path: Path, engine: Any) -> None:
     path = tmp_path / "a.json"
     path.write_text('[{"id": 1}, {"id": 2}]')
