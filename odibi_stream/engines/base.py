@@ -57,6 +57,8 @@ class ReadResult:
 
     frame: Frame
     rejects: list[Reject] = field(default_factory=list)
+    rows: int | None = None
+    """The frame's row count when the reader learnt it anyway (spares the engine a count)."""
 
 
 @runtime_checkable

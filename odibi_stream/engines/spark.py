@@ -26,6 +26,7 @@ Python function transforms — the contract:
 from __future__ import annotations
 
 import typing
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -84,6 +85,9 @@ class SparkEngine:
     def __init__(self, conf: SparkConfig | Mapping[str, Any] | None = None) -> None:
         """Prepare the engine; the SparkSession starts on first use, not here."""
         self._holder = SessionHolder(conf)
+        # Row counts per frame: the runtime asks for one frame's count several times (rows in
+        # and out of a node, its downstream's rows in, the sink's rows), each a Spark job.
+        self._counts: weakref.WeakKeyDictionary[DataFrame, int] = weakref.WeakKeyDictionary()
 
     @property
     def spark(self) -> SparkSession:
@@ -127,7 +131,10 @@ class SparkEngine:
         """Read ``paths`` with Spark's native readers; malformed records become rejects."""
         opts = file_read_options(fmt, options)
         self._storage(storage_options)
-        return read_spark_files(self.spark, paths, opts)
+        result = read_spark_files(self.spark, paths, opts)
+        if result.rows is not None:
+            self._counts[result.frame] = result.rows
+        return result
 
     def read_delta(
         self, uri: str, storage_options: Mapping[str, str] | None = None, where: str | None = None
@@ -273,8 +280,15 @@ class SparkEngine:
 
     # -- inspecting ------------------------------------------------------------------------
     def count(self, frame: DataFrame) -> int:
-        """Number of rows (runs a Spark job)."""
-        return int(frame.count())
+        """Number of rows (a Spark job the first time it is asked of a frame).
+
+        A frame is an immutable query over a batch's input, which does not change while the
+        batch runs, so its count is kept for as long as the frame lives.
+        """
+        known = self._counts.get(frame)
+        if known is None:
+            known = self._counts[frame] = int(frame.count())
+        return known
 
     def max_value(self, frame: DataFrame, column: str) -> Any:
         """Max as a Python value; timestamps are aware UTC (through Arrow, not local time)."""

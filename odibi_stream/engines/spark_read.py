@@ -9,10 +9,11 @@ Options are the same models as on the pandas engine
 (:class:`~odibi_stream.config.options.CsvReadOptions`, ``JsonReadOptions``): ``schema``
 (column → type name, the same names) fixes the named columns, the others are inferred over the
 whole input (a pass of its own; skipped for a CSV whose headers name only declared columns:
-:mod:`odibi_stream.engines.spark_schema`); CSV ``null_values`` maps to Spark's single
-``nullValue`` (so at most one value). Read results are materialised
-(``localCheckpoint``) so that every later action in the batch sees the same rows even if the
-files are archived or deleted after commit.
+:mod:`odibi_stream.engines.spark_schema`, and for JSON with ``undeclared_fields: ignore``);
+CSV ``null_values`` maps to Spark's single ``nullValue`` (so at most one value). Read results
+are materialised (``localCheckpoint``) so that every later action in the batch sees the same
+rows even if the files are archived or deleted after commit; one job over them counts the
+rows and the bad ones, which are collected only when there are any.
 """
 
 from __future__ import annotations
@@ -201,7 +202,10 @@ def read_spark_files(
             df = spark.read.option("mergeSchema", "true").parquet(*paths)
             return ReadResult(df.localCheckpoint(eager=True))
         df = _read_text_format(spark, paths, options).localCheckpoint(eager=True)
-        bad = df.filter(F.col(CORRUPT).isNotNull()).select(CORRUPT, SOURCE).collect()
+        # One job over the materialised rows counts both; the bad ones are collected only
+        # when there are any.
+        total, n_bad = df.select(F.count(F.lit(1)), F.count(F.col(CORRUPT))).first() or (0, 0)
+        bad = df.filter(F.col(CORRUPT).isNotNull()).select(CORRUPT, SOURCE).collect() if n_bad else []
     except PySparkException as exc:
         raise RecordError(f"cannot read {fmt} files ({paths[0]} ...): {exc}") from exc
     except Exception as exc:  # py4j errors for I/O failures are not PySparkException
@@ -215,7 +219,7 @@ def read_spark_files(
         for r in bad
     ]
     good = df.filter(F.col(CORRUPT).isNull()).drop(CORRUPT, SOURCE)
-    return ReadResult(good, rejects)
+    return ReadResult(good, rejects, rows=int(total) - int(n_bad))
 
 
 def _format_name(options: FileReadOptions) -> str:

@@ -135,6 +135,24 @@ def test_undeclared_fields_ignore_reads_the_schema_alone_on_both_engines(tmp_pat
         assert sorted(r.record for r in result.rejects) == ['{"id": "x", "v": "b"}', '{"id": 3,'], each.name
 
 
+def test_a_read_counts_its_rows_and_a_frame_is_counted_once(tmp_path: Path, engine: Any) -> None:
+    a = tmp_path / "a.jsonl"
+    a.write_text('{"id": 1}\n{"id": 2}\nbroken\n')
+    sc = engine.spark.sparkContext
+    sc.setJobGroup("count-once", "jobs of this test")
+    try:
+        result = engine.read_files([str(a)], "jsonl", {"schema": {"id": "int"}, "undeclared_fields": "ignore"})
+        assert result.rows == 2 and len(result.rejects) == 1
+        jobs = len(sc.statusTracker().getJobIdsForGroup("count-once"))
+        assert engine.count(result.frame) == engine.count(result.frame) == 2
+        assert len(sc.statusTracker().getJobIdsForGroup("count-once")) == jobs  # no Spark job ran
+        derived = result.frame.filter("id > 1")
+        assert engine.count(derived) == engine.count(derived) == 1
+        assert len(sc.statusTracker().getJobIdsForGroup("count-once")) > jobs
+    finally:
+        sc.setLocalProperty("spark.jobGroup.id", None)  # type: ignore[arg-type]
+
+
 def test_read_json_array_file(tmp_path: Path, engine: Any) -> None:
     path = tmp_path / "a.json"
     path.write_text('[{"id": 1}, {"id": 2}]')
