@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left
+from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
@@ -26,6 +27,20 @@ from odibi_stream.exceptions import SourceError
 _FETCH_BATCH = 10_000
 # Records kept past range ends; beyond it they are dropped and the next read re-assigns.
 _CARRY_LIMIT = 100_000
+
+
+@dataclass
+class _Reading:
+    """One :meth:`RangeFetcher.fetch` call's progress."""
+
+    wanted: dict[str, tuple[int, int]]
+    out: dict[str, Decoded]
+    pending: set[str] = field(init=False)  # partitions whose range end was not reached yet
+    nxt: dict[str, int] = field(init=False)  # partition -> offset after the last one handed out
+
+    def __post_init__(self) -> None:
+        self.pending = set(self.wanted)
+        self.nxt = {k: s for k, (s, _) in self.wanted.items()}
 
 
 class RangeFetcher:
@@ -92,42 +107,34 @@ class RangeFetcher:
     def _read(self, wanted: dict[str, tuple[int, int]], out: dict[str, Decoded]) -> None:
         consumer = self._consumer
         assert consumer is not None
-        pending = set(wanted)
-        nxt = {k: s for k, (s, _) in wanted.items()}
+        reading = _Reading(wanted, out)
         for key in list(wanted):
             kept = self._carry.pop(key, [])
             self._carried -= len(kept)
-            self._take(kept, wanted, out, pending, nxt)
+            self._take(kept, reading)
         deadline = time.monotonic() + self._read_timeout
-        while pending:
+        while reading.pending:
             # Never ask for more messages than offsets remain: consume() returns as soon as
             # it has that many, instead of waiting out its timeout for a full batch.
-            remaining = sum(wanted[k][1] - nxt[k] for k in pending)
+            remaining = sum(wanted[k][1] - reading.nxt[k] for k in reading.pending)
             msgs = consumer.consume(num_messages=max(1, min(_FETCH_BATCH, remaining)), timeout=0.5)
-            progressed = self._take(msgs, wanted, out, pending, nxt)
-            pending -= self._reached_end(consumer, wanted, pending)
+            progressed = self._take(msgs, reading)
+            reading.pending -= self._reached_end(consumer, wanted, reading.pending)
             if progressed:
                 deadline = time.monotonic() + self._read_timeout
-            elif pending and time.monotonic() > deadline:
+            elif reading.pending and time.monotonic() > deadline:
                 raise SourceError(
-                    f"node {self._node}: no progress reading {sorted(pending)} for {self._read_timeout:.0f}s",
+                    f"node {self._node}: no progress reading {sorted(reading.pending)} for {self._read_timeout:.0f}s",
                     retryable=True,
                     hint="is the broker reachable?",
                 )
 
-    def _take(
-        self,
-        msgs: list[Any],
-        wanted: dict[str, tuple[int, int]],
-        out: dict[str, Decoded],
-        pending: set[str],
-        nxt: dict[str, int],
-    ) -> bool:
+    def _take(self, msgs: list[Any], reading: _Reading) -> bool:
         """Hand out ``msgs`` that fall in their partition's range; keep those past it."""
         if not msgs:
             return False
         if any([m.error() for m in msgs]):
-            return self._take_each(msgs, wanted, out, pending, nxt)
+            return self._take_each(msgs, reading)
         # The common case, one C call per message and field: consume() returns runs of one
         # partition, each in offset order, so a run splits at one point into taken and kept.
         topics = [m.topic() for m in msgs]
@@ -136,51 +143,44 @@ class RangeFetcher:
         cuts = [i for i in range(1, len(msgs)) if parts[i] != parts[i - 1] or topics[i] != topics[i - 1]]
         for a, b in zip([0, *cuts], [*cuts, len(msgs)], strict=True):
             key = partition_key(topics[a], parts[a])
-            start, end = wanted.get(key, (-1, -1))
+            start, end = reading.wanted.get(key, (-1, -1))
             lo = bisect_left(offsets, start, a, b)  # below the start: never handed out twice
             split = bisect_left(offsets, end, lo, b)
             if split > lo:
-                out[key].add_many(msgs[lo:split], (topics[a], parts[a], offsets[lo:split]))
-                nxt[key] = offsets[split - 1] + 1
+                reading.out[key].add_many(msgs[lo:split], (topics[a], parts[a], offsets[lo:split]))
+                reading.nxt[key] = offsets[split - 1] + 1
                 if offsets[split - 1] >= end - 1:
-                    pending.discard(key)
+                    reading.pending.discard(key)
             for msg in msgs[split:b]:
                 self._keep(key, msg)
             if split < b:  # past the end: the range is complete
-                pending.discard(key)
+                reading.pending.discard(key)
         return True
 
-    def _take_each(
-        self,
-        msgs: list[Any],
-        wanted: dict[str, tuple[int, int]],
-        out: dict[str, Decoded],
-        pending: set[str],
-        nxt: dict[str, int],
-    ) -> bool:
+    def _take_each(self, msgs: list[Any], reading: _Reading) -> bool:
         """:meth:`_take` one message at a time (batches holding EOF or error events)."""
         progressed = False
         for msg in msgs:
             key = partition_key(msg.topic(), msg.partition())
+            start, end = reading.wanted.get(key, (-1, -1))
             err = msg.error()
             if err is not None:
-                if err.code() == KafkaError._PARTITION_EOF:
-                    # EOF at or past the end: everything below it was delivered or was a marker.
-                    if key in pending and msg.offset() >= wanted[key][1]:
-                        pending.discard(key)
-                    continue
-                raise KafkaException(err)
+                if err.code() != KafkaError._PARTITION_EOF:
+                    raise KafkaException(err)
+                # EOF at or past the end: everything below it was delivered or was a marker.
+                if key in reading.pending and msg.offset() >= end:
+                    reading.pending.discard(key)
+                continue
             progressed = True
             offset = msg.offset()
-            start, end = wanted.get(key, (-1, -1))
             if offset >= end:  # past this range (or a partition not read now): the next read's
                 self._keep(key, msg)
                 continue
-            nxt[key] = offset + 1
+            reading.nxt[key] = offset + 1
             if offset >= start:  # below it cannot happen by the reuse rule; never hand out twice
-                out[key].add_many([msg])
+                reading.out[key].add_many([msg])
             if offset >= end - 1:
-                pending.discard(key)
+                reading.pending.discard(key)
         return progressed
 
     def _keep(self, key: str, msg: Any) -> None:
