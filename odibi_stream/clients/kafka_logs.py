@@ -12,7 +12,8 @@ of lines burst out at shutdown. Here:
   client is forgotten) and polls a client under that client's own lock, which ``close()`` takes
   too — a client is never polled while (or after) it closes. Clients the pump serves must not
   be assigned partitions (a ``poll`` would consume their messages): metadata, watermark,
-  commit and produce calls only.
+  commit and produce calls only. The one assigned consumer, the Kafka source's range fetcher,
+  registers itself instead: its ``serve_queue`` closes the consumer once it is idle.
 * :class:`RateLimit` is the filter on the ``odibi_stream.kafka.client`` logger: one line per
   distinct message (digits ignored) per :data:`LOG_WINDOW` seconds and at most
   :data:`LOG_BURST` lines per window overall; the next line that passes says how many lines

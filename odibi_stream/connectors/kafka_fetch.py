@@ -5,6 +5,12 @@ would start fetching only when the next read begins; the consumer kept here stay
 where the previous range ended, so librdkafka's fetcher thread fills its local queue with the
 next batch while the sink writes (bounded by ``queued.max.messages.kbytes``, 64 MiB by default).
 
+An assigned consumer cannot be polled for its log lines without taking its records, and
+librdkafka queues those lines (reconnect errors, in an outage) until the application polls
+(see :mod:`odibi_stream.clients.kafka_logs`). So the fetcher registers with the log pump, which
+closes a consumer left idle for :data:`IDLE_CLOSE_SECONDS`: prefetching matters between
+back-to-back batches, not across idle minutes.
+
 Exactly-once rests on one rule: a partition's records are reused only when the new range
 starts exactly where the previous read of it ended. Records delivered past a range's end are
 kept (in order) for the next read; any other start — a re-read after a failed batch, a replan,
@@ -13,20 +19,26 @@ a restart — re-assigns the partitions at the planned offsets and drops what wa
 
 from __future__ import annotations
 
+import threading
 import time
 from bisect import bisect_left
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
+from odibi_stream.clients import kafka_logs
 from odibi_stream.clients.kafka import partition_key, split_key, to_connector_error
 from odibi_stream.connectors.kafka_decode import Decoded
 from odibi_stream.exceptions import SourceError
 
 _FETCH_BATCH = 10_000
-# Records kept past range ends; beyond it they are dropped and the next read re-assigns.
+# Records (and bytes) kept past range ends; beyond either they are dropped and the next read
+# re-assigns.
 _CARRY_LIMIT = 100_000
+_CARRY_BYTES = 64 << 20
+IDLE_CLOSE_SECONDS = 5.0
 
 
 @dataclass
@@ -46,29 +58,55 @@ class _Reading:
 class RangeFetcher:
     """Reads ``{partition: (start, end)}`` ranges exactly, keeping its consumer between reads.
 
-    Lifecycle: the Kafka source creates one on its first read and calls :meth:`close` when it is
-    closed. :meth:`fetch` is called by one thread at a time (the pipeline's).
+    Lifecycle: the Kafka source creates one and calls :meth:`close` when it is closed; the
+    consumer itself is created by the first :meth:`fetch` and closed again by the log pump
+    (:meth:`serve_queue`) after :data:`IDLE_CLOSE_SECONDS` without a read. :meth:`fetch` is
+    called by one thread at a time (the pipeline's).
     """
 
-    def __init__(self, conf: dict[str, Any], node: str, read_timeout: float) -> None:
-        self._conf, self._node, self._read_timeout = conf, node, read_timeout
+    def __init__(
+        self, conf: dict[str, Any], node: str, read_timeout: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._conf, self._node, self._read_timeout, self._clock = conf, node, read_timeout, clock
+        self._lock = threading.Lock()  # fetch vs the pump's idle close
         self._consumer: Consumer | None = None
+        self._idle_since = 0.0
         self._ends: dict[str, int] = {}  # assigned partition -> offset handed out up to
         self._carry: dict[str, list[Any]] = {}  # records delivered at or past that offset
-        self._carried = 0
+        self._carried = self._carried_bytes = 0
         self._overflow = False
         self.reassigned = 0  # how many reads could not continue where the last one ended
         self.dropped = 0  # how many times records kept past range ends overflowed
 
+    @property
+    def connected(self) -> bool:
+        """Whether a consumer is open (and prefetching)."""
+        return self._consumer is not None
+
     def close(self) -> None:
         """Close the consumer (idempotent); what was fetched ahead is dropped."""
+        with self._lock:
+            self._close()
+
+    def _close(self) -> None:
         if self._consumer is not None:
             self._consumer.close()
         self._consumer = None
         self._forget()
 
     def _forget(self) -> None:
-        self._ends, self._carry, self._carried, self._overflow = {}, {}, 0, False
+        self._ends, self._carry, self._carried, self._carried_bytes, self._overflow = {}, {}, 0, 0, False
+
+    def serve_queue(self) -> bool:
+        """The log pump's call, every second: close a consumer idle for too long."""
+        if not self._lock.acquire(blocking=False):
+            return False  # reading: consume() serves the log queue meanwhile
+        try:
+            if self._consumer is not None and self._clock() - self._idle_since >= IDLE_CLOSE_SECONDS:
+                self._close()
+            return True
+        finally:
+            self._lock.release()
 
     def fetch(self, wanted: dict[str, tuple[int, int]], out: dict[str, Decoded]) -> None:
         """Add exactly the records of each ``wanted`` range to ``out[partition]``.
@@ -77,25 +115,29 @@ class RangeFetcher:
             SourceError: no progress for ``read_timeout`` seconds (retryable) or a broker
                 error; the consumer is closed then, and the next read starts afresh.
         """
-        try:
-            self._position(wanted)
-            self._read(wanted, out)
-        except KafkaException as exc:
-            self.close()
-            raise to_connector_error(exc, f"node {self._node}: read", SourceError) from exc
-        except BaseException:
-            self.close()
-            raise
-        for key, (_, end) in wanted.items():
-            self._ends[key] = end
-        if self._overflow:  # kept records were dropped: positions no longer match the queue
-            self._ends, self._overflow = {}, False
+        with self._lock:
+            try:
+                self._position(wanted)
+                self._read(wanted, out)
+            except KafkaException as exc:
+                self._close()
+                raise to_connector_error(exc, f"node {self._node}: read", SourceError) from exc
+            except BaseException:
+                self._close()
+                raise
+            for key, (_, end) in wanted.items():
+                self._ends[key] = end
+            if self._overflow:  # kept records were dropped: positions no longer match the queue
+                self._ends, self._overflow = {}, False
+            self._idle_since = self._clock()
 
     def _position(self, wanted: dict[str, tuple[int, int]]) -> None:
         if self._consumer is not None and all(self._ends.get(k) == s for k, (s, _) in wanted.items()):
             return
         if self._consumer is None:
             self._consumer = Consumer(self._conf)
+            kafka_logs.install_rate_limit()
+            kafka_logs.PUMP.add(self)
         else:
             self.reassigned += 1
         # Partitions read before stay assigned where they ended, so they keep prefetching.
@@ -111,6 +153,7 @@ class RangeFetcher:
         for key in list(wanted):
             kept = self._carry.pop(key, [])
             self._carried -= len(kept)
+            self._carried_bytes -= sum(len(m.value() or b"") for m in kept)
             self._take(kept, reading)
         deadline = time.monotonic() + self._read_timeout
         while reading.pending:
@@ -186,12 +229,14 @@ class RangeFetcher:
     def _keep(self, key: str, msg: Any) -> None:
         if self._overflow:
             return
-        if self._carried >= _CARRY_LIMIT:
-            self._carry, self._carried, self._overflow = {}, 0, True
+        size = len(msg.value() or b"")
+        if self._carried >= _CARRY_LIMIT or self._carried_bytes + size > _CARRY_BYTES:
+            self._carry, self._carried, self._carried_bytes, self._overflow = {}, 0, 0, True
             self.dropped += 1
             return
         self._carry.setdefault(key, []).append(msg)
         self._carried += 1
+        self._carried_bytes += size
 
     @staticmethod
     def _reached_end(consumer: Consumer, wanted: dict[str, tuple[int, int]], pending: set[str]) -> set[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 
@@ -15,7 +16,7 @@ from tests.kafka_fixtures import produce_json
 TopicFactory = Callable[..., str]
 
 
-def fetcher(bootstrap: str) -> RangeFetcher:
+def fetcher(bootstrap: str, clock: Callable[[], float] = time.monotonic) -> RangeFetcher:
     conf = {
         "bootstrap.servers": bootstrap,
         "group.id": f"fetch-{uuid.uuid4().hex[:8]}",
@@ -23,7 +24,7 @@ def fetcher(bootstrap: str) -> RangeFetcher:
         "enable.partition.eof": True,
         "isolation.level": "read_committed",
     }
-    return RangeFetcher(conf, "n", read_timeout=20)
+    return RangeFetcher(conf, "n", read_timeout=20, clock=clock)
 
 
 def offsets(f: RangeFetcher, ranges: dict[str, tuple[int, int]]) -> dict[str, list[int]]:
@@ -102,4 +103,18 @@ def test_a_failed_read_closes_and_the_next_starts_afresh(kafka_bootstrap: str, t
     with pytest.raises(Exception, match="no progress"):
         offsets(f, {key: (290, 400)})
     assert offsets(f, {key: (290, 300)})[key] == list(range(290, 300))
+    f.close()
+
+
+def test_the_log_pump_closes_an_idle_consumer_and_the_next_read_reopens(kafka_bootstrap: str, topic3: str) -> None:
+    now = [1000.0]
+    f = fetcher(kafka_bootstrap, clock=lambda: now[0])
+    key = f"{topic3}:0"
+    assert offsets(f, {key: (0, 10)})[key] == list(range(10))
+    now[0] += kafka_fetch.IDLE_CLOSE_SECONDS - 0.5
+    assert f.serve_queue() and f.connected  # back-to-back batches keep their prefetch
+    now[0] += 1.0
+    assert f.serve_queue() and not f.connected  # idle: closed before its log queue grows
+    assert offsets(f, {key: (10, 20)})[key] == list(range(10, 20))
+    assert f.connected and f.reassigned == 0
     f.close()
