@@ -94,14 +94,22 @@ def live_orders(n: int) -> str:
     return "\n".join(rows) + "\n"
 
 
+STOP_FEEDING = threading.Event()
+
+
 def feed() -> None:
+    """Land the samples, then a few live files, one per pace, until told to stop."""
     for sample in sorted((PROJECT / "samples").glob("*.csv")):
+        if STOP_FEEDING.is_set():
+            return
         if not (LANDING / sample.name).exists():
             land(sample.name, sample.read_text())
-            time.sleep(PACE_SECONDS)
+            STOP_FEEDING.wait(PACE_SECONDS)
     for _ in range(3):
+        if STOP_FEEDING.is_set():
+            return
         land(f"orders-live-{time.time_ns()}.csv", live_orders(25))
-        time.sleep(PACE_SECONDS)
+        STOP_FEEDING.wait(PACE_SECONDS)
 
 
 def caught_up(base: str) -> bool:
@@ -201,11 +209,13 @@ def serve_and_feed() -> int:
     base = f"http://127.0.0.1:{port}"
     # Its own session: a terminal's Ctrl-C reaches this script only, which forwards it once.
     proc = subprocess.Popen([*CLI, "serve", str(PROJECT), "--port", str(port)], start_new_session=True)
+    feeder: threading.Thread | None = None
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     try:
         wait_until(lambda: get_json(f"{base}/readyz") is not None, 60, "the daemon to be ready")
         print(f"\ndemo: status page {base}/  ·  metrics {base}/metrics\n", flush=True)
-        threading.Thread(target=feed, daemon=True).start()
+        feeder = threading.Thread(target=feed, daemon=True)
+        feeder.start()
         if interactive:
             print("demo: watching batches commit — press Ctrl-C to drain and stop\n", flush=True)
             while proc.poll() is None:
@@ -218,7 +228,10 @@ def serve_and_feed() -> int:
     except KeyboardInterrupt:
         print("\ndemo: Ctrl-C — draining the daemon (in-flight batches commit first)", flush=True)
     finally:
+        STOP_FEEDING.set()  # nothing lands once the daemon drains, and no thread outlives main
         code = stop(proc)
+        if feeder is not None:
+            feeder.join(10)
     print(f"\ndemo: daemon exited with {code}", flush=True)
     if code == 0:
         show_tables()
@@ -226,4 +239,8 @@ def serve_and_feed() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from odibi_stream.cli.fast_exit import finish
+
+    # As the console script does: no interpreter teardown racing the native libraries' threads
+    # (pyarrow's pool once aborted the demo at exit: "terminate called without an active exception").
+    finish(main())
