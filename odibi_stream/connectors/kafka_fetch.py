@@ -71,6 +71,7 @@ class RangeFetcher:
         self._lock = threading.Lock()  # fetch vs the pump's idle close
         self._consumer: Consumer | None = None
         self._idle_since = 0.0
+        self._pumped = False
         self._ends: dict[str, int] = {}  # assigned partition -> offset handed out up to
         self._carry: dict[str, list[Any]] = {}  # records delivered at or past that offset
         self._carried = self._carried_bytes = 0
@@ -136,8 +137,10 @@ class RangeFetcher:
             return
         if self._consumer is None:
             self._consumer = Consumer(self._conf)
-            kafka_logs.install_rate_limit()
-            kafka_logs.PUMP.add(self)
+            if not self._pumped:  # once: a consumer is re-created after every idle close
+                kafka_logs.install_rate_limit()
+                kafka_logs.PUMP.add(self)
+                self._pumped = True
         else:
             self.reassigned += 1
         # Partitions read before stay assigned where they ended, so they keep prefetching.

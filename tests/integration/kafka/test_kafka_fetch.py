@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
+from odibi_stream.clients import kafka_logs
 from odibi_stream.connectors import kafka_fetch
 from odibi_stream.connectors.kafka_decode import Decoded
 from odibi_stream.connectors.kafka_fetch import RangeFetcher
@@ -117,4 +118,5 @@ def test_the_log_pump_closes_an_idle_consumer_and_the_next_read_reopens(kafka_bo
     assert f.serve_queue() and not f.connected  # idle: closed before its log queue grows
     assert offsets(f, {key: (10, 20)})[key] == list(range(10, 20))
     assert f.connected and f.reassigned == 0
+    assert sum(ref() is f for ref in kafka_logs.PUMP._clients) == 1  # once, not per consumer
     f.close()
