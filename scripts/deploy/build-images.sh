@@ -56,8 +56,19 @@ azurite() {
   rm -rf "$ctx"
 }
 targets=${*:-runtime systemd kafka azurite}
-# The runtime images and their build stages take ~3 GB; the spark image ~3 GB more.
-need_disk "building images ($targets)" $([[ " $targets " == *" spark "* ]] && echo 4 || echo 3)
+tag_of() {
+  case $1 in
+    runtime) echo "$ODIBI_IMAGE" ;; spark) echo "$ODIBI_SPARK_IMAGE" ;; systemd) echo "$ODIBI_SYSTEMD_IMAGE" ;;
+    kafka) echo "$LOCAL_KAFKA" ;; azurite) echo "$LOCAL_AZURITE" ;; *) echo "?" ;;
+  esac
+}
+# A first build of the images and their stages takes ~3 GB, the spark image ~3 GB more; once
+# they exist, a code change rebuilds one small layer.
+for t in $targets; do
+  image_exists "$(tag_of "$t")" && continue
+  need_disk "building images ($targets)" $([[ " $targets " == *" spark "* ]] && echo 4 || echo 3)
+  break
+done
 for t in $targets; do
   case $t in
     runtime|spark|systemd|kafka|azurite) timed "image-$t" "$t" ;;
