@@ -94,7 +94,7 @@ def write_delta_idempotent(
         done = delta_txn_version(uri, options, app)
         if done is not None and done >= key.batch:
             return SinkResult(rows=0, skipped=True, detail={"app_id": app, "txn_version": done})
-        rows = engine.count(frame)
+        given = frame
         merge = write.merge_config() if write else None
         if write is not None:
             frame, change = conform(
@@ -115,6 +115,8 @@ def write_delta_idempotent(
                 storage_options=options,
                 txn=(app, key.batch),
             )
+        # Counted after the write: an engine with deferred counts learns it from the write's job.
+        rows = engine.count(given)
     return SinkResult(rows=rows, skipped=False, detail={"version": version, **detail})
 
 

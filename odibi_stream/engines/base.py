@@ -13,7 +13,8 @@ Lifecycle contract:
 Engine-native I/O beyond files is offered through optional capability protocols —
 :class:`SupportsDelta` (Delta Lake reads and transactional writes) and
 :class:`SupportsKafkaRead` (exact offset-range reads) — that connectors check with
-``isinstance`` instead of probing attributes.
+``isinstance`` instead of probing attributes. :class:`SupportsDeferredCounts` lets the executor
+learn a batch's counts and bad records from the jobs that write it (see that class).
 
 Engines know nothing of checkpoints, triggers or the runtime (dependency direction).
 """
@@ -21,8 +22,9 @@ Engines know nothing of checkpoints, triggers or the runtime (dependency directi
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import pyarrow as pa
 from pydantic import BaseModel
@@ -59,6 +61,20 @@ class ReadResult:
     rejects: list[Reject] = field(default_factory=list)
     rows: int | None = None
     """The frame's row count when the reader learnt it anyway (spares the engine a count)."""
+    pending: Callable[[], tuple[int, list[Reject]]] | None = None
+    """Set by a deferred read (see :data:`DEFER_ACCOUNTING`): ``rejects`` is then empty until
+    this is called, once, after the batch's writes; it returns (the frame's rows, the rejects).
+    It runs a job of its own when no write ran the frame (e.g. a replay that skipped a sink)."""
+
+
+Deferral = Literal["collect", "fail"]
+"""How a deferred read treats bad records: ``collect`` them after the writes (as rejects), or
+``fail`` the job that first runs the frame (the node's ``on_error: fail``)."""
+
+DEFER_ACCOUNTING: ContextVar[Deferral | None] = ContextVar("odibi_defer_accounting", default=None)
+"""Set by the batch executor around a read whose counts and rejects may be learnt after the
+batch's writes: an engine implementing :class:`SupportsDeferredCounts` then reads files lazily
+and returns a :attr:`ReadResult.pending`. None (the default) means an eager read."""
 
 
 @runtime_checkable
@@ -227,4 +243,29 @@ class SupportsDeltaMaintenance(Protocol):
 
     def checkpoint_delta(self, uri: str, storage_options: Mapping[str, str]) -> dict[str, Any]:
         """Write a log checkpoint at the current version."""
+        ...
+
+
+@runtime_checkable
+class SupportsDeferredCounts(Protocol):
+    """Capability: counting a frame costs a pass over its input, so counts may come afterwards.
+
+    On Spark, knowing a batch's rows and bad records before its writes means materialising the
+    read (a pass over the files and a copy of the rows) and counting each frame (a job each).
+    A file batch's input cannot change while the batch runs, so the batch executor may instead
+    run the writes first, with the frames observed, and learn the numbers from those jobs. The
+    executor does so only for pipelines where nothing decides on a count before a write
+    (:mod:`odibi_stream.runtime.deferred`).
+
+    Lifecycle: within one batch attempt the executor sets :data:`DEFER_ACCOUNTING`, reads,
+    transforms, calls :meth:`observe_rows` on each frame it writes and writes the returned
+    frame, then calls each returned getter and each :attr:`ReadResult.pending` once.
+    """
+
+    def observe_rows(self, frame: Frame) -> tuple[Frame, Callable[[], int]]:
+        """Return the frame to write instead of ``frame``, and a getter of ``frame``'s row count.
+
+        The getter is exact once an action ran the returned frame; otherwise it runs one. It
+        also makes later :meth:`Engine.count` calls on ``frame`` free.
+        """
         ...

@@ -26,7 +26,6 @@ Python function transforms — the contract:
 from __future__ import annotations
 
 import typing
-import weakref
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -36,7 +35,8 @@ import pyarrow as pa
 
 from odibi_stream.config.options import SparkConfig, file_read_options, file_write_options
 from odibi_stream.core.values import to_utc
-from odibi_stream.engines.base import OptionsArg, ReadResult
+from odibi_stream.engines.base import DEFER_ACCOUNTING, OptionsArg, ReadResult
+from odibi_stream.engines.spark_observe import RowCounts
 from odibi_stream.engines.spark_read import read_spark_files, read_spark_table
 from odibi_stream.engines.spark_session import SessionHolder, split_hadoop
 from odibi_stream.engines.spark_write import write_spark_delta, write_spark_file
@@ -85,9 +85,7 @@ class SparkEngine:
     def __init__(self, conf: SparkConfig | Mapping[str, Any] | None = None) -> None:
         """Prepare the engine; the SparkSession starts on first use, not here."""
         self._holder = SessionHolder(conf)
-        # Row counts per frame: the runtime asks for one frame's count several times (rows in
-        # and out of a node, its downstream's rows in, the sink's rows), each a Spark job.
-        self._counts: weakref.WeakKeyDictionary[DataFrame, int] = weakref.WeakKeyDictionary()
+        self._rows = RowCounts()
 
     @property
     def spark(self) -> SparkSession:
@@ -128,13 +126,13 @@ class SparkEngine:
         options: OptionsArg = None,
         storage_options: Mapping[str, str] | None = None,
     ) -> ReadResult:
-        """Read ``paths`` with Spark's native readers; malformed records become rejects."""
+        """Read ``paths`` with Spark's native readers; malformed records become rejects.
+
+        Lazy, with a :attr:`ReadResult.pending`, while the executor defers accounting.
+        """
         opts = file_read_options(fmt, options)
         self._storage(storage_options)
-        result = read_spark_files(self.spark, paths, opts)
-        if result.rows is not None:
-            self._counts[result.frame] = result.rows
-        return result
+        return self._rows.of_read(read_spark_files(self.spark, paths, opts, defer=DEFER_ACCOUNTING.get()))
 
     def read_delta(
         self, uri: str, storage_options: Mapping[str, str] | None = None, where: str | None = None
@@ -202,7 +200,9 @@ class SparkEngine:
             # The result's plan is analysed already: dropping the views does not affect it.
             for name in tables:
                 session.catalog.dropTempView(name)
-        return result
+        # Back in the engine's session: observations (deferred accounting) of the inputs were
+        # registered there, and only that session's queries report to them.
+        return attach(result, self.spark)
 
     def apply(
         self, fn: Callable[..., Any], inputs: Mapping[str, DataFrame], params: Mapping[str, Any]
@@ -280,15 +280,12 @@ class SparkEngine:
 
     # -- inspecting ------------------------------------------------------------------------
     def count(self, frame: DataFrame) -> int:
-        """Number of rows (a Spark job the first time it is asked of a frame).
+        """Number of rows (a Spark job the first time it is asked of a frame; see RowCounts)."""
+        return self._rows.count(frame)
 
-        A frame is an immutable query over a batch's input, which does not change while the
-        batch runs, so its count is kept for as long as the frame lives.
-        """
-        known = self._counts.get(frame)
-        if known is None:
-            known = self._counts[frame] = int(frame.count())
-        return known
+    def observe_rows(self, frame: DataFrame) -> tuple[DataFrame, Callable[[], int]]:
+        """``frame`` observed: the job that runs it counts its rows (deferred accounting)."""
+        return self._rows.observe(frame)
 
     def max_value(self, frame: DataFrame, column: str) -> Any:
         """Max as a Python value; timestamps are aware UTC (through Arrow, not local time)."""
@@ -363,27 +360,9 @@ class SparkEngine:
             Spark's Kafka columns: key, value (binary), topic, partition, offset,
             timestamp, timestampType, headers.
         """
-        from odibi_stream.engines.spark_helpers import kafka_offsets
+        from odibi_stream.engines.spark_helpers import read_kafka_ranges
 
-        if not ranges:
-            from pyspark.sql.types import StructType
-
-            return self.spark.createDataFrame([], StructType([]))
-        topics, starting, ending = kafka_offsets(ranges)
-        assign = orjson.dumps({t: sorted(int(p) for p in orjson.loads(starting)[t]) for t in topics}).decode()
-        reader = self.spark.read.format("kafka")
-        for key, value in bootstrap_options.items():
-            reader = reader.option(key if key.startswith("kafka.") else f"kafka.{key}", str(value))
-        return (
-            # assign, not subscribe: exactly the planned partitions, so a topic that grew
-            # after planning (or a replay) never trips Spark's "specify all partitions" check.
-            reader.option("assign", assign)
-            .option("startingOffsets", starting)
-            .option("endingOffsets", ending)
-            .option("includeHeaders", "true")
-            .option("failOnDataLoss", "true")
-            .load()
-        )
+        return read_kafka_ranges(self.spark, bootstrap_options, ranges)
 
     def close(self) -> None:
         """Stop the SparkSession (if it was started)."""

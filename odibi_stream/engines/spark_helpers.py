@@ -2,7 +2,8 @@
 
 * :func:`pandas_udf_transform` turns a row-local pandas function into a Spark transform that
   runs distributed through ``mapInPandas`` (each call sees one chunk of one partition).
-* :func:`kafka_offsets` renders planned Kafka ranges as Spark's startingOffsets/endingOffsets.
+* :func:`kafka_offsets` renders planned Kafka ranges as Spark's startingOffsets/endingOffsets,
+  which :func:`read_kafka_ranges` reads with Spark's Kafka batch source.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from odibi_stream.exceptions import ConfigError
 
 if TYPE_CHECKING:
     import pandas as pd
-    from pyspark.sql import DataFrame
+    from pyspark.sql import DataFrame, SparkSession
 
 
 def pandas_udf_transform(
@@ -85,4 +86,29 @@ def kafka_offsets(ranges: Mapping[str, Sequence[int]]) -> tuple[list[str], str, 
         sorted(starting),
         json.dumps(starting, sort_keys=True),
         json.dumps(ending, sort_keys=True),
+    )
+
+
+def read_kafka_ranges(
+    spark: SparkSession, bootstrap_options: Mapping[str, Any], ranges: Mapping[str, Sequence[int]]
+) -> DataFrame:
+    """The planned ``"topic:partition" -> [start, end)`` ranges as Spark's Kafka columns."""
+    if not ranges:
+        from pyspark.sql.types import StructType
+
+        return spark.createDataFrame([], StructType([]))
+    topics, starting, ending = kafka_offsets(ranges)
+    assign = json.dumps({t: sorted(int(p) for p in json.loads(starting)[t]) for t in topics})
+    reader = spark.read.format("kafka")
+    for key, value in bootstrap_options.items():
+        reader = reader.option(key if key.startswith("kafka.") else f"kafka.{key}", str(value))
+    return (
+        # assign, not subscribe: exactly the planned partitions, so a topic that grew
+        # after planning (or a replay) never trips Spark's "specify all partitions" check.
+        reader.option("assign", assign)
+        .option("startingOffsets", starting)
+        .option("endingOffsets", ending)
+        .option("includeHeaders", "true")
+        .option("failOnDataLoss", "true")
+        .load()
     )

@@ -10,10 +10,16 @@ Options are the same models as on the pandas engine
 (column → type name, the same names) fixes the named columns, the others are inferred over the
 whole input (a pass of its own; skipped for a CSV whose headers name only declared columns:
 :mod:`odibi_stream.engines.spark_schema`, and for JSON with ``undeclared_fields: ignore``);
-CSV ``null_values`` maps to Spark's single ``nullValue`` (so at most one value). Read results
-are materialised (``localCheckpoint``) so that every later action in the batch sees the same
-rows even if the files are archived or deleted after commit; one job over them counts the
-rows and the bad ones, which are collected only when there are any.
+CSV ``null_values`` maps to Spark's single ``nullValue`` (so at most one value).
+
+Eager reads (the default) are materialised (``localCheckpoint``) so that the bad records and
+counts are known before any sink writes; one job over them counts the rows and the bad ones,
+which are collected only when there are any. Deferred reads (``defer=True``, asked for by the
+batch executor through :data:`~odibi_stream.engines.base.DEFER_ACCOUNTING`) are not: the
+files of a batch do not change while it runs, so the batch's write job parses them once and
+counts the rows and bad rows on the way (:mod:`odibi_stream.engines.spark_observe`); the bad
+records are collected afterwards, by a second parse, only when there are any. A deferred read
+for ``on_error: fail`` reads in ``FAILFAST`` mode instead: its first bad record fails the job.
 """
 
 from __future__ import annotations
@@ -29,12 +35,13 @@ from odibi_stream.config.options import (
     ParquetReadOptions,
 )
 from odibi_stream.core.arrow_types import parse_type
-from odibi_stream.engines.base import ReadResult, Reject
+from odibi_stream.engines.base import Deferral, ReadResult, Reject
+from odibi_stream.engines.spark_observe import Observed
 from odibi_stream.engines.spark_schema import declared_covers
 from odibi_stream.exceptions import ConfigError, RecordError
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
 CORRUPT = "_odibi_corrupt_record"
@@ -89,8 +96,12 @@ def empty_frame(spark: SparkSession, options: FileReadOptions) -> DataFrame:
     return spark.createDataFrame([], schema)
 
 
-def _reader(spark: SparkSession, options: FileReadOptions) -> Any:
-    reader = spark.read.option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", CORRUPT)
+def _reader(spark: SparkSession, options: FileReadOptions, *, failfast: bool = False) -> Any:
+    reader = (
+        spark.read.option("mode", "FAILFAST")
+        if failfast
+        else spark.read.option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", CORRUPT)
+    )
     if isinstance(options, CsvReadOptions):
         reader = reader.option("header", str(options.header).lower())
         reader = reader.option("sep", options.delimiter).option("quote", options.quote)
@@ -159,34 +170,39 @@ def _is_json_array(path: str) -> bool:
 
 
 def _read_text_format(
-    spark: SparkSession, paths: Sequence[str], options: FileReadOptions
+    spark: SparkSession, paths: Sequence[str], options: FileReadOptions, *, failfast: bool = False
 ) -> DataFrame:
+    """The files as a frame; with ``failfast`` a bad record fails the job that runs it (and
+    there are no corrupt-record and source columns), else it lands in those columns."""
     from pyspark.sql import functions as F
 
     columns = _full_schema(spark, paths, options)
-    ddl = _ddl({**columns, CORRUPT: "string"})
-    reader = _reader(spark, options).schema(ddl)
+    extra = [] if failfast else [CORRUPT]
+    reader = _reader(spark, options, failfast=failfast).schema(_ddl({**columns, **{c: "string" for c in extra}}))
     if isinstance(options, CsvReadOptions):
         df = reader.csv(list(paths))
         if not options.header and not declared_schema(options):
-            df = df.toDF(*[f"f{i}" for i in range(len(columns))], CORRUPT)
+            df = df.toDF(*[f"f{i}" for i in range(len(columns))], *extra)
     elif all(_is_json_array(p) for p in paths):
         df = reader.option("multiLine", "true").json(list(paths))
     else:
         df = reader.json(list(paths))
-    return df.withColumn(SOURCE, F.input_file_name())
+    return df if failfast else df.withColumn(SOURCE, F.input_file_name())
 
 
 def read_spark_files(
-    spark: SparkSession, paths: Sequence[str], options: FileReadOptions
+    spark: SparkSession, paths: Sequence[str], options: FileReadOptions, *, defer: Deferral | None = None
 ) -> ReadResult:
     """Read ``paths`` (all of the format ``options`` belong to) into one frame plus rejects.
+
+    With ``defer`` the result is lazy and carries :attr:`ReadResult.pending` instead of
+    rejects and a count (see the module docstring); a file that cannot be read then fails the
+    job that first runs the frame, not this call, and so does a bad record under ``"fail"``.
 
     Raises:
         ConfigError: unknown type name, or options Spark cannot honour.
         RecordError: a file cannot be read at all (missing, not parquet).
     """
-    from pyspark.errors import PySparkException
     from pyspark.sql import functions as F
 
     if isinstance(options, CsvReadOptions) and len(options.null_values) != 1:
@@ -198,6 +214,8 @@ def read_spark_files(
         return ReadResult(empty_frame(spark, options))
     fmt = _format_name(options)
     try:
+        if defer is not None:
+            return _deferred_read(spark, paths, options, failfast=defer == "fail")
         if isinstance(options, ParquetReadOptions):
             df = spark.read.option("mergeSchema", "true").parquet(*paths)
             return ReadResult(df.localCheckpoint(eager=True))
@@ -206,20 +224,79 @@ def read_spark_files(
         # when there are any.
         total, n_bad = df.select(F.count(F.lit(1)), F.count(F.col(CORRUPT))).first() or (0, 0)
         bad = df.filter(F.col(CORRUPT).isNotNull()).select(CORRUPT, SOURCE).collect() if n_bad else []
-    except PySparkException as exc:
-        raise RecordError(f"cannot read {fmt} files ({paths[0]} ...): {exc}") from exc
-    except Exception as exc:  # py4j errors for I/O failures are not PySparkException
-        raise RecordError(f"cannot read {fmt} files ({paths[0]} ...): {exc}") from exc
-    rejects = [
-        Reject(
-            record=str(r[0]).rstrip("\r\n"),
-            error=f"malformed {fmt} record",
-            source=_local_name(r[1]),
-        )
+    except Exception as exc:  # PySparkException, and py4j errors for I/O failures
+        raise RecordError(f"cannot read {fmt} files ({paths[0]} ...): {spark_error_text(exc)}") from exc
+    good = df.filter(F.col(CORRUPT).isNull()).drop(CORRUPT, SOURCE)
+    return ReadResult(good, _rejects(bad, fmt), rows=int(total) - int(n_bad))
+
+
+def _rejects(bad: Sequence[Any], fmt: str) -> list[Reject]:
+    return [
+        Reject(record=str(r[0]).rstrip("\r\n"), error=f"malformed {fmt} record", source=_local_name(r[1]))
         for r in bad
     ]
-    good = df.filter(F.col(CORRUPT).isNull()).drop(CORRUPT, SOURCE)
-    return ReadResult(good, rejects, rows=int(total) - int(n_bad))
+
+
+def _any_of(columns: Sequence[str]) -> Column:
+    """An expression that references every column of a text read.
+
+    Spark's JSON and CSV readers parse only the columns a query needs, so a type error in a
+    column the query does not use would go unnoticed; referencing them all keeps every column
+    parsed, and a row is bad for the same reasons as in an eager read (and on the pandas engine).
+    """
+    from pyspark.sql import functions as F
+
+    return F.coalesce(*[F.col(_quote(c)).cast("string") for c in columns])
+
+
+def _deferred_read(
+    spark: SparkSession, paths: Sequence[str], options: FileReadOptions, *, failfast: bool
+) -> ReadResult:
+    from pyspark.sql import functions as F
+
+    if isinstance(options, ParquetReadOptions) or failfast:
+        df = (
+            spark.read.option("mergeSchema", "true").parquet(*paths)
+            if isinstance(options, ParquetReadOptions)
+            else _read_text_format(spark, paths, options, failfast=True)
+        )
+        # Every column observed: each is parsed, so any bad value fails the job (see _any_of).
+        plain = Observed(df, rows=F.count(F.lit(1)), **({"whole_row": F.count(_any_of(df.columns))} if df.columns else {}))
+        return ReadResult(plain.frame, pending=lambda: (int(plain.get()["rows"]), []))
+    df = _read_text_format(spark, paths, options)
+    data = [c for c in df.columns if c not in (CORRUPT, SOURCE)]
+    metrics = {"rows": F.count(F.lit(1)), "bad": F.count(F.col(CORRUPT))}
+    whole: list[Column] = []
+    if data:
+        metrics["whole_row"] = F.count(_any_of(data))
+        whole = [_any_of(data).alias("_odibi_whole_row")]
+    seen = Observed(df, **metrics)
+    fmt = _format_name(options)
+
+    def settle() -> tuple[int, list[Reject]]:
+        observed = seen.get()
+        rows, n_bad = int(observed["rows"]), int(observed["bad"])
+        if not n_bad:
+            return rows, []
+        # The files are unchanged since the write job parsed them: a second parse finds the same.
+        bad = df.filter(F.col(CORRUPT).isNotNull()).select(CORRUPT, SOURCE, *whole).collect()
+        return rows - n_bad, _rejects(bad, fmt)
+
+    good = seen.frame.filter(F.col(CORRUPT).isNull()).drop(CORRUPT, SOURCE)
+    return ReadResult(good, pending=settle)
+
+
+def spark_error_text(exc: BaseException) -> str:
+    """A Spark or py4j error as its message and root cause, without the JVM's stack trace."""
+    lines = [line.strip() for line in str(exc).splitlines()]
+    kept = [
+        line.removeprefix(": ")
+        for line in lines
+        if line and not line.startswith(("at ", "...", "An error occurred while calling", "JVM stacktrace"))
+    ]
+    head = kept[0] if kept else type(exc).__name__
+    causes = [line.removeprefix("Caused by: ") for line in kept if line.startswith("Caused by:")]
+    return f"{head} (caused by {causes[-1]})" if causes and causes[-1] not in head else head
 
 
 def _format_name(options: FileReadOptions) -> str:

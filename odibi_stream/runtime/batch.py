@@ -33,8 +33,9 @@ from odibi_stream.engines.base import Engine
 from odibi_stream.exceptions import CheckpointCorrupt
 from odibi_stream.runtime import retention
 from odibi_stream.runtime.compile import CompiledPipeline, LivePipeline
-from odibi_stream.runtime.executor import BatchExecutor, Execution
+from odibi_stream.runtime.executor import BatchExecutor
 from odibi_stream.runtime.faults import fault_point
+from odibi_stream.runtime.outcome import Execution
 from odibi_stream.runtime.report import BatchReport, build_report
 from odibi_stream.runtime.steps import Step, StepReporter
 

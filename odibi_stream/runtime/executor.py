@@ -6,88 +6,48 @@ starts only when the previous one finished. Every node follows the same order: r
 watermark's ``late`` policy. Sink writes are idempotent on their own, so a replayed batch skips
 the writes of nodes whose output already landed (node-level resume) and re-does the rest. A
 node's failure is raised as ``BatchFailed`` naming the node and its YAML ``file:line``.
+
+On an engine where counting costs a pass over the input, an eligible batch first runs with its
+accounting deferred until after the writes (:mod:`odibi_stream.runtime.deferred`), and again
+eagerly if that attempt fails.
 """
 
 from __future__ import annotations
 
 import contextvars
+import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from odibi_stream.config.models import NodeConfig
 from odibi_stream.connectors import dead_letter
-from odibi_stream.connectors.base import BatchKey
+from odibi_stream.connectors.base import BatchKey, Position, Source
 from odibi_stream.core.values import decode_value, encode_value, sql_literal
-from odibi_stream.engines.base import Engine, Frame, Reject
+from odibi_stream.engines.base import (
+    DEFER_ACCOUNTING,
+    Deferral,
+    Engine,
+    Frame,
+    ReadResult,
+    Reject,
+    SupportsDeferredCounts,
+)
 from odibi_stream.exceptions import BatchFailed, RecordError, TransformError
 from odibi_stream.runtime import quality
+from odibi_stream.runtime.deferred import deferrable
 from odibi_stream.runtime.failure import describe_input
 from odibi_stream.runtime.faults import fault_point
 from odibi_stream.runtime.file_rejects import UnreadableFile, read_file_by_file, splittable
+from odibi_stream.runtime.outcome import SAMPLE_ROWS, Execution, NodeOutcome
 
 if TYPE_CHECKING:
     from odibi_stream.runtime.compile import LivePipeline
 
-SAMPLE_ROWS = 5
-"""Rejected records kept per node for the batch's story (never persisted in the checkpoint)."""
-
-
-@dataclass
-class NodeOutcome:
-    """What one node did in one batch (reported in the commit entry).
-
-    ``schema`` and ``samples`` feed the batch report (stories) only: sample rows may hold
-    sensitive data, so :meth:`as_dict` (the commit entry) leaves them out.
-    """
-
-    rows_in: int = 0
-    rows_out: int = 0
-    rejected: int = 0
-    late: int = 0
-    skipped: bool = False
-    sink: dict[str, Any] = field(default_factory=dict)
-    max_event_time: Any = None
-    start_ms: float = 0.0
-    duration_ms: float = 0.0
-    schema: dict[str, str] | None = None
-    samples: list[dict[str, str]] = field(default_factory=list)
-    quality: dict[str, Any] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form for ``commits/N``."""
-        return {
-            "rows_in": self.rows_in,
-            "rows_out": self.rows_out,
-            "rejected": self.rejected,
-            "late": self.late,
-            "skipped": self.skipped,
-            "sink": self.sink,
-            "start_ms": round(self.start_ms, 3),
-            "duration_ms": round(self.duration_ms, 3),
-            **({"quality": self.quality} if self.quality else {}),
-        }
-
-    def sample(self, records: list[str], error: str | list[str], source: str | list[str]) -> None:
-        """Keep up to :data:`SAMPLE_ROWS` rejected records with why and where from."""
-        room = SAMPLE_ROWS - len(self.samples)
-        for i, record in enumerate(records[: max(0, room)]):
-            why = error[i] if isinstance(error, list) else error
-            where = source[i] if isinstance(source, list) else source
-            self.samples.append({"record": record, "error": why, "source": where})
-
-
-@dataclass
-class Execution:
-    """The outcome of executing a batch: per-node results, dead letters and new watermarks."""
-
-    nodes: dict[str, NodeOutcome]
-    watermarks: dict[str, Any]
-    dead_letters: dict[str, list[Frame]]
+log = logging.getLogger(__name__)
 
 
 class BatchExecutor:
@@ -104,20 +64,37 @@ class BatchExecutor:
         self.batch = batch
         self.ranges = ranges
         self.watermarks_in = watermarks
+        self.planned = planned
+        self.masker = pipe.compiled.masker
+        self.lazy = deferrable(engine, pipe.compiled.config)
+        self._lock = threading.Lock()
+        self._reset()
+
+    def _reset(self) -> None:
         self.frames: dict[str, Frame | None] = {}
         self.outcomes: dict[str, NodeOutcome] = {}
         self.dead: dict[str, list[Frame]] = {}
-        self.planned = planned
-        self.masker = pipe.compiled.masker
         # With quality gates, sinks write only after every node passed (see runtime.quality).
         self.deferred: list[tuple[NodeConfig, Frame, NodeOutcome]] | None = (
-            [] if quality.needs_gate(pipe.compiled.config) else None
+            [] if quality.needs_gate(self.compiled.config) else None
         )
-        self._lock = threading.Lock()
+        # Deferred accounting: what to settle after the last write, in order (node, work).
+        self.later: list[tuple[NodeConfig, Callable[[], None]]] = []
         self._t0 = time.perf_counter()
 
     def run(self) -> Execution:
         """Execute every layer; raise on the first node failure."""
+        if self.lazy:
+            try:
+                return self._attempt()
+            except BatchFailed as exc:
+                log.info("pipeline %s batch %s: %s; running it again with eager accounting",
+                         self.compiled.name, self.batch, exc)
+            self.lazy = False
+            self._reset()
+        return self._attempt()
+
+    def _attempt(self) -> Execution:
         workers = max(1, self.compiled.max_parallel_nodes)
         self._t0 = time.perf_counter()
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"odibi-{self.compiled.name}") as pool:
@@ -139,17 +116,25 @@ class BatchExecutor:
                 ]
                 for fut in writes:
                     fut.result()
+        for node, settle in self.later:
+            self._guarded(node, settle)
         return Execution(self.outcomes, self._new_watermarks(), self.dead)
 
     # ------------------------------------------------------------------ one node
     def _run_node(self, node: NodeConfig, write: tuple[Frame, NodeOutcome] | None = None) -> None:
+        if write is None:
+            self._guarded(node, lambda: self._node(node))
+        else:
+            self._guarded(node, lambda: self._timed_write(node, *write))
+
+    def _timed_write(self, node: NodeConfig, frame: Frame, out: NodeOutcome) -> None:
+        t0 = time.perf_counter()
+        self._write(node, frame, out)
+        out.duration_ms += (time.perf_counter() - t0) * 1000
+
+    def _guarded(self, node: NodeConfig, work: Callable[[], None]) -> None:
         try:
-            if write is None:
-                self._node(node)
-            else:
-                t0 = time.perf_counter()
-                self._write(node, *write)
-                write[1].duration_ms += (time.perf_counter() - t0) * 1000
+            work()
         except (BatchFailed, KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:  # incl. pyo3's PanicException (a Rust panic in delta-rs)
@@ -181,7 +166,7 @@ class BatchExecutor:
         if frame is None:
             out.skipped = True
         else:
-            out.rows_out = self.engine.count(frame)
+            self._count(node, [frame], lambda n: setattr(out, "rows_out", n))
             out.quality.update(quality.measure(self.engine, node, frame, out.rows_in, out.rejected))
             if node.write is not None and self.deferred is not None:
                 with self._lock:
@@ -199,7 +184,7 @@ class BatchExecutor:
             present = [f for f in inputs if f is not None]
             if not present:
                 return None
-            out.rows_in = sum(self.engine.count(f) for f in present)
+            self._count(node, present, lambda n: setattr(out, "rows_in", n))
             if len(present) == 1 or node.transform is not None:
                 # Transforms see every upstream by name; this frame only marks "has input".
                 return present[0]
@@ -218,22 +203,51 @@ class BatchExecutor:
             frame = self.engine.read_table(
                 loc.uri, node.read.format, loc.storage_options, options=node.read.options
             )
-            out.rows_in = self.engine.count(frame)
+            self._count(node, [frame], lambda n: setattr(out, "rows_in", n))
             return frame
         rng = self.ranges.get(node.name)
         if rng is None:
             return None
         try:
-            result = source.read(self.engine, rng)
+            result = self._source_read(node, source, rng)
         except (RecordError, PermissionError, IsADirectoryError):
             if not splittable(rng):
                 raise
             # One bad file must not hold back the others: find it, then follow on_error.
             result = read_file_by_file(source, self.engine, rng, self._policy(node))
+        if result.pending is not None:
+            with self._lock:
+                self.later.append((node, lambda: self._settle_read(node, result, out)))
+            return result.frame
         out.rows_in = self.engine.count(result.frame) + len(result.rejects)
         if result.rejects:
             self._route_rejects(node, result.rejects, out)
         return result.frame
+
+    def _source_read(self, node: NodeConfig, source: Source, rng: Position) -> ReadResult:
+        # Under on_error: fail a deferred read fails its job on a bad record; the eager re-run
+        # of the batch then reports it before any write, as always.
+        deferral: Deferral | None = ("fail" if self._policy(node) == "fail" else "collect") if self.lazy else None
+        token = DEFER_ACCOUNTING.set(deferral)
+        try:
+            return source.read(self.engine, rng)
+        finally:
+            DEFER_ACCOUNTING.reset(token)
+
+    def _settle_read(self, node: NodeConfig, result: ReadResult, out: NodeOutcome) -> None:
+        assert result.pending is not None
+        rows, rejects = result.pending()
+        out.rows_in = rows + len(rejects)
+        if rejects:
+            self._route_rejects(node, rejects, out)
+
+    def _count(self, node: NodeConfig, frames: list[Frame], into: Callable[[int], None]) -> None:
+        """``into(rows of frames)``: now, or after the writes when accounting is deferred."""
+        if not self.lazy:
+            into(sum(self.engine.count(f) for f in frames))
+            return
+        with self._lock:
+            self.later.append((node, lambda: into(sum(self.engine.count(f) for f in frames))))
 
     def _apply_watermark(self, node: NodeConfig, frame: Frame, out: NodeOutcome) -> Frame:
         wm_cfg = node.read.watermark if node.read else None
@@ -283,11 +297,17 @@ class BatchExecutor:
         sink = self.pipe.sinks[node.name]
         key = BatchKey(self.compiled.name, node.name, self.batch, planned=self.planned)
         assert node.write is not None
-        if out.rows_out == 0 and node.write.mode != "overwrite":
+        rows: Callable[[], int] | None = None
+        if self.lazy and isinstance(self.engine, SupportsDeferredCounts):
+            # The write's own job counts its rows; an empty batch writes just its marker.
+            frame, rows = self.engine.observe_rows(frame)
+        elif out.rows_out == 0 and node.write.mode != "overwrite":
             out.sink = {"skipped": True, "reason": "no rows"}
             return
         frame = self.masker.for_sink(self.engine, node.write, frame)
         result = sink.write(self.engine, frame, key)
+        if rows is not None:
+            out.rows_out = rows()
         out.sink = {"skipped": result.skipped, **result.detail}
         out.schema = self.engine.schema(frame)
         fault_point("after_sink")

@@ -14,7 +14,7 @@ from typing import Any
 from odibi_stream.checkpoints.entries import CommitEntry
 from odibi_stream.core.values import decode_value
 from odibi_stream.runtime.compile import CompiledPipeline
-from odibi_stream.runtime.executor import Execution
+from odibi_stream.runtime.outcome import Execution
 from odibi_stream.runtime.schema_report import schema_changes
 from odibi_stream.runtime.steps import BatchTrace
 

@@ -136,6 +136,27 @@ nodes:
   - {name: out_messy, depends_on: [checked], write: {connection: local, format: delta, path: out/messy}}
 """
 
+# On the Spark engine this pipeline runs with its accounting deferred (runtime.deferred): the
+# rejects are learnt after the Delta write, from the same files. `qty` is never selected, so a
+# bad `qty` is caught only if the whole row is parsed; the second batch keeps no row at all.
+DEFERRED = """\
+pipeline: deferred_cases
+on_error: dead_letter
+dead_letter: {connection: local, path: out/deferred_dead_letter, format: jsonl}
+nodes:
+  - name: raw
+    read:
+      connection: local
+      format: jsonl
+      path: deferred/*.jsonl
+      options: {schema: {id: int64, kind: string, amount: double, qty: int64}}
+      incremental: {mode: files, max_files_per_batch: 1, settle_seconds: 0}
+  - name: picked
+    depends_on: [raw]
+    transform: {sql: "SELECT id, kind, amount * 2 AS doubled FROM raw WHERE amount > 1"}
+  - {name: out_picked, depends_on: [picked], write: {connection: local, format: delta, path: out/picked}}
+"""
+
 FNS = '''\
 """A pandas transform: it runs unchanged on both engines."""
 
@@ -241,6 +262,8 @@ OUTPUTS: dict[str, tuple[str, str]] = {
     "schema_add_columns": ("data/out/added", "delta"),
     "pii_masked": ("data/out/people", "delta"),
     "pii_dead_letter": ("data/out/pii_dead_letter", "jsonl"),
+    "deferred_good": ("data/out/picked", "delta"),
+    "deferred_rejects": ("data/out/deferred_dead_letter", "jsonl"),
 }
 
 
@@ -314,6 +337,16 @@ def _people(folder: Path) -> None:
     land(folder, "p-000.jsonl", text, age_seconds=60)
 
 
+def _deferred(folder: Path) -> None:
+    good = [{"id": i, "kind": "ab"[i % 2], "amount": i * 0.75, "qty": i} for i in range(8)]
+    first = "".join(json.dumps(r) + "\n" for r in good)
+    first += '{"id": 8, "kind": "a", "amount": 9.5, "qty": "many"}\n'  # bad in an unselected column
+    first += '{"id": 9, "kind": "b", "amount": "lots", "qty": 1}\n'  # bad in a selected column
+    first += '{"id": 10, "kind": "a", "amount": 3.0\n'  # not JSON
+    land(folder, "x-000.jsonl", first, age_seconds=60)
+    land(folder, "x-001.jsonl", '{"id": 11, "kind": "a", "amount": 0.5, "qty": 2}\n', age_seconds=59)
+
+
 def make_project(root: Path, engine: str) -> Path:
     """Write the parity project for ``engine`` under ``root`` and land all input files."""
     project = write_project(
@@ -324,6 +357,7 @@ def make_project(root: Path, engine: str) -> Path:
             "merge_cases": MERGE,
             "watermark_cases": WATERMARK,
             "dead_letter_cases": DEAD_LETTER,
+            "deferred_cases": DEFERRED,
             **SEMANTICS,
         },
         odibi_yaml=ODIBI.format(engine=engine),
@@ -341,6 +375,7 @@ def make_project(root: Path, engine: str) -> Path:
     _cdc(project / "data" / "cdc")
     _drift(project / "data" / "drift")
     _people(project / "data" / "people")
+    _deferred(project / "data" / "deferred")
     land(
         project / "data" / "messy",
         "m-000.csv",
