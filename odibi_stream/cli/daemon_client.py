@@ -10,8 +10,6 @@ $ODIBI_API_TOKEN`` when that is set.
 from __future__ import annotations
 
 import os
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +30,10 @@ def base_url(host: str, port: int, scheme: str = "http") -> str:
 
 def call(url: str, method: str = "GET", timeout: float = TIMEOUT) -> tuple[int, Any]:
     """One HTTP call to the daemon; raises OSError (URLError) if nothing answers."""
+    # urllib.request pulls in http.client and ssl (~20 ms): every command imports this module.
+    import urllib.error
+    import urllib.request
+
     req = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
     req.add_header("X-Odibi-Request", "1")  # the daemon refuses POSTs without it (CSRF guard)
     token = os.environ.get(TOKEN_ENV)

@@ -13,10 +13,12 @@ A plugin that fails to load is a configuration problem of the installation: it i
 
 from __future__ import annotations
 
-from importlib.metadata import EntryPoint, entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from odibi_stream.exceptions import ConfigError
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
 
 CONNECTORS_GROUP = "odibi_stream.connectors"
 TRANSFORMS_GROUP = "odibi_stream.transforms"
@@ -24,6 +26,9 @@ TRANSFORMS_GROUP = "odibi_stream.transforms"
 
 def discovered(group: str) -> list[EntryPoint]:
     """The entry points installed in ``group``, sorted by name (nothing is imported)."""
+    # importlib.metadata costs ~15 ms to import: only a lookup that needs plugins pays it.
+    from importlib.metadata import entry_points
+
     return sorted(entry_points(group=group), key=lambda ep: ep.name)
 
 
