@@ -3,8 +3,10 @@
 Runs odibi-stream on the Pandas engine and, when pyspark is installed, the same project with
 ``engine: spark`` (local[2]) and Spark Structured Streaming (availableNow, the same files, the
 same SQL, local[2], a Delta sink when the Delta jars are in ``.cache/spark-jars``) in the same
-run, and prints the rates and the ratios. Both Spark players are warmed up on a small set first
-(JVM start and JIT are not counted) and read with the declared schema. Also reports our checkpoint overhead per batch (write-ahead + commit) over many small
+run, and prints the rates and the ratios. Each Spark player runs in a process (a JVM) of its own,
+so neither inherits the other's JIT-compiled code; each does one full-size warm-up run (JVM
+start, jar loading and JIT on this data are not counted), then three timed runs, of which the
+median is reported. Both read with the declared schema. Also reports our checkpoint overhead per batch (write-ahead + commit) over many small
 batches, and peak RSS on a larger backlog bounded by batch limits (``--rss``).
 
     .venv/bin/python benchmarks/files_to_delta.py [--rows-per-file 5000] [--files 200] [--rss]
@@ -16,6 +18,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import textwrap
@@ -123,26 +126,33 @@ def run_ours(project: Path, name: str = "bench", engine: Any = None) -> tuple[fl
     return elapsed(), [r.commit_ms for r in results], sum(r.rows_in for r in results)
 
 
-def run_ours_spark(landing: Path, warm_landing: Path) -> tuple[float, int]:
-    """Our pipeline with ``engine: spark``: warm up on a small set, then time; (seconds, rows)."""
+SPARK_ROUNDS = 3
+"""Timed rounds per Spark player after its warm-up round; the median is reported."""
+
+
+def run_ours_spark(landing: Path, rounds: int = SPARK_ROUNDS) -> tuple[list[float], int]:
+    """Our pipeline with ``engine: spark``: a full-size warm-up run, then timed runs; (seconds, rows)."""
     from odibi_stream.config.loader import load_project
     from odibi_stream.engines import get_engine
 
-    warm = write_project(WORK / "ours-spark-warm", warm_landing, max_files=None, engine="spark")
     project = write_project(WORK / "ours-spark", landing, max_files=None, engine="spark")
     config = load_project(project).config
     assert config.engine == "spark"
     engine = get_engine(config.engine, config.spark)
+    times: list[float] = []
+    rows = 0
     try:
-        run_ours(warm, engine=engine)  # JVM start, jar loading, JIT: not counted (as for the peer)
-        seconds, _, rows = run_ours(project, engine=engine)
+        for _ in range(rounds + 1):  # round 0: JVM start, jar loading, JIT on this data's shape
+            project = write_project(WORK / "ours-spark", landing, max_files=None, engine="spark")
+            seconds, _, rows = run_ours(project, engine=engine)
+            times.append(seconds)
     finally:
         engine.close()
-    return seconds, rows
+    return times[1:], rows
 
 
-def run_spark(landing: Path, out: Path, warm_landing: Path) -> float:
-    """Spark Structured Streaming, availableNow, same files and SQL; returns seconds (warm)."""
+def run_spark(landing: Path, out: Path, rounds: int = SPARK_ROUNDS) -> list[float]:
+    """Spark Structured Streaming, availableNow, same files and SQL: a warm-up, then timed runs."""
     spark = spark_session("files_to_delta")
     sink = spark_sink_format()
 
@@ -162,10 +172,24 @@ def run_spark(landing: Path, out: Path, warm_landing: Path) -> float:
             q.awaitTermination()
         return elapsed()
 
-    query(warm_landing, out.with_name(out.name + "-warm"))  # JVM/JIT warm-up on a small set
-    seconds = query(landing, out)
+    times = [query(landing, out) for _ in range(rounds + 1)]
     spark.stop()
-    return seconds
+    return times[1:]
+
+
+def spark_player(player: str, landing: Path) -> tuple[list[float], int]:
+    """Run one Spark player in a child process (its own JVM); (timed rounds, rows our run read)."""
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    done = subprocess.run([sys.executable, __file__, "--spark-child", player, "--landing", str(landing)],
+                          env=env, check=True, stdout=subprocess.PIPE, text=True)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return [float(x) for x in result["seconds"]], int(result["rows"])
+
+
+def spark_child(player: str, landing: Path) -> None:
+    """Child-process mode: print one Spark player's timed rounds (and rows read) as JSON."""
+    times, rows = run_ours_spark(landing) if player == "ours" else (run_spark(landing, WORK / "spark-out"), 0)
+    print(json.dumps({"seconds": times, "rows": rows}), flush=True)
 
 
 def run_whole_process(project: Path, name: str = "bench") -> float:
@@ -205,6 +229,10 @@ def rss_run(files: int, rows_per_file: int, max_records: int) -> None:
           f"max_records_per_batch {max_records:,}: peak RSS {peak_rss_mb():.0f} MiB")
 
 
+def _fmt(times: list[float]) -> str:
+    return " / ".join(f"{t:.2f}" for t in times)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--files", type=int, default=200)
@@ -213,7 +241,12 @@ def main() -> None:
     ap.add_argument("--rss", action="store_true", help="also run a 5M-row backlog in a child process")
     ap.add_argument("--rss-child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--no-spark", action="store_true")
+    ap.add_argument("--spark-child", choices=["ours", "peer"], help=argparse.SUPPRESS)
+    ap.add_argument("--landing", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.spark_child:
+        spark_child(args.spark_child, args.landing)
+        return
     if args.rss_child:
         rss_run(1000, 5000, 500_000)
         return
@@ -238,16 +271,16 @@ def main() -> None:
           f"p50 {percentile(ck, 0.5):.2f} ms, p95 {percentile(ck, 0.95):.2f} ms")
 
     if not args.no_spark and spark_available():
-        warm = WORK / "warm"
-        make_jsonl(warm, 4, 1000)
-        ours_spark_s, spark_rows = run_ours_spark(landing, warm)
+        ours_spark, spark_rows = spark_player("ours", landing)
         assert spark_rows == total, f"spark engine read {spark_rows} of {total} rows"
-        ours_spark_rate = total / ours_spark_s
-        print(f"odibi-stream (spark):        {ours_spark_s:6.2f} s  {ours_spark_rate:12,.0f} rows/s (engine: spark, local[2], warm)")
-        spark_s = run_spark(landing, WORK / "spark-out", warm)
-        spark_rate = total / spark_s
+        peer, _ = spark_player("peer", landing)
+        ours_spark_s, spark_s = statistics.median(ours_spark), statistics.median(peer)
+        ours_spark_rate, spark_rate = total / ours_spark_s, total / spark_s
+        rounds = f"median of {len(peer)} after a full-size warm-up run, own JVM"
+        print(f"odibi-stream (spark):        {ours_spark_s:6.2f} s  {ours_spark_rate:12,.0f} rows/s "
+              f"(engine: spark, local[2], {rounds}; rounds {_fmt(ours_spark)})")
         print(f"Spark Structured Streaming:  {spark_s:6.2f} s  {spark_rate:12,.0f} rows/s "
-              f"(availableNow, local[2], warm, {spark_sink_format()} sink)")
+              f"(availableNow, local[2], {spark_sink_format()} sink, {rounds}; rounds {_fmt(peer)})")
         print(f"ratio odibi/spark: {ours_rate / spark_rate:.2f}x")
         metric = f"{total:,} JSON rows in {args.files} files -> SQL -> Delta"
         emit("files_to_delta", metric, "rows/s", whole_rate, spark_rate, "Spark SS availableNow (warm)",
@@ -255,7 +288,7 @@ def main() -> None:
         emit("files_to_delta", metric, "rows/s", ours_rate, spark_rate, "Spark SS availableNow (warm)",
              higher_is_better=True, scope="in-process")
         emit("files_to_delta", metric + ", engine: spark", "rows/s", ours_spark_rate, spark_rate,
-             "Spark SS availableNow (warm)", higher_is_better=True, scope="in-process, both warm")
+             "Spark SS availableNow (warm)", higher_is_better=True, scope="in-process, both warm, own JVMs")
         print(f"ratio odibi(spark engine)/spark: {ours_spark_rate / spark_rate:.2f}x")
         print(f"ratio odibi(pandas)/odibi(spark engine): {ours_rate / ours_spark_rate:.2f}x")
     else:
