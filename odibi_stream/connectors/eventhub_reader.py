@@ -247,7 +247,7 @@ class EventHubSource:
         for part in sorted(got, key=_partition_order):
             rows.add_events(part, got[part])
         table, rejects = to_table(rows, self.options.value_format, self.options.schema or {})
-        return ReadResult(frame=engine.from_arrow(table), rejects=rejects)
+        return ReadResult(frame=engine.from_arrow(table), rejects=rejects, rows=table.num_rows)
 
     def _readers(self) -> ThreadPoolExecutor:
         with self._lock:

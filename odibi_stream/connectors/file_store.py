@@ -52,17 +52,23 @@ class Fetched:
     Attributes:
         paths: Local paths, in range order.
         names: Local path prefix → the name to report instead (for rejects' sources).
+        lasting: The paths stay readable after the ``fetch`` block (the files themselves, not
+            temporary copies or descriptors), so a deferred read may run after it.
     """
 
     paths: list[str]
     names: dict[str, str] = field(default_factory=dict)
+    lasting: bool = False
 
     def rename(self, result: ReadResult) -> ReadResult:
-        """``result`` with reject sources naming the original files, not the local copies."""
+        """``result`` with reject sources naming the original files, not the local copies.
+
+        Copies are never :attr:`lasting`, so their reads are eager: the rejects are all here.
+        """
         if not self.names or not result.rejects:
             return result
         rejects = [Reject(r.record, r.error, self._name(r.source)) for r in result.rejects]
-        return ReadResult(result.frame, rejects)
+        return ReadResult(result.frame, rejects, rows=result.rows)
 
     def _name(self, source: str) -> str:
         for prefix, name in self.names.items():

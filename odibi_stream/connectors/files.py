@@ -71,7 +71,7 @@ from odibi_stream.connectors.paths import connection_root, path_parts
 from odibi_stream.core.clock import SYSTEM_CLOCK, Clock
 from odibi_stream.core.landing import LandingEvents
 from odibi_stream.core.wake import FolderWatch, Watch
-from odibi_stream.engines.base import Engine, ReadResult
+from odibi_stream.engines.base import Engine, ReadResult, eager_reads
 from odibi_stream.exceptions import ConfigError, OdibiError, SourceError
 
 log = logging.getLogger(__name__)
@@ -251,7 +251,7 @@ class LocalFiles:
                 )
             by_fd = [p for fd in fds if (p := fd_path(fd))] if self.by_descriptor else []
             if not by_fd or len(by_fd) != len(fds):
-                yield Fetched(real)
+                yield Fetched(real, lasting=True)
                 return
             # Longest first: Fetched renames by prefix, and /proc/self/fd/1 prefixes .../fd/12.
             order = sorted(range(len(fds)), key=lambda i: len(by_fd[i]), reverse=True)
@@ -358,7 +358,7 @@ class FileSource:
             # Only an in-process engine can open this process's /proc/self/fd paths.
             self._store.by_descriptor = engine.name == "pandas"
         try:
-            with self._store.fetch(rng["files"]) as fetched:
+            with self._store.fetch(rng["files"]) as fetched, (contextlib.nullcontext() if fetched.lasting else eager_reads()):
                 result = engine.read_files(
                     fetched.paths,
                     self._read.format,

@@ -276,32 +276,44 @@ def decoded_from_arrow(table: pa.Table) -> Decoded:
     """
     if table.num_rows == 0:
         return Decoded()
+    import pyarrow.compute as pc
+
+    # Column-wise (no Python call per message): the batch is sorted by the partition key text
+    # ("t:0" < "t:10" < "t:2", as the confluent path's sorted keys), then by offset.
+    part_key = pc.binary_join_element_wise(table.column("topic"), table.column("partition").cast(pa.string()), ":")
+    table = table.append_column("_odibi_part_key", part_key).sort_by(
+        [("_odibi_part_key", "ascending"), ("offset", "ascending")]
+    )
     ts = table.column("timestamp")
     if pa.types.is_timestamp(ts.type):
         # The int64 under any timestamp type is UTC epoch time whatever its display zone.
         ts = ts.cast(pa.timestamp("ms", tz=ts.type.tz)).cast(pa.int64())
-    cols = {
-        "key": table.column("key").to_pylist(),
-        "value": table.column("value").to_pylist(),
-        "topic": table.column("topic").to_pylist(),
-        "partition": table.column("partition").to_pylist(),
-        "offset": table.column("offset").to_pylist(),
-        "timestamp": ts.to_pylist(),
-        "headers": table.column("headers").to_pylist() if "headers" in table.column_names else [None] * table.num_rows,
-    }
-    order = sorted(range(table.num_rows), key=lambda i: (f"{cols['topic'][i]}:{cols['partition'][i]}", cols["offset"][i]))
     out = Decoded()
-    for i in order:
-        key = cols["key"][i]
-        out.keys.append(None if key is None else bytes(key).decode("utf-8", "replace"))
-        value = cols["value"][i]
-        out.values.append(None if value is None else bytes(value))
-        out.meta["_topic"].append(cols["topic"][i])
-        out.meta["_partition"].append(int(cols["partition"][i]))
-        out.meta["_offset"].append(int(cols["offset"][i]))
-        stamp = cols["timestamp"][i]
-        out.meta["_timestamp"].append(stamp if stamp is not None and stamp >= 0 else None)
-        headers = cols["headers"][i]
-        pairs = [(h["key"], None if h["value"] is None else bytes(h["value"])) for h in headers or []]
-        out.meta["_headers"].append(_headers_json(pairs) if pairs else None)
+    out.keys = _texts(table.column("key"))
+    out.values = table.column("value").to_pylist()
+    out.meta["_topic"] = table.column("topic").to_pylist()
+    out.meta["_partition"] = table.column("partition").cast(pa.int64()).to_pylist()
+    out.meta["_offset"] = table.column("offset").cast(pa.int64()).to_pylist()
+    out.meta["_timestamp"] = pc.if_else(pc.less(ts, 0), pa.scalar(None, ts.type), ts).to_pylist()
+    out.meta["_headers"] = _header_texts(table.column("headers")) if "headers" in table.column_names else [None] * table.num_rows
+    return out
+
+
+def _texts(column: pa.ChunkedArray) -> list[str | None]:
+    """Binary values as text; invalid UTF-8 is replaced as ``bytes.decode(..., "replace")`` does."""
+    try:
+        return column.cast(pa.string()).to_pylist()  # type: ignore[no-any-return]
+    except pa.ArrowInvalid:
+        return [None if v is None else v.decode("utf-8", "replace") for v in column.to_pylist()]
+
+
+def _header_texts(column: pa.ChunkedArray) -> list[str | None]:
+    """Header lists as JSON text (None when absent or empty); only rows with headers cost a call."""
+    import pyarrow.compute as pc
+
+    out: list[str | None] = [None] * len(column)
+    lengths = pc.fill_null(pc.list_value_length(column), 0)
+    for i in pc.indices_nonzero(lengths).to_pylist():
+        pairs = [(h["key"], h["value"]) for h in column[i].as_py()]
+        out[i] = _headers_json(pairs)
     return out

@@ -172,7 +172,7 @@ class KafkaSource:
             for name, values in part.meta.items():
                 merged.meta[name].extend(values)
         table, rejects = to_table(merged, self.value_format, self.schema, self.key_column)
-        return ReadResult(frame=engine.from_arrow(table), rejects=rejects)
+        return ReadResult(frame=engine.from_arrow(table), rejects=rejects, rows=table.num_rows)
 
     def _read_with_engine(self, engine: Engine, wanted: dict[str, tuple[int, int]]) -> ReadResult:
         """Read through the engine's own Kafka reader (Spark), decode like the confluent path.
@@ -200,7 +200,7 @@ class KafkaSource:
                     hint="is the broker reachable?",
                 ) from exc
         table, rejects = to_table(raw, self.value_format, self.schema, self.key_column)
-        return ReadResult(frame=engine.from_arrow(table), rejects=rejects)
+        return ReadResult(frame=engine.from_arrow(table), rejects=rejects, rows=table.num_rows)
 
     def range_size(self, rng: Position) -> dict[str, int]:
         """``{"offsets": n, "partitions": k}`` (offsets may include transaction markers)."""

@@ -21,7 +21,8 @@ Engines know nothing of checkpoints, triggers or the runtime (dependency directi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -75,6 +76,17 @@ DEFER_ACCOUNTING: ContextVar[Deferral | None] = ContextVar("odibi_defer_accounti
 """Set by the batch executor around a read whose counts and rejects may be learnt after the
 batch's writes: an engine implementing :class:`SupportsDeferredCounts` then reads files lazily
 and returns a :attr:`ReadResult.pending`. None (the default) means an eager read."""
+
+
+@contextmanager
+def eager_reads() -> Iterator[None]:
+    """Reads in the block are eager whatever the executor asked: for input that does not
+    outlive the block (e.g. local copies of remote files, deleted when it ends)."""
+    token = DEFER_ACCOUNTING.set(None)
+    try:
+        yield
+    finally:
+        DEFER_ACCOUNTING.reset(token)
 
 
 @runtime_checkable

@@ -175,12 +175,15 @@ class SparkEngine:
             raise EngineError(f"cannot filter with {where!r}: {exc}") from exc
 
     def from_arrow(self, table: pa.Table) -> DataFrame:
-        """Arrow → Spark (``createDataFrame`` on an Arrow table keeps the column types)."""
+        """Arrow → Spark (``createDataFrame`` on an Arrow table keeps the column types).
+
+        The frame's row count is known from the table (no count job is ever needed for it).
+        """
         if table.num_columns == 0:
             from pyspark.sql.types import StructType
 
             return self.spark.createDataFrame([], StructType([]))
-        return self.spark.createDataFrame(table)
+        return self._rows.remember(self.spark.createDataFrame(table), table.num_rows)
 
     def to_arrow(self, frame: DataFrame) -> pa.Table:
         """Spark → Arrow (collects to the driver)."""

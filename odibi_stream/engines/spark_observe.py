@@ -81,6 +81,11 @@ class RowCounts:
             self._counts[frame] = known
         return known
 
+    def remember(self, frame: DataFrame, rows: int) -> DataFrame:
+        """Keep ``rows`` as the count of ``frame`` (learnt when it was built); return ``frame``."""
+        self._counts[frame] = rows
+        return frame
+
     def observe(self, frame: DataFrame) -> tuple[DataFrame, Callable[[], int]]:
         """The frame to run instead of ``frame``, and a getter of the rows (kept for both)."""
         from pyspark.sql import functions as F
@@ -97,7 +102,7 @@ class RowCounts:
     def of_read(self, result: ReadResult) -> ReadResult:
         """``result`` with its frame's count kept, now or when its pending read settles."""
         if result.rows is not None:
-            self._counts[result.frame] = result.rows
+            self.remember(result.frame, result.rows)
         if result.pending is None:
             return result
         pending, frame = result.pending, result.frame

@@ -88,8 +88,7 @@ class BatchExecutor:
             try:
                 return self._attempt()
             except BatchFailed as exc:
-                log.info("pipeline %s batch %s: %s; running it again with eager accounting",
-                         self.compiled.name, self.batch, exc)
+                log.info("%s; running the batch again with eager accounting", exc)
             self.lazy = False
             self._reset()
         return self._attempt()

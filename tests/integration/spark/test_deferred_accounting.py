@@ -10,6 +10,7 @@ the write job, and the eager re-run isolates the file).
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,9 @@ from odibi_stream.exceptions import BatchFailed
 from odibi_stream.runtime.compile import compile_pipeline
 from odibi_stream.runtime.deferred import deferrable
 from odibi_stream.runtime.runner import PipelineRunner
+from tests.azurite_fixtures import AzuriteAccount, azurite  # noqa: F401 - fixture
 from tests.conftest import land, write_project
+from tests.integration.azure.azure_projects import azure_project
 from tests.spark_fixtures import spark_engine  # noqa: F401 - fixture
 
 PIPE = """\
@@ -122,3 +125,28 @@ def test_pandas_and_checked_pipelines_stay_eager(tmp_path: Path, spark_engine: A
     assert not deferrable(get_engine("pandas"), compile_pipeline(proj, "p").config)
     assert not deferrable(spark_engine, compile_pipeline(proj, "checked").config)
     assert not deferrable(spark_engine, compile_pipeline(proj, "merged").config)
+
+
+def test_remote_files_are_read_before_their_local_copies_go(
+    tmp_path: Path, spark_engine: Any, azurite: AzuriteAccount, caplog: pytest.LogCaptureFixture  # noqa: F811
+) -> None:
+    # Blob files are read from temporary local copies that the read's block deletes: a deferred
+    # read would meet them gone inside the write job, then need the eager re-run.
+    az = azure_project(tmp_path / "p", azurite, engine="spark", max_files=5)
+    events = az.root / "pipelines" / "events.yaml"
+    text = events.read_text()
+    checks = '    checks:\n      - {name: non_negative, expr: "doubled >= 0"}\n'
+    assert checks in text
+    events.write_text(text.replace(checks, ""))  # no checks: the pipeline is deferrable
+    try:
+        ids = az.land_many(2, 5)
+        proj = load_project(az.root)
+        compiled = compile_pipeline(proj, "events")
+        assert deferrable(spark_engine, compiled.config)
+        caplog.set_level(logging.INFO, logger="odibi_stream")
+        with PipelineRunner(compiled, engine=spark_engine, checkpoints=CheckpointManager.open(proj.checkpoint)) as runner:
+            runner.run_available()
+        assert sorted(az.ids().elements()) == ids
+        assert "eager accounting" not in caplog.text, "the deferred attempt failed"
+    finally:
+        az.drop()
