@@ -12,7 +12,9 @@ decides on a count or a bad record before a write:
   gate before the writes);
 * under ``on_error: fail`` a bad record must stop the batch before any sink writes: such a
   read fails its own job at the first bad record (Spark's ``FAILFAST``), so nothing commits,
-  and the eager re-run reports the record;
+  and the eager re-run reports the record. That holds only with a single sink (another sink
+  could commit before the failing one runs), so a pipeline with a ``fail`` read and several
+  sinks is kept eager;
 * every sink is a Delta ``append`` or ``overwrite``: a deferred batch cannot skip a write for
   having no rows, and Delta commits an empty write as just its transaction marker (a merge
   reads its source more than once and is kept eager).
@@ -42,4 +44,5 @@ def deferrable(engine: Engine, cfg: PipelineConfig) -> bool:
             return False
         if node.write is not None and (node.write.format != "delta" or node.write.mode not in _SINK_MODES):
             return False
-    return True
+    fails = any(n.read is not None and cfg.node_on_error(n) == "fail" for n in cfg.nodes)
+    return not fails or sum(n.write is not None for n in cfg.nodes) == 1

@@ -110,7 +110,7 @@ def test_an_unreadable_file_is_isolated_by_the_eager_rerun(tmp_path: Path, spark
     assert "\tat org.apache" not in dead[0]["_odibi_error"], "a Java stack trace in the dead letter"
 
 
-def test_pandas_and_checked_pipelines_stay_eager(tmp_path: Path, spark_engine: Any) -> None:  # noqa: F811
+def test_which_pipelines_defer(tmp_path: Path, spark_engine: Any) -> None:  # noqa: F811
     root = write_project(tmp_path / "p", {
         "p": PIPE.format(policy=DEAD_LETTER),
         "checked": PIPE.format(policy=DEAD_LETTER).replace("pipeline: p", "pipeline: checked").replace(
@@ -119,12 +119,18 @@ def test_pandas_and_checked_pipelines_stay_eager(tmp_path: Path, spark_engine: A
         "merged": PIPE.format(policy=DEAD_LETTER).replace("pipeline: p", "pipeline: merged").replace(
             "path: lake/p}", "path: lake/m, mode: merge, merge_keys: [id]}"
         ),
+        # on_error: fail with two sinks: one could commit before the other's job meets the record.
+        "two_sinks": PIPE.format(policy="").replace("pipeline: p", "pipeline: two_sinks")
+        + "  - {name: lake2, depends_on: [raw], write: {connection: local, format: delta, path: lake/q}}\n",
+        "one_sink": PIPE.format(policy="").replace("pipeline: p", "pipeline: one_sink"),
     })
     proj = load_project(root)
     assert deferrable(spark_engine, compile_pipeline(proj, "p").config)
     assert not deferrable(get_engine("pandas"), compile_pipeline(proj, "p").config)
     assert not deferrable(spark_engine, compile_pipeline(proj, "checked").config)
     assert not deferrable(spark_engine, compile_pipeline(proj, "merged").config)
+    assert not deferrable(spark_engine, compile_pipeline(proj, "two_sinks").config)
+    assert deferrable(spark_engine, compile_pipeline(proj, "one_sink").config)
 
 
 def test_remote_files_are_read_before_their_local_copies_go(
