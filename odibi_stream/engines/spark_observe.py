@@ -58,7 +58,6 @@ class Observed:
         return dict(self._observation.get)
 
 
-
 class RowCounts:
     """Row counts of frames, kept for as long as each frame lives.
 

@@ -14,7 +14,7 @@ CSV ``null_values`` maps to Spark's single ``nullValue`` (so at most one value).
 
 Eager reads (the default) are materialised (``localCheckpoint``) so that the bad records and
 counts are known before any sink writes; one job over them counts the rows and the bad ones,
-which are collected only when there are any. Deferred reads (``defer=True``, asked for by the
+which are collected only when there are any. Deferred reads (``defer`` set, asked for by the
 batch executor through :data:`~odibi_stream.engines.base.DEFER_ACCOUNTING`) are not: the
 files of a batch do not change while it runs, so the batch's write job parses them once and
 counts the rows and bad rows on the way (:mod:`odibi_stream.engines.spark_observe`); the bad
@@ -254,15 +254,15 @@ def _deferred_read(
 ) -> ReadResult:
     from pyspark.sql import functions as F
 
-    if isinstance(options, ParquetReadOptions) or failfast:
-        df = (
-            spark.read.option("mergeSchema", "true").parquet(*paths)
-            if isinstance(options, ParquetReadOptions)
-            else _read_text_format(spark, paths, options, failfast=True)
-        )
-        # Every column observed: each is parsed, so any bad value fails the job (see _any_of).
-        plain = Observed(df, rows=F.count(F.lit(1)), **({"whole_row": F.count(_any_of(df.columns))} if df.columns else {}))
+    if isinstance(options, ParquetReadOptions):
+        # Typed columns: nothing to validate, so only the columns the query needs are read.
+        plain = Observed(spark.read.option("mergeSchema", "true").parquet(*paths), rows=F.count(F.lit(1)))
         return ReadResult(plain.frame, pending=lambda: (int(plain.get()["rows"]), []))
+    if failfast:
+        df = _read_text_format(spark, paths, options, failfast=True)
+        # Every column observed: each is parsed, so any bad value fails the job (see _any_of).
+        strict = Observed(df, rows=F.count(F.lit(1)), **({"whole_row": F.count(_any_of(df.columns))} if df.columns else {}))
+        return ReadResult(strict.frame, pending=lambda: (int(strict.get()["rows"]), []))
     df = _read_text_format(spark, paths, options)
     data = [c for c in df.columns if c not in (CORRUPT, SOURCE)]
     metrics = {"rows": F.count(F.lit(1)), "bad": F.count(F.col(CORRUPT))}

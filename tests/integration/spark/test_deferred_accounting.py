@@ -156,3 +156,24 @@ def test_remote_files_are_read_before_their_local_copies_go(
         assert "eager accounting" not in caplog.text, "the deferred attempt failed"
     finally:
         az.drop()
+
+
+def test_parquet_reads_defer_too(tmp_path: Path, spark_engine: Any) -> None:  # noqa: F811
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pipe = PIPE.format(policy="").replace("format: jsonl", "format: parquet").replace(
+        "      options: {schema: {id: int64, amount: double, qty: int64}}\n", ""
+    )
+    root = write_project(tmp_path / "p", {"p": pipe})
+    landing = root / "data" / "landing"
+    landing.mkdir(parents=True)
+    for f in range(3):
+        ids = list(range(f * 4, f * 4 + 4))
+        pq.write_table(pa.table({"id": ids, "amount": [i * 1.5 for i in ids], "qty": ids}), landing / f"{f}.parquet")
+    _run(root, spark_engine)
+    table = DeltaTable(str(root / "data" / "lake" / "p")).to_pyarrow_table()
+    assert sorted(table.column("id").to_pylist()) == list(range(12))
+    assert table.column_names == ["id", "amount"]
+    nodes = _commit(root)
+    assert (nodes["raw"]["rows_in"], nodes["picked"]["rows_out"], nodes["lake"]["rows_out"]) == (12, 12, 12)
