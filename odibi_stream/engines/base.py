@@ -269,7 +269,7 @@ class SupportsDeferredCounts(Protocol):
     executor does so only for pipelines where nothing decides on a count before a write
     (:mod:`odibi_stream.runtime.deferred`).
 
-    Lifecycle: within one batch attempt the executor sets :data:`DEFER_ACCOUNTING`, reads,
+    Lifecycle: within one batch attempt the executor reads with :data:`DEFER_ACCOUNTING` set,
     transforms, calls :meth:`observe_rows` on each frame it writes and writes the returned
     frame, then calls each returned getter and each :attr:`ReadResult.pending` once.
     """

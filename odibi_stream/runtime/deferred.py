@@ -19,6 +19,9 @@ decides on a count or a bad record before a write:
   having no rows, and Delta commits an empty write as just its transaction marker (a merge
   reads its source more than once and is kept eager).
 
+A source whose files are local copies that vanish when its read returns (Azure storage) reads
+eagerly whatever the executor asked (``engines.base.eager_reads``).
+
 What makes it exact: a read that is run again (by the write, then by a count nobody observed,
 then by the collection of the bad records) sees the same files, which do not change while a
 batch runs. A deferred attempt that fails is run again eagerly (the proven path, which also
