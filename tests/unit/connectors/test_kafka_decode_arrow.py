@@ -56,3 +56,9 @@ def test_jvm_options_drop_librdkafka_only_and_forbidden_keys() -> None:
         {"bootstrap.servers": "b:9092", "group.id": "g", "enable.auto.commit": False, "security.protocol": "SASL_SSL"}
     )
     assert conf == {"bootstrap.servers": "b:9092", "security.protocol": "SASL_SSL", "isolation.level": "read_committed"}
+
+
+def test_keys_that_are_not_utf8_are_replaced_not_refused() -> None:
+    table = _spark_layout().set_column(0, "key", pa.array([b"k\xff", None, b"ok", b"\xfe"], pa.binary()))
+    decoded = decoded_from_arrow(table)
+    assert decoded.keys == [None, "k\ufffd", "ok", "\ufffd"]  # in (partition key, offset) order
