@@ -100,16 +100,14 @@ STOP_FEEDING = threading.Event()
 def feed() -> None:
     """Land the samples, then a few live files, one per pace, until told to stop."""
     for sample in sorted((PROJECT / "samples").glob("*.csv")):
-        if STOP_FEEDING.is_set():
-            return
         if not (LANDING / sample.name).exists():
             land(sample.name, sample.read_text())
-            STOP_FEEDING.wait(PACE_SECONDS)
+            if STOP_FEEDING.wait(PACE_SECONDS):
+                return
     for _ in range(3):
-        if STOP_FEEDING.is_set():
-            return
         land(f"orders-live-{time.time_ns()}.csv", live_orders(25))
-        STOP_FEEDING.wait(PACE_SECONDS)
+        if STOP_FEEDING.wait(PACE_SECONDS):
+            return
 
 
 def caught_up(base: str) -> bool:

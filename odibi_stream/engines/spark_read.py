@@ -258,19 +258,17 @@ def _deferred_read(
         # Typed columns: nothing to validate, so only the columns the query needs are read.
         plain = Observed(spark.read.option("mergeSchema", "true").parquet(*paths), rows=F.count(F.lit(1)))
         return ReadResult(plain.frame, pending=lambda: (int(plain.get()["rows"]), []))
-    if failfast:
-        df = _read_text_format(spark, paths, options, failfast=True)
-        # Every column observed: each is parsed, so any bad value fails the job (see _any_of).
-        strict = Observed(df, rows=F.count(F.lit(1)), **({"whole_row": F.count(_any_of(df.columns))} if df.columns else {}))
-        return ReadResult(strict.frame, pending=lambda: (int(strict.get()["rows"]), []))
-    df = _read_text_format(spark, paths, options)
+    df = _read_text_format(spark, paths, options, failfast=failfast)
     data = [c for c in df.columns if c not in (CORRUPT, SOURCE)]
-    metrics = {"rows": F.count(F.lit(1)), "bad": F.count(F.col(CORRUPT))}
-    whole: list[Column] = []
-    if data:
-        metrics["whole_row"] = F.count(_any_of(data))
-        whole = [_any_of(data).alias("_odibi_whole_row")]
-    seen = Observed(df, **metrics)
+    # Every declared column observed, so each is parsed: a bad value anywhere makes the row bad
+    # (under FAILFAST, fails the job), as in an eager read (see _any_of).
+    every = _any_of(data) if data else None
+    metrics = {"rows": F.count(F.lit(1)), **({"whole_row": F.count(every)} if every is not None else {})}
+    if failfast:
+        strict = Observed(df, **metrics)
+        return ReadResult(strict.frame, pending=lambda: (int(strict.get()["rows"]), []))
+    seen = Observed(df, bad=F.count(F.col(CORRUPT)), **metrics)
+    whole = [every.alias("_odibi_whole_row")] if every is not None else []
     fmt = _format_name(options)
 
     def settle() -> tuple[int, list[Reject]]:
